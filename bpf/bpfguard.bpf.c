@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * bpfguard's kernel side: record lineage at fork, notice a tagged root's
+ * death at exit, and enrol a root's existing descendants on demand.
+ *
+ * The fork and exit programs run for every process on the machine, so their
+ * untracked path is one hash lookup and nothing else.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "compat.bpf.h"
+#include "bpfguard.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define EEXIST 17 /* errno values are not in vmlinux.h */
+
+/* Sizes are placeholders: the agent sets them before load. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_PROCS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_TAGS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_tag);
+} tags SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_TAGS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_death);
+} deaths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, BG_RINGBUF_DEFAULT);
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, BG_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bg_meta);
+} meta SEC(".maps");
+
+/* Enrolment request, set by the agent before it runs the iterator. */
+__u32 enroll_root;   /* host tgid of the process being tagged */
+__u32 enroll_tag;    /* the new tag */
+__u32 enroll_parent; /* active tag the root already belonged to, or 0 */
+
+static __always_inline void stat_inc(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&stats, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/*
+ * The active tag a recorded tag id stands for: untagging a nested root merges
+ * its tag into the enclosing one, untagging a top-level root detaches it.
+ * DOOMED still counts: a child born into a lineage that is being killed must
+ * be recorded so the agent's next sweep finds it.
+ */
+static __always_inline __u32 resolve_tag(__u32 tag)
+{
+	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
+		struct bg_tag *t = bpf_map_lookup_elem(&tags, &tag);
+
+		if (!t || t->state == BG_TAG_DETACHED)
+			return 0;
+		if (t->state != BG_TAG_MERGED)
+			return tag;
+		tag = t->parent;
+	}
+	return 0;
+}
+
+/*
+ * sched_process_fork fires in the parent after the child is hashed and
+ * visible, for processes and threads alike. Recording here, rather than at
+ * exec or on first schedule, means no child of a tracked process ever exists
+ * unrecorded: a tag-time walk that lists children after the root's entry is
+ * written cannot miss a concurrent fork.
+ */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u32 ptgid, ctgid, tag;
+	struct bg_proc *pp, c = {};
+	long err;
+
+	/* A new thread joins its creator's thread group: not a descendant. */
+	if (child->pid != child->tgid)
+		return 0;
+
+	ptgid = parent->tgid;
+	pp = bpf_map_lookup_elem(&procs, &ptgid);
+	if (!pp)
+		return 0;
+
+	tag = resolve_tag(pp->tag);
+	if (!tag || pp->start != bg_start_time(parent))
+		return 0;
+
+	ctgid = child->tgid;
+	c.start = child->start_boottime;
+	c.tag = tag;
+	c.ppid = ptgid;
+	/* NOEXIST: two attached copies of this program (during an agent
+	 * upgrade) both run; the second must not count as a failure. */
+	err = bpf_map_update_elem(&procs, &ctgid, &c, BPF_NOEXIST);
+	if (!err)
+		stat_inc(BG_STAT_FORK_TRACKED);
+	else if (err != -EEXIST)
+		stat_inc(BG_STAT_PROCS_FULL);
+	return 0;
+}
+
+static __always_inline void report_death(__u32 tag, __u32 root_pid)
+{
+	struct bg_death d = {
+		.ts = bpf_ktime_get_ns(),
+		.tag = tag,
+		.root_pid = root_pid,
+	};
+	long err;
+
+	/* The map entry is the durable record; the ring buffer is the wake-up.
+	 * A second exiting thread that also saw live == 0 stops here. */
+	err = bpf_map_update_elem(&deaths, &tag, &d, BPF_NOEXIST);
+	if (err == -EEXIST)
+		return;
+	if (err)
+		stat_inc(BG_STAT_DEATHS_FULL);
+	if (bpf_ringbuf_output(&events, &d, sizeof(d), 0))
+		stat_inc(BG_STAT_RINGBUF_DROP);
+	stat_inc(BG_STAT_ROOT_EXIT);
+}
+
+/*
+ * sched_process_exit fires for every exiting thread. The process is gone
+ * only when its last thread exits (see bg_group_dead), which is why a
+ * pthread_exit() of the main thread kills nothing. It fires before
+ * exit_notify() reparents the children and before the pid is freed, so the
+ * entry is gone before the pid can be reused.
+ */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(bg_exit, struct task_struct *p)
+{
+	__u32 tgid = p->tgid;
+	struct bg_proc *e;
+	struct bg_tag *t;
+
+	e = bpf_map_lookup_elem(&procs, &tgid);
+	if (!e)
+		return 0;
+	if (!bg_group_dead(p))
+		return 0;
+
+	if ((e->flags & BG_PROC_ROOT) && e->start == bg_start_time(p)) {
+		__u32 tag = e->tag;
+
+		t = bpf_map_lookup_elem(&tags, &tag);
+		if (t && t->state == BG_TAG_ACTIVE)
+			report_death(tag, tgid);
+	}
+	bpf_map_delete_elem(&procs, &tgid);
+	stat_inc(BG_STAT_EXIT_TRACKED);
+	return 0;
+}
+
+/*
+ * Enrolment: run by the agent through a task iterator once the root's tag
+ * record exists. Every process whose real_parent chain reaches the root is
+ * recorded with start times read from the task itself, so user space never
+ * has to guess them from /proc's 10 ms clock ticks. Entries are updated in
+ * place, never deleted, so a concurrent fork or exit stays consistent.
+ *
+ * Output (seq_file): one __u32 per active tag found nested below the root
+ * (the agent re-parents it under the new tag), and a 0 when the map was full.
+ */
+SEC("iter/task")
+int bg_enroll(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task, *a;
+	__u32 root = enroll_root, tag = enroll_tag, tgid, cur, zero = 0;
+	struct bg_proc *e, n = {};
+	bool found = false;
+	__u64 start;
+
+	if (!task || !root || task->pid != task->tgid)
+		return 0;
+
+	a = task;
+	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
+		__u32 tg = BPF_CORE_READ(a, tgid);
+
+		if (tg == root) {
+			found = true;
+			break;
+		}
+		if (tg <= 1)
+			break;
+		a = BPF_CORE_READ(a, real_parent);
+	}
+	if (!found)
+		return 0;
+
+	tgid = task->tgid;
+	start = task->start_boottime;
+	e = bpf_map_lookup_elem(&procs, &tgid);
+	if (e && e->start == start) {
+		cur = resolve_tag(e->tag);
+		if (cur == tag)
+			return 0;
+		if (tgid == root) {
+			e->tag = tag;
+			e->flags |= BG_PROC_ROOT;
+		} else if (cur == enroll_parent || cur == 0) {
+			e->tag = tag;
+			e->flags &= ~BG_PROC_ROOT;
+		} else {
+			bpf_seq_write(seq, &cur, sizeof(cur));
+		}
+		return 0;
+	}
+
+	n.start = start;
+	n.tag = tag;
+	n.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	n.flags = tgid == root ? BG_PROC_ROOT : 0;
+	if (bpf_map_update_elem(&procs, &tgid, &n, BPF_ANY)) {
+		stat_inc(BG_STAT_PROCS_FULL);
+		bpf_seq_write(seq, &zero, sizeof(zero));
+		return 0;
+	}
+	stat_inc(BG_STAT_ENROLLED);
+	return 0;
+}

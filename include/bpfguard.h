@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Structs shared by the BPF programs (bpf/) and the agent (user/).
+ *
+ * Every struct here lives in a pinned map or crosses the ring buffer, so it
+ * outlives one agent binary: fields have fixed widths, padding is explicit,
+ * and each size is asserted. Changing a layout is an on-disk format change
+ * (bump BG_FORMAT and the agent refuses old pins with a clear message).
+ */
+#ifndef BPFGUARD_H
+#define BPFGUARD_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Bumped whenever a pinned map's layout changes. */
+#define BG_FORMAT 1
+
+/* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
+#define BG_MAX_PROCS_DEFAULT 131072
+#define BG_MAX_TAGS_DEFAULT 4096
+#define BG_RINGBUF_DEFAULT (256 * 1024)
+
+/* How far the enrolment iterator walks up real_parent looking for a root. */
+#define BG_MAX_DEPTH 128
+/* How many MERGED forwards a tag lookup follows (nested untags). */
+#define BG_MAX_FORWARD 8
+
+/*
+ * procs: one entry per tracked process, keyed by its host tgid.
+ * Created by the fork program (child of a tracked process) or the enrolment
+ * iterator (a process that descended from a root when it was tagged);
+ * deleted by the exit program when the whole thread group is dead. The agent
+ * never writes it, so the entry's existence plus start time identify the
+ * process that was recorded: a reused pid never has the old entry.
+ */
+#define BG_PROC_ROOT 0x1 /* this process is the root of entry.tag */
+
+struct bg_proc {
+	__u64 start;	/* task->group_leader->start_boottime, ns */
+	__u32 tag;	/* innermost tag this process belongs to */
+	__u32 ppid;	/* tgid of the process that forked it (or its parent at enrolment) */
+	__u32 flags;	/* BG_PROC_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct bg_proc) == 24, "bg_proc is a pinned layout");
+
+/*
+ * tags: one record per tag id, written by the agent only. Tag ids are never
+ * reused (the next id lives in the pinned meta map), so an entry that still
+ * names a dead tag can never be mistaken for a member of a new one.
+ */
+enum bg_tag_state {
+	BG_TAG_ACTIVE = 1,   /* enforcing: the root's exit kills the lineage */
+	BG_TAG_MERGED = 2,   /* untagged nested tag: members count for .parent */
+	BG_TAG_DETACHED = 3, /* untagged top-level tag: members are untracked */
+	BG_TAG_DOOMED = 4,   /* root exited: lineage is being killed */
+};
+
+struct bg_tag {
+	__u64 root_start; /* start time of the root, as in its bg_proc */
+	__u32 root_pid;
+	__u32 parent;	  /* enclosing tag, 0 if top level */
+	__u32 state;	  /* enum bg_tag_state */
+	__u32 signal;	  /* signal the lineage gets (SIGKILL) */
+};
+_Static_assert(sizeof(struct bg_tag) == 24, "bg_tag is a pinned layout");
+
+/*
+ * A tagged root's thread group died. Sent on the ring buffer and also kept
+ * in the pinned `deaths` map (key: tag id) until the agent has killed the
+ * lineage, so neither a full ring nor a stopped agent loses a kill.
+ */
+struct bg_death {
+	__u64 ts;	/* bpf_ktime_get_ns() at the exit hook */
+	__u32 tag;
+	__u32 root_pid;
+};
+_Static_assert(sizeof(struct bg_death) == 16, "bg_death is a pinned layout");
+
+/* Per-CPU counters in the pinned `stats` map. BPF-owned first. */
+enum bg_stat {
+	BG_STAT_FORK_TRACKED,	/* children recorded by the fork program */
+	BG_STAT_EXIT_TRACKED,	/* tracked thread groups that died */
+	BG_STAT_ROOT_EXIT,	/* tagged roots that died */
+	BG_STAT_PROCS_FULL,	/* a process could not be recorded: map full */
+	BG_STAT_DEATHS_FULL,	/* a root death could not be recorded in `deaths` */
+	BG_STAT_RINGBUF_DROP,	/* ring buffer full: the agent finds it in `deaths` */
+	BG_STAT_ENROLLED,	/* processes enrolled by the iterator */
+	/* agent-owned counters, written into CPU 0's slot by the agent only */
+	BG_STAT_KILLS,		/* SIGKILLs delivered to descendants */
+	BG_STAT_KILL_SKIPPED,	/* candidates skipped: identity no longer matched */
+	BG_STAT_KILL_FAILED,	/* pidfd_open/pidfd_send_signal failed */
+	BG_STAT_SELF_SPARED,	/* the agent found itself in a doomed lineage */
+	BG_STAT_MAX,
+};
+
+/* Index 0 of the `meta` array map: agent-owned persistent state. */
+struct bg_meta {
+	__u32 format;	/* BG_FORMAT of whoever created the pins */
+	__u32 next_tag;	/* next tag id to hand out (ids start at 1) */
+	__u32 max_procs;
+	__u32 max_tags;
+};
+_Static_assert(sizeof(struct bg_meta) == 16, "bg_meta is a pinned layout");
+
+#endif /* BPFGUARD_H */

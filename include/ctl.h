@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The control protocol between the CLI and the agent: a Unix stream socket.
+ *
+ * The client sends one fixed-size struct bg_req. For requests about a
+ * process it attaches a pidfd (SCM_RIGHTS) that it opened itself in its own
+ * PID namespace: the agent learns the host pid from the pidfd, so a pid typed
+ * inside a container names the right process, and a pidfd cannot be redirected
+ * to another process by pid reuse. The agent learns who is asking from
+ * SO_PEERCRED, never from the request. The agent answers with one
+ * struct bg_rep, followed by rep.len bytes of payload.
+ */
+#ifndef BPFGUARD_CTL_H
+#define BPFGUARD_CTL_H
+
+#include <stdint.h>
+
+#define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
+#define BG_CTL_VERSION 1
+
+enum bg_op {
+	BG_OP_STATUS = 1,
+	BG_OP_TAG = 2,	  /* pidfd attached */
+	BG_OP_UNTAG = 3,  /* pidfd attached */
+	BG_OP_LIST = 4,
+	BG_OP_UNLOAD = 5, /* detach, remove the pins, stop */
+};
+
+struct bg_req {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;	 /* enum bg_op */
+	int32_t pid;	 /* the pid the user typed, in the client's namespace (for messages) */
+	uint32_t flags;	 /* none defined yet: must be 0 */
+	uint32_t signal; /* 0: default (SIGKILL) */
+	uint32_t pad;
+	uint64_t grace_ns; /* 0: none */
+};
+_Static_assert(sizeof(struct bg_req) == 32, "bg_req is a wire layout");
+
+/*
+ * rep.status is 0 on success or a positive errno. rep.msg is a one-line
+ * human message (NUL-terminated) that the CLI prints: on stderr for errors.
+ */
+struct bg_rep {
+	uint32_t magic;
+	int32_t status;
+	uint32_t len; /* payload bytes that follow */
+	uint32_t pad;
+	char msg[240];
+};
+_Static_assert(sizeof(struct bg_rep) == 256, "bg_rep is a wire layout");
+
+/* Payload of BG_OP_STATUS. */
+enum bg_mode {
+	BG_MODE_USER = 1,
+	BG_MODE_KERNEL = 2,
+};
+
+struct bg_status {
+	uint32_t mode;	     /* enum bg_mode in force */
+	uint32_t agent_pid;
+	uint32_t tags;	     /* active tags */
+	uint32_t tracked;    /* tracked descendants (members that are not roots) */
+	uint32_t max_procs;
+	uint32_t max_tags;
+	uint64_t counters[16]; /* enum bg_stat, summed over CPUs */
+};
+_Static_assert(sizeof(struct bg_status) == 24 + 128, "bg_status is a wire layout");
+
+/*
+ * Payload of BG_OP_LIST: uint32_t ntags, uint32_t nprocs, then ntags
+ * struct bg_list_tag, then nprocs struct bg_list_proc. Every proc's tag is
+ * an active tag listed before it; roots carry BG_PROC_ROOT.
+ */
+struct bg_list_tag {
+	uint32_t tag;
+	uint32_t root_pid;
+	uint32_t parent; /* active enclosing tag, 0 if top level */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct bg_list_tag) == 16, "bg_list_tag is a wire layout");
+
+struct bg_list_proc {
+	uint32_t pid;
+	uint32_t ppid; /* recorded at fork (or at enrolment) */
+	uint32_t tag;  /* innermost active tag */
+	uint32_t flags;
+	char comm[16];
+};
+_Static_assert(sizeof(struct bg_list_proc) == 32, "bg_list_proc is a wire layout");
+
+#endif /* BPFGUARD_CTL_H */

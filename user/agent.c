@@ -1,0 +1,968 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The agent: owns the pinned BPF state, answers the control socket, and kills
+ * a tagged root's lineage when the exit program reports the root's death.
+ *
+ * One thread, one epoll: the ring buffer, the control socket and a signalfd.
+ * The `deaths` map, not the ring buffer, is the list of work: the ring only
+ * wakes us, so a dropped record or a death while no agent ran is still found.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/file.h>
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "agent.h"
+#include "bpfguard.h"
+#include "bpfguard.skel.h"
+#include "control.h"
+#include "lineage.h"
+#include "loader.h"
+#include "log.h"
+#include "parse.h"
+
+/* A lineage still not empty after this long is retried on the next tick. */
+#define KILL_ROUND_BUDGET_NS (10ull * 1000000000ull)
+/* Without events the agent wakes this often to retry unfinished kills. */
+#define TICK_MS 1000
+#define SCAN_CHUNK 4096
+
+struct agent {
+	struct loader l;
+	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
+	int ncpus;
+	int listen_fd, lock_fd, sig_fd, ep_fd;
+	struct ring_buffer *rb;
+	struct tag_table tt;
+	pid_t self;
+	int mode;
+	bool stop;
+	char sock_path[108], lock_path[108];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- maps ------------------------------------------------------------- */
+
+static int load_tags(struct agent *a)
+{
+	uint32_t key, next;
+	struct bg_tag t;
+	int err;
+
+	tt_reset(&a->tt);
+	for (err = bpf_map_get_next_key(a->tags_fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(a->tags_fd, &key, &next)) {
+		key = next;
+		if (bpf_map_lookup_elem(a->tags_fd, &key, &t))
+			continue; /* deleted meanwhile */
+		if (tt_add(&a->tt, key, &t))
+			return -ENOMEM;
+	}
+	return errno == ENOENT ? 0 : -errno;
+}
+
+static int put_tag(struct agent *a, uint32_t id, const struct bg_tag *t)
+{
+	if (bpf_map_update_elem(a->tags_fd, &id, t, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+typedef int (*proc_cb)(void *ctx, uint32_t pid, const struct bg_proc *p);
+
+/*
+ * Visit every entry of `procs`. Batched lookups cost one syscall per 4096
+ * entries; a bucket larger than the batch (ENOSPC) falls back to walking
+ * keys one by one. Entries change underneath: callers re-check what they act on.
+ */
+static int scan_procs(struct agent *a, proc_cb cb, void *ctx)
+{
+	static uint32_t keys[SCAN_CHUNK];
+	static struct bg_proc vals[SCAN_CHUNK];
+	DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	uint32_t in = 0, out = 0, count, key, next;
+	bool first = true;
+	int err, r;
+
+	for (;;) {
+		count = SCAN_CHUNK;
+		err = bpf_map_lookup_batch(a->procs_fd, first ? NULL : &in, &out, keys, vals,
+					   &count, &opts);
+		if (err && errno != ENOENT)
+			break;
+		for (uint32_t i = 0; i < count; i++) {
+			r = cb(ctx, keys[i], &vals[i]);
+			if (r)
+				return r;
+		}
+		if (err) /* ENOENT: that was the last batch */
+			return 0;
+		in = out;
+		first = false;
+	}
+	if (errno != ENOSPC && errno != EINVAL && errno != 524 /* ENOTSUPP */ && errno != EOPNOTSUPP)
+		return -errno;
+
+	for (err = bpf_map_get_next_key(a->procs_fd, NULL, &next); !err;
+	     err = bpf_map_get_next_key(a->procs_fd, &key, &next)) {
+		struct bg_proc p;
+
+		key = next;
+		if (bpf_map_lookup_elem(a->procs_fd, &key, &p))
+			continue;
+		r = cb(ctx, key, &p);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void stat_add(struct agent *a, uint32_t idx, uint64_t n)
+{
+	uint64_t vals[a->ncpus];
+
+	if (!n || bpf_map_lookup_elem(a->stats_fd, &idx, vals))
+		return;
+	vals[0] += n; /* agent-owned counters live in CPU 0's slot */
+	bpf_map_update_elem(a->stats_fd, &idx, vals, BPF_ANY);
+}
+
+static void stats_sum(struct agent *a, uint64_t *out, int n)
+{
+	uint64_t vals[a->ncpus];
+
+	for (uint32_t i = 0; i < (uint32_t)n && i < BG_STAT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(a->stats_fd, &i, vals))
+			continue;
+		for (int c = 0; c < a->ncpus; c++)
+			out[i] += vals[c];
+	}
+}
+
+/* ---- killing ---------------------------------------------------------- */
+
+struct victim {
+	uint32_t pid;
+	uint64_t start;
+};
+
+struct sweep {
+	struct agent *a;
+	uint32_t tag;
+	struct victim *v;
+	size_t n, cap;
+	bool self_found;
+};
+
+static int collect_victim(void *ctx, uint32_t pid, const struct bg_proc *p)
+{
+	struct sweep *s = ctx;
+
+	if (!tt_within(&s->a->tt, p->tag, s->tag))
+		return 0;
+	if ((pid_t)pid == s->a->self) {
+		s->self_found = true;
+		return 0;
+	}
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 256;
+		struct victim *v = realloc(s->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+		s->cap = cap;
+	}
+	s->v[s->n++] = (struct victim){ .pid = pid, .start = p->start };
+	return 0;
+}
+
+/*
+ * Signal one recorded descendant, only if it is still the process that was
+ * recorded. The pidfd is opened first and the entry checked after: if the
+ * pid had been reused, the recorded process passed its exit hook before its
+ * pid was freed, which deleted the entry (or a new one has another start
+ * time), so the check fails and the stranger is left alone.
+ */
+static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v)
+{
+	struct bg_proc now;
+	int fd;
+
+	fd = (int)pidfd_open((pid_t)v->pid, 0);
+	if (fd < 0)
+		return -ESRCH;
+	if (bpf_map_lookup_elem(a->procs_fd, &v->pid, &now) || now.start != v->start ||
+	    !tt_within(&a->tt, now.tag, tag)) {
+		close(fd);
+		stat_add(a, BG_STAT_KILL_SKIPPED, 1);
+		return -ESRCH;
+	}
+	if (pidfd_send_signal(fd, SIGKILL, NULL, 0)) {
+		int err = -errno;
+
+		close(fd);
+		if (err != -ESRCH)
+			stat_add(a, BG_STAT_KILL_FAILED, 1);
+		return err;
+	}
+	return fd;
+}
+
+/* Wait, bounded, until every pidfd reports its process dead. */
+static void wait_dead(int *fds, size_t n, int timeout_ms)
+{
+	struct pollfd *p = calloc(n, sizeof(*p));
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
+	size_t left = n;
+
+	if (!p)
+		return;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	while (left) {
+		uint64_t t = now_ns();
+		int r;
+
+		if (t >= end)
+			break;
+		r = poll(p, n, (int)((end - t) / 1000000ull) + 1);
+		if (r < 0 && errno != EINTR)
+			break;
+		for (size_t i = 0; r > 0 && i < n; i++) {
+			if (p[i].fd >= 0 && p[i].revents) {
+				p[i].fd = -1; /* poll ignores negative fds */
+				left--;
+			}
+		}
+	}
+	free(p);
+}
+
+/*
+ * Kill every process recorded below @tag. A child can be born between a
+ * sweep and its parent's death (a fork already past its fatal-signal check),
+ * so sweep again until a sweep finds nobody: the cgroup.kill rule, done from
+ * the recorded lineage. Returns 0 when the lineage is empty, -EAGAIN when
+ * the budget ran out (the death stays recorded and is retried).
+ */
+static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
+{
+	struct sweep s = { .a = a, .tag = tag };
+	uint64_t start = now_ns(), kills = 0;
+	int *fds = NULL, err = 0;
+	int rounds = 0;
+
+	for (;;) {
+		s.n = 0;
+		err = scan_procs(a, collect_victim, &s);
+		if (err || !s.n)
+			break;
+		fds = realloc(fds, s.n * sizeof(*fds));
+		if (!fds) {
+			err = -ENOMEM;
+			break;
+		}
+		size_t nfd = 0;
+
+		for (size_t i = 0; i < s.n; i++) {
+			int fd = kill_verified(a, tag, &s.v[i]);
+
+			if (fd >= 0)
+				fds[nfd++] = fd;
+		}
+		kills += nfd;
+		wait_dead(fds, nfd, 1000);
+		for (size_t i = 0; i < nfd; i++)
+			close(fds[i]);
+		rounds++;
+		if (now_ns() - start > KILL_ROUND_BUDGET_NS) {
+			err = -EAGAIN;
+			break;
+		}
+	}
+	stat_add(a, BG_STAT_KILLS, kills);
+	if (s.self_found) {
+		stat_add(a, BG_STAT_SELF_SPARED, 1);
+		log_warn("the agent itself descends from tag %u's root: spared", tag);
+	}
+	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
+		 "%.3f ms after the root's exit",
+		 tag, (unsigned long long)kills, rounds,
+		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0);
+	free(s.v);
+	free(fds);
+	return err;
+}
+
+/* Work through every recorded death. */
+static void handle_deaths(struct agent *a)
+{
+	uint32_t key, next;
+	struct bg_death d;
+	int err;
+
+	for (;;) {
+		if (bpf_map_get_next_key(a->deaths_fd, NULL, &next))
+			return;
+		key = next;
+		if (bpf_map_lookup_elem(a->deaths_fd, &key, &d))
+			continue;
+		if (load_tags(a))
+			return;
+		struct bg_tag *t = tt_find(&a->tt, key);
+
+		if (t && t->state == BG_TAG_ACTIVE) {
+			t->state = BG_TAG_DOOMED;
+			put_tag(a, key, t);
+		}
+		err = t ? kill_lineage(a, key, d.ts) : 0;
+		if (err == -EAGAIN) {
+			log_warn("tag %u: lineage not empty yet, retrying", key);
+			return;
+		}
+		/* Members left now (only the agent itself) become untracked. */
+		bpf_map_delete_elem(a->tags_fd, &key);
+		bpf_map_delete_elem(a->deaths_fd, &key);
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	(void)ctx;
+	(void)data;
+	(void)len;
+	/* The deaths map is the work list; handle_deaths() runs after the
+	 * ring is drained. */
+	return 0;
+}
+
+/* ---- requests --------------------------------------------------------- */
+
+static pid_t pidfd_pid(int pidfd)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	pid_t pid = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	if (parse_fdinfo_pid(buf, &pid))
+		return -1;
+	return pid;
+}
+
+static bool pidfd_exited(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Resolve and vet the process a request names. Replies on failure. */
+static pid_t request_target(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+{
+	struct proc_stat st;
+	pid_t pid;
+
+	if (pidfd < 0) {
+		ctl_send_rep(cfd, EINVAL, NULL, 0, "request carries no pidfd");
+		return -1;
+	}
+	pid = pidfd_pid(pidfd);
+	if (pid <= 0 || pidfd_exited(pidfd)) {
+		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", req->pid);
+		return -1;
+	}
+	if (pid == 1) {
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid 1 (init): its lineage is the whole machine");
+		return -1;
+	}
+	if (pid == a->self) {
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing to tag the agent itself (pid %d)", pid);
+		return -1;
+	}
+	if (read_proc_stat(pid, &st)) {
+		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", req->pid);
+		return -1;
+	}
+	if (st.flags & BG_PF_KTHREAD) {
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", req->pid);
+		return -1;
+	}
+	return pid;
+}
+
+/* Coarse identity check of a procs entry against /proc (10 ms ticks). */
+static bool entry_is_process(const struct bg_proc *e, pid_t pid)
+{
+	long hz = sysconf(_SC_CLK_TCK);
+	struct proc_stat st;
+
+	if (read_proc_stat(pid, &st) || hz <= 0)
+		return false;
+	return e->start / (1000000000ull / (uint64_t)hz) == st.starttime;
+}
+
+static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+{
+	struct bg_meta m;
+	struct bg_proc e;
+	struct bg_tag t = {};
+	uint32_t zero = 0, id, parent = 0, out[256];
+	int n = 0, nested = 0, err;
+	bool full = false;
+	pid_t pid;
+
+	pid = request_target(a, cfd, req, pidfd);
+	if (pid < 0)
+		return;
+	if (load_tags(a)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		return;
+	}
+	if (!bpf_map_lookup_elem(a->procs_fd, &pid, &e) && entry_is_process(&e, pid)) {
+		uint32_t cur = tt_resolve(&a->tt, e.tag);
+		struct bg_tag *own = tt_find(&a->tt, cur);
+
+		if ((e.flags & BG_PROC_ROOT) && cur == e.tag && own && own->root_pid == (uint32_t)pid) {
+			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
+			return;
+		}
+		parent = cur;
+	}
+
+	if (bpf_map_lookup_elem(a->meta_fd, &zero, &m)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the meta map");
+		return;
+	}
+	id = m.next_tag++;
+	if (!id || bpf_map_update_elem(a->meta_fd, &zero, &m, BPF_ANY)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot allocate a tag id");
+		return;
+	}
+	t.root_pid = (uint32_t)pid;
+	t.parent = parent;
+	t.state = BG_TAG_ACTIVE;
+	t.signal = SIGKILL;
+	err = put_tag(a, id, &t);
+	if (err) {
+		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
+			     err == -E2BIG ? "tags map full (%u tags): raise --max-tags"
+					   : "cannot write the tag record%.0u",
+			     a->l.max_tags);
+		if (err == -E2BIG)
+			log_err("tags map full (%u): refused to tag pid %d", a->l.max_tags, pid);
+		return;
+	}
+
+	/*
+	 * Two passes. The first records the root, after which the fork
+	 * program records every child a recorded process makes. The second
+	 * catches children that a not-yet-recorded descendant forked while the
+	 * first pass ran (a pid below the iterator's position).
+	 */
+	a->l.skel->bss->enroll_root = (uint32_t)pid;
+	a->l.skel->bss->enroll_tag = id;
+	a->l.skel->bss->enroll_parent = parent;
+	for (int pass = 0; pass < 2; pass++) {
+		int got = 0;
+
+		err = loader_run_iter(&a->l, out + n, (int)(sizeof(out) / sizeof(out[0])) - n, &got);
+		if (err)
+			break;
+		n += got;
+	}
+	a->l.skel->bss->enroll_root = 0;
+	for (int i = 0; i < n; i++)
+		if (!out[i])
+			full = true;
+
+	if (err || full || bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != id) {
+		bool died = pidfd_exited(pidfd);
+
+		if (died) {
+			/* The root died while being tagged: its exit hook may have
+			 * run before its entry existed. Kill what was enrolled. */
+			struct bg_death d = { .ts = 0, .tag = id, .root_pid = (uint32_t)pid };
+
+			bpf_map_update_elem(a->deaths_fd, &id, &d, BPF_NOEXIST);
+			handle_deaths(a);
+			ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d exited while being tagged; "
+				     "its descendants were killed", req->pid);
+			return;
+		}
+		t.state = parent ? BG_TAG_MERGED : BG_TAG_DETACHED;
+		put_tag(a, id, &t);
+		if (full) {
+			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
+			ctl_send_rep(cfd, ENOSPC, NULL, 0,
+				     "procs map full (%u processes): raise --max-procs", a->l.max_procs);
+		} else {
+			ctl_send_rep(cfd, EIO, NULL, 0, "enrolment failed: %s",
+				     strerror(err ? -err : EIO));
+		}
+		return;
+	}
+
+	/* Tags found nested below the new root now hang from it. */
+	if (load_tags(a) == 0) {
+		for (int i = 0; i < n; i++) {
+			uint32_t x = tt_reparent_target(&a->tt, out[i], parent, id);
+			struct bg_tag *tx = tt_find(&a->tt, x);
+
+			if (x && tx && tx->parent != id) {
+				tx->parent = id;
+				put_tag(a, x, tx);
+				nested++;
+			}
+		}
+	}
+	t.root_start = e.start;
+	put_tag(a, id, &t);
+	log_info("tagged pid %d as tag %u%s", pid, id, parent ? " (nested)" : "");
+	ctl_send_rep(cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
+		     parent ? ", nested" : "");
+	(void)nested;
+}
+
+static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+{
+	struct bg_proc e;
+	struct bg_tag *t;
+	uint32_t cur;
+	pid_t pid;
+
+	pid = request_target(a, cfd, req, pidfd);
+	if (pid < 0)
+		return;
+	if (load_tags(a)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		return;
+	}
+	if (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || !(e.flags & BG_PROC_ROOT) ||
+	    (cur = tt_resolve(&a->tt, e.tag)) != e.tag || !(t = tt_find(&a->tt, cur)) ||
+	    t->root_pid != (uint32_t)pid || t->state != BG_TAG_ACTIVE) {
+		ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
+		return;
+	}
+	/* Members of a nested tag now count for the enclosing one; members of
+	 * a top-level tag stop being tracked (their entries go at their exit). */
+	t->state = tt_parent(&a->tt, cur) ? BG_TAG_MERGED : BG_TAG_DETACHED;
+	if (put_tag(a, cur, t)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
+		return;
+	}
+	log_info("untagged pid %d (tag %u)", pid, cur);
+	ctl_send_rep(cfd, 0, NULL, 0, "untagged %d", req->pid);
+}
+
+struct counter {
+	struct agent *a;
+	uint32_t tracked;
+};
+
+static int count_member(void *ctx, uint32_t pid, const struct bg_proc *p)
+{
+	struct counter *c = ctx;
+	uint32_t cur = tt_resolve(&c->a->tt, p->tag);
+	struct bg_tag *t = tt_find(&c->a->tt, cur);
+
+	if (cur && !(t && t->root_pid == pid && (p->flags & BG_PROC_ROOT)))
+		c->tracked++;
+	return 0;
+}
+
+static void op_status(struct agent *a, int cfd)
+{
+	struct bg_status st = { .mode = (uint32_t)a->mode, .agent_pid = (uint32_t)a->self };
+	struct counter c = { .a = a };
+
+	load_tags(a);
+	for (size_t i = 0; i < a->tt.n; i++)
+		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
+			st.tags++;
+	scan_procs(a, count_member, &c);
+	st.tracked = c.tracked;
+	st.max_procs = a->l.max_procs;
+	st.max_tags = a->l.max_tags;
+	stats_sum(a, st.counters, BG_STAT_MAX);
+	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
+}
+
+struct lister {
+	struct agent *a;
+	struct bg_list_proc *p;
+	size_t n, cap;
+};
+
+static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
+{
+	struct lister *l = ctx;
+	uint32_t cur = tt_resolve(&l->a->tt, e->tag);
+	struct bg_tag *t = tt_find(&l->a->tt, cur);
+	struct bg_list_proc *p;
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	if (!cur || !t || t->state != BG_TAG_ACTIVE)
+		return 0;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 256;
+
+		p = realloc(l->p, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		l->p = p;
+		l->cap = cap;
+	}
+	p = &l->p[l->n++];
+	memset(p, 0, sizeof(*p));
+	p->pid = pid;
+	p->ppid = e->ppid;
+	p->tag = cur;
+	p->flags = (e->flags & BG_PROC_ROOT) && cur == e->tag ? BG_PROC_ROOT : 0;
+	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	n = fd >= 0 ? read(fd, p->comm, sizeof(p->comm) - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0 && p->comm[n - 1] == '\n')
+		p->comm[n - 1] = '\0';
+	if (n <= 0)
+		strcpy(p->comm, "?");
+	return 0;
+}
+
+static void op_list(struct agent *a, int cfd)
+{
+	struct lister l = { .a = a };
+	uint32_t hdr[2] = { 0, 0 };
+	size_t ntag = 0, len;
+	char *buf;
+	int err;
+
+	if (load_tags(a)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		return;
+	}
+	err = scan_procs(a, list_member, &l);
+	for (size_t i = 0; i < a->tt.n; i++)
+		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
+			ntag++;
+	len = sizeof(hdr) + ntag * sizeof(struct bg_list_tag) + l.n * sizeof(*l.p);
+	buf = err ? NULL : malloc(len);
+	if (!buf || len > BG_CTL_MAX_PAYLOAD) {
+		ctl_send_rep(cfd, ENOMEM, NULL, 0, "cannot build the list");
+		free(buf);
+		free(l.p);
+		return;
+	}
+	hdr[0] = (uint32_t)ntag;
+	hdr[1] = (uint32_t)l.n;
+	memcpy(buf, hdr, sizeof(hdr));
+	struct bg_list_tag *lt = (void *)(buf + sizeof(hdr));
+
+	for (size_t i = 0; i < a->tt.n; i++) {
+		if (a->tt.tags[i].state != BG_TAG_ACTIVE)
+			continue;
+		*lt++ = (struct bg_list_tag){
+			.tag = a->tt.ids[i],
+			.root_pid = a->tt.tags[i].root_pid,
+			.parent = tt_parent(&a->tt, a->tt.ids[i]),
+		};
+	}
+	memcpy(lt, l.p, l.n * sizeof(*l.p));
+	ctl_send_rep(cfd, 0, buf, (uint32_t)len, "ok");
+	free(buf);
+	free(l.p);
+}
+
+/* Detach and unpin before answering, so `bpfguard unload` returns only once
+ * nothing is attached any more. */
+static void op_unload(struct agent *a, int cfd)
+{
+	int err;
+
+	ring_buffer__free(a->rb);
+	a->rb = NULL;
+	loader_close(&a->l);
+	err = loader_unpin_all(a->l.pin_dir);
+	a->stop = true;
+	if (err && err != -ENOENT) {
+		log_err("unload: cannot remove %s: %s", a->l.pin_dir, strerror(-err));
+		ctl_send_rep(cfd, -err, NULL, 0, "cannot remove %s: %s", a->l.pin_dir,
+			     strerror(-err));
+		return;
+	}
+	log_info("unloaded: detached and removed %s", a->l.pin_dir);
+	ctl_send_rep(cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
+}
+
+static void handle_client(struct agent *a, int cfd)
+{
+	struct bg_req req;
+	struct ucred cred;
+	int pidfd = -1, err;
+
+	err = ctl_recv_req(cfd, &req, &pidfd, &cred);
+	if (err) {
+		if (err == -EPROTO)
+			ctl_send_rep(cfd, EPROTO, NULL, 0, "malformed request");
+		return;
+	}
+	/* Only root talks to the agent until per-user rules exist. */
+	if (cred.uid != 0) {
+		ctl_send_rep(cfd, EPERM, NULL, 0, "only root may control bpfguard");
+	} else if (req.flags) {
+		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
+	} else {
+		switch (req.op) {
+		case BG_OP_STATUS:
+			op_status(a, cfd);
+			break;
+		case BG_OP_TAG:
+			op_tag(a, cfd, &req, pidfd);
+			break;
+		case BG_OP_UNTAG:
+			op_untag(a, cfd, &req, pidfd);
+			break;
+		case BG_OP_LIST:
+			op_list(a, cfd);
+			break;
+		case BG_OP_UNLOAD:
+			op_unload(a, cfd);
+			break;
+		default:
+			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req.op);
+		}
+	}
+	if (pidfd >= 0)
+		close(pidfd);
+}
+
+/* ---- set-up ----------------------------------------------------------- */
+
+/* One agent per pin dir: an flock held for the agent's life. */
+static int take_lock(struct agent *a, const char *pin_dir)
+{
+	int err = ctl_socket_path(pin_dir, "lock", a->lock_path, sizeof(a->lock_path));
+
+	if (!err)
+		err = ctl_socket_path(pin_dir, "sock", a->sock_path, sizeof(a->sock_path));
+	if (err) {
+		log_err("pin dir path too long: %s", pin_dir);
+		return err;
+	}
+	if (mkdir("/run/bpfguard", 0755) && errno != EEXIST) {
+		log_err("cannot create /run/bpfguard: %s", strerror(errno));
+		return -errno;
+	}
+	a->lock_fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (a->lock_fd < 0) {
+		log_err("cannot open %s: %s", a->lock_path, strerror(errno));
+		return -errno;
+	}
+	if (flock(a->lock_fd, LOCK_EX | LOCK_NB)) {
+		log_err("another agent is already running for %s", pin_dir);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+static int open_socket(struct agent *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", a->sock_path);
+	unlink(a->sock_path); /* stale: we hold the lock */
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	old = umask(0177);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
+		int err = -errno;
+
+		umask(old);
+		log_err("cannot listen on %s: %s", a->sock_path, strerror(errno));
+		close(fd);
+		return err;
+	}
+	umask(old);
+	a->listen_fd = fd;
+	return 0;
+}
+
+static int setup_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if (sigprocmask(SIG_BLOCK, &set, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	a->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	return a->sig_fd < 0 ? -errno : 0;
+}
+
+static int ep_add(struct agent *a, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(a->ep_fd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static void read_signals(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	while (read(a->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+			log_info("signal %u: stopping (tags stay enforced in the kernel)", si.ssi_signo);
+			a->stop = true;
+		}
+	}
+}
+
+int agent_run(const struct agent_opts *o)
+{
+	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
+	int err, rc = 1;
+
+	a.self = getpid();
+	a.mode = o->mode;
+	a.ncpus = libbpf_num_possible_cpus();
+	if (a.ncpus <= 0) {
+		log_err("cannot count CPUs");
+		return 1;
+	}
+	if (geteuid() != 0)
+		log_warn("not running as root: loading BPF will likely fail");
+
+	err = take_lock(&a, o->pin_dir);
+	if (err)
+		goto out;
+	err = loader_prepare_dir(o->pin_dir);
+	if (err)
+		goto out;
+	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->verbose);
+	if (err)
+		goto out;
+	a.procs_fd = bpf_map__fd(a.l.skel->maps.procs);
+	a.tags_fd = bpf_map__fd(a.l.skel->maps.tags);
+	a.deaths_fd = bpf_map__fd(a.l.skel->maps.deaths);
+	a.stats_fd = bpf_map__fd(a.l.skel->maps.stats);
+	a.meta_fd = bpf_map__fd(a.l.skel->maps.meta);
+	err = loader_attach(&a.l);
+	if (err)
+		goto out;
+
+	a.rb = ring_buffer__new(bpf_map__fd(a.l.skel->maps.events), on_event, &a, NULL);
+	if (!a.rb) {
+		err = -errno;
+		log_err("cannot open the ring buffer: %s", strerror(errno));
+		goto out;
+	}
+	err = setup_signals(&a);
+	if (!err)
+		err = open_socket(&a);
+	if (err)
+		goto out;
+	a.ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (a.ep_fd < 0 || ep_add(&a, ring_buffer__epoll_fd(a.rb)) || ep_add(&a, a.listen_fd) ||
+	    ep_add(&a, a.sig_fd)) {
+		err = -errno;
+		log_err("epoll: %s", strerror(errno));
+		goto out;
+	}
+
+	log_info("enforcing: pin dir %s, mode user, max %u processes / %u tags, socket %s",
+		 o->pin_dir, a.l.max_procs, a.l.max_tags, a.sock_path);
+	/* Roots that died while no agent ran. */
+	ring_buffer__consume(a.rb);
+	handle_deaths(&a);
+
+	while (!a.stop) {
+		struct epoll_event ev[8];
+		int n = epoll_wait(a.ep_fd, ev, 8, TICK_MS);
+
+		if (n < 0 && errno != EINTR) {
+			log_err("epoll_wait: %s", strerror(errno));
+			goto out;
+		}
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+
+			if (fd == a.sig_fd) {
+				read_signals(&a);
+			} else if (fd == a.listen_fd) {
+				int cfd = accept4(a.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+				if (cfd >= 0) {
+					handle_client(&a, cfd);
+					close(cfd);
+				}
+			}
+		}
+		if (a.stop)
+			break;
+		/* Always drain and check: a death found late is still a death. */
+		ring_buffer__consume(a.rb);
+		handle_deaths(&a);
+	}
+	rc = 0;
+out:
+	if (a.listen_fd >= 0) {
+		close(a.listen_fd);
+		unlink(a.sock_path);
+	}
+	ring_buffer__free(a.rb);
+	loader_close(&a.l);
+	if (a.ep_fd >= 0)
+		close(a.ep_fd);
+	if (a.sig_fd >= 0)
+		close(a.sig_fd);
+	/* The lock file stays: unlinking it would let two agents each lock a
+	 * different inode of the same name. */
+	if (a.lock_fd >= 0)
+		close(a.lock_fd);
+	tt_free(&a.tt);
+	return rc;
+}

@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The client subcommands: validate input once, here, then talk to the agent
+ * of the pin dir over its control socket (user/control.c).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/pidfd.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "bpfguard.h"
+#include "cli.h"
+#include "control.h"
+#include "loader.h"
+#include "parse.h"
+#include "render.h"
+
+#define err_line(fmt, ...) fprintf(stderr, "bpfguard: " fmt "\n", ##__VA_ARGS__)
+
+int check_pin_dir(char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (dir[0] != '/' || n < 2 || n > 200 || strstr(dir, "/../") ||
+	    (n >= 3 && !strcmp(dir + n - 3, "/..")) || strstr(dir, "//"))
+		return -EINVAL;
+	return 0;
+}
+
+enum { OPT_PIN_DIR = 0x100, OPT_JSON, OPT_MODE, OPT_MAX_PROCS, OPT_MAX_TAGS };
+
+struct common {
+	char *pin_dir;
+	int json;
+};
+
+/*
+ * Parse the options every client command shares. Returns 0, 1 when --help
+ * was printed, or EXIT_USAGE after printing one line.
+ */
+static int parse_common(int argc, char **argv, const char *help, bool allow_json,
+			const char *optstring, struct common *c)
+{
+	static const struct option opts[] = {
+		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	int o;
+
+	c->pin_dir = BG_PIN_DIR_DEFAULT;
+	c->json = 0;
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
+		switch (o) {
+		case OPT_PIN_DIR:
+			c->pin_dir = optarg;
+			if (check_pin_dir(c->pin_dir)) {
+				err_line("invalid --pin-dir '%s': an absolute path on bpffs is needed",
+					 optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_JSON:
+			if (!allow_json)
+				goto unknown;
+			c->json = 1;
+			break;
+		case 'h':
+			fputs(help, stdout);
+			return 1;
+		case ':':
+			err_line("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+unknown:
+			if (argv[optind - 1][0] == '-' && argv[optind - 1][1] >= '0' &&
+			    argv[optind - 1][1] <= '9') {
+				err_line("%s: not a pid: '%s'", argv[0], argv[optind - 1]);
+				return EXIT_USAGE;
+			}
+			err_line("%s: unknown option '%s' (try `bpfguard %s --help`)", argv[0],
+				 argv[optind - 1], argv[0]);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+static int connect_agent(const char *pin_dir)
+{
+	int fd = ctl_connect(pin_dir);
+
+	if (fd == -ENOENT || fd == -ECONNREFUSED)
+		err_line("no agent is running for %s (start one: bpfguard agent --pin-dir %s)",
+			 pin_dir, pin_dir);
+	else if (fd == -EACCES || fd == -EPERM)
+		err_line("permission denied talking to the agent: bpfguard needs root");
+	else if (fd < 0)
+		err_line("cannot reach the agent for %s: %s", pin_dir, strerror(-fd));
+	return fd;
+}
+
+/* One request, one reply. Prints the agent's message; returns the exit code.
+ * *payload (may be NULL) receives the reply's payload. */
+static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_ok,
+		void **payload, uint32_t *len)
+{
+	struct bg_rep rep;
+	void *pl = NULL;
+	int fd, err;
+
+	fd = connect_agent(pin_dir);
+	if (fd < 0)
+		return EXIT_RUNTIME;
+	req->magic = BG_CTL_MAGIC;
+	req->version = BG_CTL_VERSION;
+	err = ctl_call(fd, req, pidfd, &rep, &pl);
+	close(fd);
+	if (err) {
+		err_line("no answer from the agent: %s", strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	if (rep.status) {
+		err_line("%s", rep.msg[0] ? rep.msg : strerror(rep.status));
+		free(pl);
+		return EXIT_RUNTIME;
+	}
+	if (!quiet_ok && rep.msg[0])
+		printf("%s\n", rep.msg);
+	if (payload) {
+		*payload = pl;
+		*len = rep.len;
+	} else {
+		free(pl);
+	}
+	return 0;
+}
+
+/* Exactly one PID operand. Returns 0 or EXIT_USAGE after one line. */
+static int one_pid(int argc, char **argv, pid_t *pid)
+{
+	int err;
+
+	if (optind >= argc) {
+		err_line("%s: missing PID (try `bpfguard %s --help`)", argv[0], argv[0]);
+		return EXIT_USAGE;
+	}
+	if (argc - optind > 1) {
+		err_line("%s: one PID expected, got '%s' too", argv[0], argv[optind + 1]);
+		return EXIT_USAGE;
+	}
+	err = parse_pid(argv[optind], pid);
+	if (err == -ERANGE) {
+		err_line("%s: pid out of range: '%s'", argv[0], argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (err) {
+		err_line("%s: not a pid: '%s'", argv[0], argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Open a pidfd in our own PID namespace: the agent translates it. */
+static int open_pidfd(pid_t pid)
+{
+	int fd = (int)pidfd_open(pid, 0);
+
+	if (fd < 0 && (errno == ESRCH || errno == EINVAL))
+		err_line("no such process: %d", pid);
+	else if (fd < 0)
+		err_line("cannot open process %d: %s", pid, strerror(errno));
+	return fd;
+}
+
+static int pid_request(int argc, char **argv, const char *help, uint16_t op)
+{
+	struct bg_req req = { .op = op };
+	struct common c;
+	pid_t pid;
+	int rc, pidfd;
+
+	rc = parse_common(argc, argv, help, false, "+h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	/* "+" keeps getopt from reading a negative pid as options: reject
+	 * what follows the pid only after it, still as usage errors. */
+	rc = one_pid(argc, argv, &pid);
+	if (rc)
+		return rc;
+	pidfd = open_pidfd(pid);
+	if (pidfd < 0)
+		return EXIT_RUNTIME;
+	req.pid = pid;
+	rc = call(c.pin_dir, &req, pidfd, false, NULL, NULL);
+	close(pidfd);
+	return rc;
+}
+
+static const char tag_help[] =
+	"Usage: bpfguard tag PID [--pin-dir DIR]\n\n"
+	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
+	"(what it forked after the tag, what already descended from it, recursively,\n"
+	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
+	"Tagging a descendant of a tagged process nests: its death kills only its subtree.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
+	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
+
+static const char untag_help[] =
+	"Usage: bpfguard untag PID [--pin-dir DIR]\n\n"
+	"Stop guarding PID. Its descendants are no longer killed when it dies (if PID was\n"
+	"nested in another tag, they still belong to the enclosing one).\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+/* Options must come before PID for tag/untag too: reorder argv so that
+ * `tag 4242 --pin-dir D` works like `tag --pin-dir D 4242`. */
+static void options_first(int argc, char **argv)
+{
+	char *tmp[argc];
+	int n = 1, i;
+
+	tmp[0] = argv[0];
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (argv[i][0] == '-' && argv[i][1] == '-') {
+			tmp[n++] = argv[i];
+			if (!strchr(argv[i], '=') && !strcmp(argv[i], "--pin-dir") && i + 1 < argc)
+				tmp[n++] = argv[++i];
+		}
+	}
+	for (int j = 1; j < argc; j++) {
+		bool moved = false;
+
+		for (int k = 1; k < n; k++)
+			if (tmp[k] == argv[j])
+				moved = true;
+		if (!moved)
+			tmp[n++] = argv[j];
+	}
+	memcpy(argv, tmp, sizeof(tmp));
+}
+
+int cmd_tag(int argc, char **argv)
+{
+	options_first(argc, argv);
+	return pid_request(argc, argv, tag_help, BG_OP_TAG);
+}
+
+int cmd_untag(int argc, char **argv)
+{
+	options_first(argc, argv);
+	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
+}
+
+static const char exec_help[] =
+	"Usage: bpfguard exec [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
+	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
+	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Example: bpfguard exec -- make -j8 test\n";
+
+int cmd_exec(int argc, char **argv)
+{
+	struct bg_req req = { .op = BG_OP_TAG };
+	struct common c;
+	int rc, pidfd;
+
+	rc = parse_common(argc, argv, exec_help, false, "+h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (optind >= argc) {
+		err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
+		return EXIT_USAGE;
+	}
+	pidfd = open_pidfd(getpid());
+	if (pidfd < 0)
+		return EXIT_RUNTIME;
+	req.pid = getpid();
+	rc = call(c.pin_dir, &req, pidfd, true, NULL, NULL);
+	close(pidfd);
+	if (rc)
+		return rc;
+	execvp(argv[optind], argv + optind);
+	err_line("exec: %s: %s", argv[optind], strerror(errno));
+	return errno == ENOENT ? 127 : 126;
+}
+
+static const char list_help[] =
+	"Usage: bpfguard list [--json] [--pin-dir DIR]\n\n"
+	"Show each tagged process and its tracked descendants as a tree (the parent\n"
+	"shown is the process that forked it, even after it was reparented).\n\n"
+	"  --json         an array of {\"pid\", \"tag\", \"parent_tag\", \"comm\",\n"
+	"                 \"descendants\": [pids]}, one object per tag (nested too)\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+int cmd_list(int argc, char **argv)
+{
+	struct bg_req req = { .op = BG_OP_LIST };
+	struct list_view v;
+	struct common c;
+	void *pl = NULL;
+	uint32_t len = 0;
+	int rc;
+
+	rc = parse_common(argc, argv, list_help, true, "h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (optind < argc) {
+		err_line("list: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
+	if (rc)
+		return rc;
+	if (list_view_parse(pl, len, &v)) {
+		err_line("list: malformed answer from the agent");
+		free(pl);
+		return EXIT_RUNTIME;
+	}
+	rc = c.json ? render_json(stdout, &v) : render_tree(stdout, &v);
+	free(pl);
+	return rc ? EXIT_RUNTIME : 0;
+}
+
+static const char status_help[] =
+	"Usage: bpfguard status [--pin-dir DIR]\n\n"
+	"Exit 0 if an agent is attached and enforcing for DIR, 1 if not. Prints the\n"
+	"mode, the tag and process counts, and the counters of what was done and of\n"
+	"what could not be done (full maps, ring-buffer drops).\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+int cmd_status(int argc, char **argv)
+{
+	static const char *const names[BG_STAT_MAX] = {
+		[BG_STAT_FORK_TRACKED] = "forks_tracked",
+		[BG_STAT_EXIT_TRACKED] = "exits_tracked",
+		[BG_STAT_ROOT_EXIT] = "root_exits",
+		[BG_STAT_PROCS_FULL] = "procs_map_full",
+		[BG_STAT_DEATHS_FULL] = "deaths_map_full",
+		[BG_STAT_RINGBUF_DROP] = "ringbuf_drops",
+		[BG_STAT_ENROLLED] = "enrolled",
+		[BG_STAT_KILLS] = "kills",
+		[BG_STAT_KILL_SKIPPED] = "kills_skipped_identity",
+		[BG_STAT_KILL_FAILED] = "kills_failed",
+		[BG_STAT_SELF_SPARED] = "agent_spared",
+	};
+	struct bg_req req = { .op = BG_OP_STATUS };
+	struct bg_status st;
+	struct common c;
+	void *pl = NULL;
+	uint32_t len = 0;
+	int rc;
+
+	rc = parse_common(argc, argv, status_help, false, "h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (optind < argc) {
+		err_line("status: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
+	if (rc)
+		return rc;
+	if (len != sizeof(st)) {
+		err_line("status: malformed answer from the agent");
+		free(pl);
+		return EXIT_RUNTIME;
+	}
+	memcpy(&st, pl, sizeof(st));
+	free(pl);
+	printf("agent:   enforcing (pid %u), mode %s, pin dir %s\n", st.agent_pid,
+	       st.mode == BG_MODE_KERNEL ? "kernel" : "user", c.pin_dir);
+	printf("tags:    %u active, %u tracked descendants\n", st.tags, st.tracked);
+	printf("limits:  %u processes, %u tags\n", st.max_procs, st.max_tags);
+	printf("counters:");
+	for (int i = 0; i < BG_STAT_MAX; i++)
+		printf(" %s=%llu", names[i], (unsigned long long)st.counters[i]);
+	printf("\n");
+	if (st.counters[BG_STAT_PROCS_FULL] || st.counters[BG_STAT_DEATHS_FULL])
+		printf("WARNING: a map was full: some processes could not be tracked "
+		       "(raise --max-procs / --max-tags)\n");
+	return 0;
+}
+
+static const char unload_help[] =
+	"Usage: bpfguard unload [--pin-dir DIR]\n\n"
+	"Detach the BPF programs, drop every tag and remove DIR. A running agent for\n"
+	"DIR does it and exits; without one the pins are removed directly.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+int cmd_unload(int argc, char **argv)
+{
+	struct bg_req req = { .op = BG_OP_UNLOAD };
+	struct common c;
+	int rc, fd, err;
+
+	rc = parse_common(argc, argv, unload_help, false, "h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (optind < argc) {
+		err_line("unload: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	fd = ctl_connect(c.pin_dir);
+	if (fd >= 0) {
+		close(fd);
+		return call(c.pin_dir, &req, -1, false, NULL, NULL);
+	}
+	err = loader_unpin_all(c.pin_dir);
+	if (err == -ENOENT) {
+		printf("nothing pinned at %s\n", c.pin_dir);
+		return 0;
+	}
+	if (err) {
+		err_line("unload: cannot remove %s: %s", c.pin_dir, strerror(-err));
+		return EXIT_RUNTIME;
+	}
+	printf("unloaded %s\n", c.pin_dir);
+	return 0;
+}
+
+static const char agent_help[] =
+	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
+	"                      [--max-procs N] [--max-tags N]\n\n"
+	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
+	"the lineage of every tagged process that dies. Runs in the foreground until\n"
+	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
+	"  --pin-dir DIR    pin dir on bpffs (default " BG_PIN_DIR_DEFAULT "); bpffs is\n"
+	"                   mounted on /sys/fs/bpf when missing\n"
+	"  --mode MODE      auto (default) or user: the agent kills from user space;\n"
+	"                   kernel (in-kernel kill) is not available yet\n"
+	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
+	"  --max-tags N     tags (default 4096)\n"
+	"  -v, --verbose    libbpf's own messages (verifier log on failure)\n";
+
+static int parse_count(const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > (1u << 24)) {
+		err_line("agent: invalid %s '%s' (1 to %u)", opt, s, 1u << 24);
+		return EXIT_USAGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+		{ "mode", required_argument, NULL, OPT_MODE },
+		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
+		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_USER };
+	char *pin = NULL;
+	int o;
+
+	opterr = 0;
+	optind = 1;
+	while ((o = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
+		switch (o) {
+		case OPT_PIN_DIR:
+			pin = optarg;
+			if (check_pin_dir(pin)) {
+				err_line("agent: invalid --pin-dir '%s': an absolute path is needed",
+					 optarg);
+				return EXIT_USAGE;
+			}
+			ao.pin_dir = pin;
+			break;
+		case OPT_MODE:
+			if (!strcmp(optarg, "auto") || !strcmp(optarg, "user")) {
+				ao.mode = BG_MODE_USER;
+			} else if (!strcmp(optarg, "kernel")) {
+				err_line("agent: --mode kernel (in-kernel kill) is not implemented yet; "
+					 "use auto or user");
+				return EXIT_RUNTIME;
+			} else {
+				err_line("agent: invalid --mode '%s' (auto, kernel or user)", optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_MAX_PROCS:
+			if (parse_count("--max-procs", optarg, &ao.max_procs))
+				return EXIT_USAGE;
+			break;
+		case OPT_MAX_TAGS:
+			if (parse_count("--max-tags", optarg, &ao.max_tags))
+				return EXIT_USAGE;
+			break;
+		case 'v':
+			ao.verbose = true;
+			break;
+		case 'h':
+			fputs(agent_help, stdout);
+			return 0;
+		case ':':
+			err_line("agent: option '%s' needs an argument", argv[optind - 1]);
+			return EXIT_USAGE;
+		default:
+			err_line("agent: unknown option '%s' (try `bpfguard agent --help`)",
+				 argv[optind - 1]);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		err_line("agent: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	return agent_run(&ao);
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* The subcommands. Each takes argv starting at its own name and returns the
+ * process exit code. */
+#ifndef BG_CLI_H
+#define BG_CLI_H
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+int cmd_agent(int argc, char **argv);
+int cmd_tag(int argc, char **argv);
+int cmd_untag(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_unload(int argc, char **argv);
+
+/* Validate a --pin-dir value: absolute, no "..", short enough for the
+ * socket name. Trailing slashes are dropped in place. Returns 0 or -EINVAL. */
+int check_pin_dir(char *dir);
+
+#endif /* BG_CLI_H */

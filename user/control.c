@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "parse.h"
+
+static int set_timeouts(int fd, int seconds)
+{
+	struct timeval tv = { .tv_sec = seconds };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
+		return -errno;
+	return 0;
+}
+
+/* Read or write exactly @len bytes; a timeout or EOF is an error. */
+static int xfer_all(int fd, void *buf, size_t len, int writing)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = writing ? send(fd, p, len, MSG_NOSIGNAL) : recv(fd, p, len, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ctl_connect(const char *pin_dir)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err;
+
+	err = ctl_socket_path(pin_dir, "sock", sa.sun_path, sizeof(sa.sun_path));
+	if (err)
+		return err;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Tagging a process with a large tree takes milliseconds; an
+	 * unload waits for the agent to detach. 30 s bounds a hung agent. */
+	err = set_timeouts(fd, 30);
+	if (!err && connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+		err = -errno;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
+	     void **payload)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)req, .iov_len = sizeof(*req) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+	int err;
+
+	*payload = NULL;
+	if (pidfd >= 0) {
+		struct cmsghdr *c;
+
+		msg.msg_control = cbuf;
+		msg.msg_controllen = sizeof(cbuf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+	}
+	do {
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != sizeof(*req))
+		return -EPROTO;
+
+	err = xfer_all(fd, rep, sizeof(*rep), 0);
+	if (err)
+		return err;
+	if (rep->magic != BG_CTL_MAGIC || rep->len > BG_CTL_MAX_PAYLOAD)
+		return -EPROTO;
+	rep->msg[sizeof(rep->msg) - 1] = '\0';
+	if (!rep->len)
+		return 0;
+	*payload = malloc(rep->len);
+	if (!*payload)
+		return -ENOMEM;
+	err = xfer_all(fd, *payload, rep->len, 0);
+	if (err) {
+		free(*payload);
+		*payload = NULL;
+	}
+	return err;
+}
+
+int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	socklen_t clen = sizeof(*cred);
+	struct cmsghdr *c;
+	ssize_t n;
+	int err = 0;
+
+	*pidfd = -1;
+	err = set_timeouts(fd, 2);
+	if (err)
+		return err;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen))
+		return -errno;
+	do {
+		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+
+	/* Take ownership of every fd passed, even in a malformed message,
+	 * so a hostile client cannot make the agent leak descriptors. */
+	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		size_t nfd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < nfd; i++) {
+			int f;
+
+			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*pidfd < 0 && i == 0)
+				*pidfd = f;
+			else
+				close(f);
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC)
+		err = -EPROTO;
+	/* A stream may split the request: read the rest, bounded by the
+	 * receive timeout set above. */
+	if (!err && n > 0 && (size_t)n < sizeof(*req))
+		err = xfer_all(fd, (char *)req + n, sizeof(*req) - (size_t)n, 0);
+	else if (!err && n == 0)
+		err = -EPIPE;
+	if (!err && (req->magic != BG_CTL_MAGIC || req->version != BG_CTL_VERSION))
+		err = -EPROTO;
+	if (err && *pidfd >= 0) {
+		close(*pidfd);
+		*pidfd = -1;
+	}
+	return err;
+}
+
+int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,
+		 const char *fmt, ...)
+{
+	struct bg_rep rep = { .magic = BG_CTL_MAGIC, .status = status, .len = len };
+	va_list ap;
+	int err;
+
+	va_start(ap, fmt);
+	vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
+	va_end(ap);
+	err = xfer_all(fd, &rep, sizeof(rep), 1);
+	if (!err && len)
+		err = xfer_all(fd, (void *)payload, len, 1);
+	return err;
+}

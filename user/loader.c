@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpfguard.h"
+#include "bpfguard.skel.h"
+#include "loader.h"
+#include "log.h"
+
+#ifndef BPF_FS_MAGIC
+#define BPF_FS_MAGIC 0xcafe4a11
+#endif
+
+static const char *const link_pins[] = { "link_fork", "link_exit" };
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs sf;
+
+	return !statfs(path, &sf) && sf.f_type == BPF_FS_MAGIC;
+}
+
+int loader_prepare_dir(const char *pin_dir)
+{
+	char parent[256];
+	char *slash;
+
+	if (snprintf(parent, sizeof(parent), "%s", pin_dir) >= (int)sizeof(parent))
+		return -ENAMETOOLONG;
+	slash = strrchr(parent, '/');
+	if (!slash || slash == parent)
+		return -EINVAL;
+	*slash = '\0';
+
+	/* bpftool's rule: mount the conventional bpffs when it is missing */
+	if (!on_bpffs(parent) && !strncmp(pin_dir, "/sys/fs/bpf/", 12)) {
+		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
+			log_err("cannot mount bpffs on /sys/fs/bpf: %s", strerror(errno));
+			return -errno;
+		}
+		log_info("mounted bpffs on /sys/fs/bpf");
+	}
+	if (!on_bpffs(parent)) {
+		log_err("%s is not on a BPF filesystem (mount -t bpf bpf DIR)", parent);
+		return -EINVAL;
+	}
+	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+		log_err("cannot create %s: %s", pin_dir, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	(void)level;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level != LIBBPF_WARN)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* Size of an already pinned map, 0 if none: pinned sizes win over flags,
+ * since a pinned map cannot be resized and holds the live tags. */
+static uint32_t pinned_max_entries(const char *path)
+{
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	int fd = bpf_obj_get(path);
+
+	if (fd < 0)
+		return 0;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		info.max_entries = 0;
+	close(fd);
+	return info.max_entries;
+}
+
+static int size_map(struct loader *l, struct bpf_map *map, uint32_t want, uint32_t *got)
+{
+	char path[320];
+	uint32_t pinned;
+
+	snprintf(path, sizeof(path), "%s/%s", l->pin_dir, bpf_map__name(map));
+	pinned = pinned_max_entries(path);
+	if (pinned) {
+		if (want && want != pinned)
+			log_warn("%s keeps its pinned size %u (asked %u): `unload` to resize",
+				 bpf_map__name(map), pinned, want);
+		want = pinned;
+	}
+	if (want && bpf_map__set_max_entries(map, want))
+		return -EINVAL;
+	*got = bpf_map__max_entries(map);
+	return 0;
+}
+
+int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
+		uint32_t max_tags, bool verbose)
+{
+	struct bpf_map *map;
+	struct bg_meta m = {};
+	uint32_t zero = 0, dummy;
+	char path[320];
+	int err;
+
+	libbpf_set_print(verbose ? libbpf_print : libbpf_quiet);
+	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
+
+	l->skel = bpfguard__open();
+	if (!l->skel) {
+		err = -errno;
+		log_err("cannot open the BPF object: %s", strerror(errno));
+		return err;
+	}
+	bpf_object__for_each_map(map, l->skel->obj) {
+		if (bpf_map__type(map) == BPF_MAP_TYPE_ARRAY && strchr(bpf_map__name(map), '.'))
+			continue; /* .bss: per agent, not pinned */
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+		if (bpf_map__set_pin_path(map, path))
+			return -EINVAL;
+	}
+	err = size_map(l, l->skel->maps.procs, max_procs, &l->max_procs);
+	if (!err)
+		err = size_map(l, l->skel->maps.tags, max_tags, &l->max_tags);
+	if (!err)
+		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
+	if (err)
+		return err;
+
+	err = bpfguard__load(l->skel);
+	if (err) {
+		log_err("cannot load the BPF programs: %s%s", strerror(-err),
+			verbose ? "" : " (run with -v for the verifier log)");
+		return err;
+	}
+
+	if (bpf_map_lookup_elem(bpf_map__fd(l->skel->maps.meta), &zero, &m))
+		return -errno;
+	if (m.format == 0) {
+		m.format = BG_FORMAT;
+		m.next_tag = 1;
+	} else if (m.format != BG_FORMAT) {
+		log_err("%s holds pins of format %u, this agent speaks %u: "
+			"`bpfguard unload` first (it drops the tags)", pin_dir, m.format, BG_FORMAT);
+		return -EPROTO;
+	}
+	m.max_procs = l->max_procs;
+	m.max_tags = l->max_tags;
+	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.meta), &zero, &m, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+/*
+ * Attach first, then swap the pin: an older agent's link stays attached
+ * until ours is, so no fork or exit goes unseen during an upgrade. For that
+ * instant both run; the programs tolerate it (NOEXIST insert, idempotent
+ * delete and death record).
+ */
+static int attach_one(struct loader *l, struct bpf_program *prog, const char *name)
+{
+	struct bpf_link *link;
+	char path[320];
+	int old, err;
+
+	link = bpf_program__attach(prog);
+	if (!link) {
+		err = -errno;
+		log_err("cannot attach %s: %s", bpf_program__name(prog), strerror(errno));
+		return err;
+	}
+	snprintf(path, sizeof(path), "%s/%s", l->pin_dir, name);
+	old = bpf_obj_get(path);
+	if (old >= 0)
+		unlink(path);
+	err = bpf_link__pin(link, path);
+	if (old >= 0)
+		close(old);
+	if (err) {
+		log_err("cannot pin %s: %s", path, strerror(-err));
+		bpf_link__destroy(link);
+		return err;
+	}
+	/* the pin keeps it attached after we exit */
+	bpf_link__disconnect(link);
+	bpf_link__destroy(link);
+	return 0;
+}
+
+int loader_attach(struct loader *l)
+{
+	int err;
+
+	err = attach_one(l, l->skel->progs.bg_fork, link_pins[0]);
+	if (!err)
+		err = attach_one(l, l->skel->progs.bg_exit, link_pins[1]);
+	if (err)
+		return err;
+	l->iter = bpf_program__attach_iter(l->skel->progs.bg_enroll, NULL);
+	if (!l->iter) {
+		err = -errno;
+		log_err("cannot create the task iterator: %s", strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int loader_run_iter(struct loader *l, uint32_t *out, int cap, int *n)
+{
+	char buf[4096];
+	ssize_t r;
+	int fd, have = 0;
+
+	fd = bpf_iter_create(bpf_link__fd(l->iter));
+	if (fd < 0)
+		return -errno;
+	while ((r = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i + 4 <= r; i += 4)
+			if (have < cap)
+				memcpy(&out[have++], buf + i, 4);
+	}
+	if (r < 0) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	close(fd);
+	*n = have;
+	return 0;
+}
+
+void loader_close(struct loader *l)
+{
+	bpf_link__destroy(l->iter);
+	l->iter = NULL;
+	bpfguard__destroy(l->skel);
+	l->skel = NULL;
+}
+
+int loader_unpin_all(const char *pin_dir)
+{
+	struct dirent *de;
+	char path[320];
+	int err = 0;
+	DIR *d;
+
+	d = opendir(pin_dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, de->d_name);
+		if (unlink(path) && !err)
+			err = -errno;
+	}
+	closedir(d);
+	if (rmdir(pin_dir) && !err)
+		err = -errno;
+	return err;
+}

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The BPF side's life cycle: bpffs, open -> size -> load (maps pinned or
+ * reused) -> attach (links pinned, replacing an older agent's links without
+ * a gap) -> detach and unpin on `unload`.
+ */
+#ifndef BG_LOADER_H
+#define BG_LOADER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BG_PIN_DIR_DEFAULT "/sys/fs/bpf/bpfguard"
+
+struct bpfguard;
+struct bpf_link;
+
+struct loader {
+	struct bpfguard *skel;
+	struct bpf_link *iter;	/* enrolment iterator, created per tag */
+	char pin_dir[256];
+	uint32_t max_procs, max_tags;
+};
+
+/* Mount bpffs at /sys/fs/bpf if @pin_dir is below it and it is not mounted,
+ * then create @pin_dir. Returns 0 or -errno (message logged). */
+int loader_prepare_dir(const char *pin_dir);
+
+/* Open and load, reusing maps already pinned in the pin dir. max_* of 0
+ * keep the pinned (or default) sizes. Returns 0 or -errno. */
+int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
+		uint32_t max_tags, bool verbose);
+/* Attach fork/exit programs and pin their links (replacing older ones). */
+int loader_attach(struct loader *l);
+/* Leave everything pinned (enforcement goes on in the kernel), free memory. */
+void loader_close(struct loader *l);
+
+/* Remove every pin in @pin_dir and the dir: detaches whatever no process
+ * holds open. Returns 0, or -errno (-ENOENT: nothing was there). */
+int loader_unpin_all(const char *pin_dir);
+
+/* Run the enrolment iterator once; @out receives up to @cap u32 records. */
+int loader_run_iter(struct loader *l, uint32_t *out, int cap, int *n);
+
+#endif /* BG_LOADER_H */

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "parse.h"
+
+int parse_pid(const char *s, pid_t *out)
+{
+	unsigned long v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	/* strtol would accept "+5", " 5" and "5 "; a pid is digits only. */
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		if (v > BG_PID_MAX_LIMIT)
+			continue; /* keep scanning for junk, stop growing */
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v == 0 || v > BG_PID_MAX_LIMIT)
+		return -ERANGE;
+	*out = (pid_t)v;
+	return 0;
+}
+
+int parse_proc_stat(const char *buf, struct proc_stat *st)
+{
+	const char *open, *close, *p;
+	unsigned long long v[20];
+	char *end;
+	size_t n;
+	int i;
+
+	memset(st, 0, sizeof(*st));
+	open = strchr(buf, '(');
+	close = strrchr(buf, ')');
+	if (!open || !close || close < open || close[1] != ' ')
+		return -EINVAL;
+	errno = 0;
+	st->pid = (pid_t)strtol(buf, &end, 10);
+	if (errno || end == buf || *end != ' ' || st->pid <= 0)
+		return -EINVAL;
+	n = (size_t)(close - open - 1);
+	if (n >= sizeof(st->comm))
+		n = sizeof(st->comm) - 1;
+	memcpy(st->comm, open + 1, n);
+	st->comm[n] = '\0';
+
+	p = close + 2;
+	if (!*p || p[1] != ' ')
+		return -EINVAL;
+	st->state = *p;
+	p += 2;
+	/* fields 4 (ppid) .. 22 (starttime): 19 numbers; tty_nr may be negative */
+	for (i = 0; i < 19; i++) {
+		errno = 0;
+		if (*p == '-')
+			v[i] = (unsigned long long)strtoll(p, &end, 10);
+		else
+			v[i] = strtoull(p, &end, 10);
+		if (errno || end == p || (*end != ' ' && *end != '\n' && *end))
+			return -EINVAL;
+		p = end;
+		while (*p == ' ')
+			p++;
+	}
+	st->ppid = (pid_t)v[0];
+	st->flags = (unsigned long)v[5];
+	st->starttime = v[18];
+	return 0;
+}
+
+int read_proc_stat(pid_t pid, struct proc_stat *st)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = '\0';
+	return parse_proc_stat(buf, st);
+}
+
+int parse_fdinfo_pid(const char *buf, pid_t *out)
+{
+	const char *p = buf;
+	char *end;
+	long v;
+
+	while (p && *p) {
+		if (!strncmp(p, "Pid:", 4)) {
+			errno = 0;
+			v = strtol(p + 4, &end, 10);
+			if (errno || end == p + 4 || v < -1)
+				return -EINVAL;
+			*out = (pid_t)v;
+			return 0;
+		}
+		p = strchr(p, '\n');
+		if (p)
+			p++;
+	}
+	return -EINVAL;
+}
+
+static unsigned int fnv1a(const char *s)
+{
+	unsigned int h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h;
+}
+
+int ctl_socket_path(const char *pin_dir, const char *suffix, char *out, size_t len)
+{
+	/* 108 is sun_path's size: keep the whole path under it. */
+	char name[64];
+	size_t n = 0;
+	int r;
+
+	for (const char *p = pin_dir; *p && n < 40; p++) {
+		char c = *p;
+
+		if (c == '/') {
+			if (n == 0 || name[n - 1] == '-')
+				continue;
+			c = '-';
+		} else if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == '.' || c == '_')) {
+			c = '_';
+		}
+		name[n++] = c;
+	}
+	while (n && name[n - 1] == '-')
+		n--;
+	name[n] = '\0';
+	r = snprintf(out, len, "/run/bpfguard/%s-%08x.%s", name, fnv1a(pin_dir), suffix);
+	if (r < 0 || (size_t)r >= len || r >= 108)
+		return -ENAMETOOLONG;
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Input validation at the edge: CLI arguments and /proc files. Pure logic. */
+#ifndef BG_PARSE_H
+#define BG_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Largest value that is syntactically a pid (pid_t is an int). Whether such
+ * a process exists is for the kernel to say: that is a runtime error. */
+#define BG_PID_MAX_LIMIT 2147483647
+
+/*
+ * Parse a decimal pid: digits only, no sign, no spaces, 1..BG_PID_MAX_LIMIT.
+ * Returns 0, or -EINVAL (not a number) / -ERANGE (0, or above the limit).
+ */
+int parse_pid(const char *s, pid_t *out);
+
+/* The fields of /proc/PID/stat that bpfguard reads. */
+struct proc_stat {
+	pid_t pid;
+	char comm[16];
+	char state;
+	pid_t ppid;
+	unsigned long flags;		/* PF_* */
+	unsigned long long starttime;	/* clock ticks since boot */
+};
+
+#define BG_PF_KTHREAD 0x00200000UL
+
+/*
+ * Parse the text of /proc/PID/stat. comm may hold spaces and parentheses,
+ * so it ends at the LAST ')'. Returns 0 or -EINVAL.
+ */
+int parse_proc_stat(const char *buf, struct proc_stat *st);
+
+/* Read and parse /proc/<pid>/stat. Returns 0 or -errno. */
+int read_proc_stat(pid_t pid, struct proc_stat *st);
+
+/* The "Pid:" line of /proc/self/fdinfo/<pidfd>: the pid in our namespace,
+ * 0 when not visible there, -1 when the process has been reaped. Returns 0
+ * or -EINVAL when the text has no Pid: line. */
+int parse_fdinfo_pid(const char *buf, pid_t *out);
+
+/*
+ * Where the agent of @pin_dir listens: /run/bpfguard/<name>.sock, <name>
+ * being the pin dir with '/' turned into '-' (as systemd escapes paths), or a
+ * hash of it when that would not fit in sun_path. Returns 0 or -ENAMETOOLONG.
+ */
+int ctl_socket_path(const char *pin_dir, const char *suffix, char *out, size_t len);
+
+#endif /* BG_PARSE_H */

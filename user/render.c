@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bpfguard.h"
+#include "render.h"
+
+int list_view_parse(const void *buf, size_t len, struct list_view *v)
+{
+	uint32_t hdr[2];
+	size_t need;
+
+	memset(v, 0, sizeof(*v));
+	if (len < sizeof(hdr))
+		return -EPROTO;
+	memcpy(hdr, buf, sizeof(hdr));
+	need = sizeof(hdr) + (size_t)hdr[0] * sizeof(struct bg_list_tag) +
+	       (size_t)hdr[1] * sizeof(struct bg_list_proc);
+	if (need != len)
+		return -EPROTO;
+	v->ntags = hdr[0];
+	v->nprocs = hdr[1];
+	v->tags = (const void *)((const char *)buf + sizeof(hdr));
+	v->procs = (const void *)(v->tags + v->ntags);
+	return 0;
+}
+
+void json_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		switch (*p) {
+		case '"':
+			fputs("\\\"", out);
+			break;
+		case '\\':
+			fputs("\\\\", out);
+			break;
+		case '\n':
+			fputs("\\n", out);
+			break;
+		case '\t':
+			fputs("\\t", out);
+			break;
+		default:
+			/* comm is raw bytes: escape controls, and bytes >= 0x80
+			 * too so that the output is valid UTF-8 whatever came in */
+			if (*p < 0x20 || *p >= 0x7f)
+				fprintf(out, "\\u%04x", *p);
+			else
+				fputc(*p, out);
+		}
+	}
+	fputc('"', out);
+}
+
+static const struct bg_list_tag *find_tag(const struct list_view *v, uint32_t tag)
+{
+	for (size_t i = 0; i < v->ntags; i++)
+		if (v->tags[i].tag == tag)
+			return &v->tags[i];
+	return NULL;
+}
+
+/* Is a process of tag @tag inside tag @anc (itself or nested below)? */
+static int tag_within(const struct list_view *v, uint32_t tag, uint32_t anc)
+{
+	for (size_t depth = 0; tag && depth <= v->ntags; depth++) {
+		const struct bg_list_tag *t;
+
+		if (tag == anc)
+			return 1;
+		t = find_tag(v, tag);
+		tag = t ? t->parent : 0;
+	}
+	return 0;
+}
+
+static const struct bg_list_proc *find_proc(const struct list_view *v, uint32_t pid)
+{
+	for (size_t i = 0; i < v->nprocs; i++)
+		if (v->procs[i].pid == pid)
+			return &v->procs[i];
+	return NULL;
+}
+
+static int is_root_of(const struct bg_list_proc *p, const struct bg_list_tag *t)
+{
+	return p->pid == t->root_pid && p->tag == t->tag;
+}
+
+int render_json(FILE *out, const struct list_view *v)
+{
+	fputc('[', out);
+	for (size_t i = 0; i < v->ntags; i++) {
+		const struct bg_list_tag *t = &v->tags[i];
+		const struct bg_list_proc *root = find_proc(v, t->root_pid);
+		int first = 1;
+
+		fprintf(out, "%s{\"pid\":%u,\"tag\":%u,\"parent_tag\":%u,\"comm\":", i ? "," : "",
+			t->root_pid, t->tag, t->parent);
+		json_string(out, root ? root->comm : "");
+		fputs(",\"descendants\":[", out);
+		for (size_t j = 0; j < v->nprocs; j++) {
+			const struct bg_list_proc *p = &v->procs[j];
+
+			if (is_root_of(p, t) || !tag_within(v, p->tag, t->tag))
+				continue;
+			fprintf(out, "%s%u", first ? "" : ",", p->pid);
+			first = 0;
+		}
+		fputs("]}", out);
+	}
+	fputs("]\n", out);
+	return ferror(out) ? -EIO : 0;
+}
+
+/*
+ * The tree follows the parent recorded at fork, not today's parent: a
+ * daemonized grandchild still shows under the process that forked it. A
+ * process whose recorded parent is not in the lineage hangs under the root.
+ */
+struct node {
+	uint32_t pid, parent; /* display parent */
+	size_t idx;	      /* into v->procs */
+};
+
+static int by_pid(const void *a, const void *b)
+{
+	const struct node *x = a, *y = b;
+
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+static int by_parent(const void *a, const void *b)
+{
+	const struct node *x = a, *y = b;
+
+	if (x->parent != y->parent)
+		return (x->parent > y->parent) - (x->parent < y->parent);
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+struct tree_ctx {
+	FILE *out;
+	const struct list_view *v;
+	struct node *kids; /* sorted by display parent */
+	size_t n;
+	char prefix[4 * 64 + 1];
+};
+
+static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
+{
+	const struct bg_list_tag *t = find_tag(c->v, p->tag);
+
+	fprintf(c->out, "%u %s", p->pid, p->comm);
+	if ((p->flags & BG_PROC_ROOT) && t && t->root_pid == p->pid)
+		fprintf(c->out, " [tag %u]", p->tag);
+	fputc('\n', c->out);
+}
+
+static void tree_children(struct tree_ctx *c, uint32_t parent, size_t depth)
+{
+	struct node key = { .parent = parent, .pid = 0 };
+	size_t lo = 0, hi = c->n, len = strlen(c->prefix);
+
+	if (depth > 4096) /* recorded parents cannot loop, but never trust it */
+		return;
+
+	/* first node with this parent */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (by_parent(&c->kids[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (size_t i = lo; i < c->n && c->kids[i].parent == parent; i++) {
+		int last = i + 1 == c->n || c->kids[i + 1].parent != parent;
+
+		fprintf(c->out, "%s%s", c->prefix, last ? "`-- " : "|-- ");
+		print_node(c, &c->v->procs[c->kids[i].idx]);
+		if (depth < 64)
+			strcat(c->prefix, last ? "    " : "|   ");
+		if (c->kids[i].pid != parent)
+			tree_children(c, c->kids[i].pid, depth + 1);
+		c->prefix[len] = '\0';
+	}
+}
+
+static int render_one(struct tree_ctx *c, const struct bg_list_tag *top, struct node *all)
+{
+	const struct list_view *v = c->v;
+	struct node key, *hit;
+	size_t n = 0;
+
+	/* all[] holds every proc sorted by pid: members of this lineage go
+	 * to kids[] with their display parent. */
+	for (size_t i = 0; i < v->nprocs; i++) {
+		const struct bg_list_proc *p = &v->procs[all[i].idx];
+
+		if (is_root_of(p, top) || !tag_within(v, p->tag, top->tag))
+			continue;
+		key.pid = p->ppid;
+		hit = bsearch(&key, all, v->nprocs, sizeof(*all), by_pid);
+		c->kids[n].pid = p->pid;
+		c->kids[n].idx = all[i].idx;
+		c->kids[n].parent = top->root_pid;
+		if (hit && p->ppid != p->pid &&
+		    tag_within(v, v->procs[hit->idx].tag, top->tag))
+			c->kids[n].parent = p->ppid;
+		n++;
+	}
+	qsort(c->kids, n, sizeof(*c->kids), by_parent);
+	c->n = n;
+
+	key.pid = top->root_pid;
+	hit = bsearch(&key, all, v->nprocs, sizeof(*all), by_pid);
+	if (hit)
+		print_node(c, &v->procs[hit->idx]);
+	else
+		fprintf(c->out, "%u ? [tag %u]\n", top->root_pid, top->tag);
+	c->prefix[0] = '\0';
+	tree_children(c, top->root_pid, 0);
+	return 0;
+}
+
+int render_tree(FILE *out, const struct list_view *v)
+{
+	struct tree_ctx c = { .out = out, .v = v };
+	struct node *all;
+
+	if (!v->ntags) {
+		fputs("no tagged processes\n", out);
+		return 0;
+	}
+	all = calloc(v->nprocs + 1, sizeof(*all));
+	c.kids = calloc(v->nprocs + 1, sizeof(*c.kids));
+	if (!all || !c.kids) {
+		free(all);
+		free(c.kids);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < v->nprocs; i++) {
+		all[i].pid = v->procs[i].pid;
+		all[i].idx = i;
+	}
+	qsort(all, v->nprocs, sizeof(*all), by_pid);
+	for (size_t i = 0; i < v->ntags; i++)
+		if (!v->tags[i].parent) /* nested tags are drawn inside */
+			render_one(&c, &v->tags[i], all);
+	free(all);
+	free(c.kids);
+	return ferror(out) ? -EIO : 0;
+}
