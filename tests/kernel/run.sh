@@ -1,0 +1,977 @@
+#!/bin/bash
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#
+# Kernel (black-box) tests for bpfguard: the real binary, real BPF programs,
+# real processes. Must run as root.
+#
+#   tests/kernel/run.sh            run every test
+#   tests/kernel/run.sh NAME...    run only those tests
+#   tests/kernel/run.sh --list     list the tests
+#
+# Environment:
+#   BPFGUARD    the binary (default: <repo>/build/bpfguard)
+#   HELPERS     directory of the compiled helpers (default: <repo>/build/tests);
+#               if tree is missing there it is compiled into the temp dir
+#   AGENT_ARGS  extra arguments for the agent (e.g. -v)
+#   KEEP_TMP=1  keep the temp dir (agent and helper logs) for debugging
+#
+# Output: one "PASS name" or "FAIL name: reason" line per test, then the
+# last line "N passed, M failed". Exit status 0 iff nothing failed.
+#
+# Safety: every process the tests signal was created by this script and is
+# identified by pid AND start time; pid 1, this shell and its ancestors are
+# never signalled. The agent uses a private pin dir, removed at exit.
+
+set -u
+shopt -s nullglob
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BPFGUARD=${BPFGUARD:-$REPO/build/bpfguard}
+HELPERS=${HELPERS:-$REPO/build/tests}
+PIN=/sys/fs/bpf/bpfguard-test-$$
+BOUND_MS=5000 # default bound for "these processes must die"
+PF_KTHREAD=0x00200000
+
+TESTS=(
+	simple_children chain6 daemon preexisting preexisting_late
+	many_children many_preexisting exec threads untagged untag nested
+	pidns no_leak pid_reuse list status bad_input help option_order
+	mode_kernel second_agent agent_restart unload
+)
+
+declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
+declare -A ANCESTOR=() # pids that must never be signalled
+declare -A ROLEP=()    # role -> "pid pid ..." of the last tree read
+PIDS=()                # every process the tests created (for cleanup)
+TREE_PIDS=()
+ROLE_PIDS=()
+ALIVE=()
+DEAD=()
+AGENT_PID=
+AGENT_LOG=
+AGENT_SEQ=0
+AGENT_FORCED=0
+AGENT_WHY=
+SEQ=0
+REASON=
+RC=0
+OUT=
+ERR=
+NOW=0
+TMP=
+SLEEPFD=
+CLEANED=0
+
+msg() { echo "run.sh: $*" >&2; }
+die() {
+	msg "$*"
+	exit 1
+}
+fail() {
+	REASON=$*
+	return 1
+}
+
+now() { # NOW = monotonic-enough milliseconds
+	local t=${EPOCHREALTIME//[!0-9]/}
+	NOW=$((10#$t / 1000))
+}
+
+msleep() { # SECONDS (fractional ok), without forking
+	read -r -t "$1" -u "$SLEEPFD" _ || :
+}
+
+# read_stat PID: S_STATE S_PPID S_SID S_FLAGS S_START from /proc/PID/stat
+read_stat() {
+	local line rest
+	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+	[[ -n $line ]] || return 1
+	rest=${line##*) }
+	local -a f
+	read -ra f <<<"$rest"
+	S_STATE=${f[0]} S_PPID=${f[1]} S_SID=${f[3]} S_FLAGS=${f[6]} S_START=${f[19]}
+}
+
+# Remember a pid's start time (without adding it to the cleanup list).
+remember() {
+	local p
+	for p; do
+		if read_stat "$p" && [[ $S_STATE != Z && $S_STATE != X ]]; then
+			START[$p]=$S_START
+		else
+			START[$p]=dead
+		fi
+	done
+}
+
+# Remember and add to the list of processes to kill at cleanup.
+track() {
+	remember "$@"
+	PIDS+=("$@")
+}
+
+# The process that was recorded exists, is not a zombie and has the same start time.
+is_alive() {
+	local s=${START[$1]:-dead}
+	[[ $s != dead ]] || return 1
+	read_stat "$1" || return 1
+	[[ $S_STATE != Z && $S_STATE != X && $S_START == "$s" ]]
+}
+
+# Like is_alive, but a process whose main thread exited while another thread
+# lives is alive (its /proc/PID/stat shows Z).
+group_alive() {
+	local s=${START[$1]:-dead} t line
+	[[ $s != dead ]] || return 1
+	read_stat "$1" || return 1
+	[[ $S_START == "$s" ]] || return 1
+	for t in /proc/"$1"/task/*/stat; do
+		{ read -r line <"$t"; } 2>/dev/null || continue
+		line=${line##*) }
+		[[ ${line:0:1} == Z || ${line:0:1} == X ]] || return 0
+	done
+	return 1
+}
+
+# wait_dead MS PIDS...: 0 once all are dead; else ALIVE = the ones still alive.
+wait_dead() {
+	local ms=$1
+	shift
+	local -a left=("$@")
+	local i=0 n=$# deadline
+	now
+	deadline=$((NOW + ms))
+	ALIVE=()
+	while :; do
+		while ((i < n)) && ! is_alive "${left[i]}"; do i=$((i + 1)); done
+		((i >= n)) && return 0
+		now
+		((NOW >= deadline)) && break
+		msleep 0.01
+	done
+	for (( ; i < n; i++)); do
+		is_alive "${left[i]}" && ALIVE+=("${left[i]}")
+	done
+	((${#ALIVE[@]} == 0))
+}
+
+# wait_group_dead MS PID: like wait_dead for one pid, by group_alive.
+wait_group_dead() {
+	local deadline
+	now
+	deadline=$((NOW + $1))
+	while group_alive "$2"; do
+		now
+		((NOW >= deadline)) && return 1
+		msleep 0.01
+	done
+	return 0
+}
+
+# check_alive PIDS...: 0 if all alive; else DEAD = the dead ones.
+check_alive() {
+	local p
+	DEAD=()
+	for p; do is_alive "$p" || DEAD+=("$p"); done
+	((${#DEAD[@]} == 0))
+}
+
+# A short description of some pids for messages: "123(tree) 124(sleep) ... (N in all)".
+desc() {
+	local p c out="" k=0
+	for p; do
+		k=$((k + 1))
+		((k > 6)) && continue
+		c=?
+		{ read -r c <"/proc/$p/comm"; } 2>/dev/null
+		out+="$p($c) "
+	done
+	((k > 6)) && out+="... "
+	echo "${out}($k in all)"
+}
+
+safe_kill() { # SIG PIDS...: only processes we recorded, identified by start time
+	local sig=$1 p
+	shift
+	for p; do
+		[[ $p =~ ^[0-9]+$ ]] && ((p > 1)) || continue
+		[[ $p != "$$" && -z ${ANCESTOR[$p]:-} ]] || continue
+		[[ ${START[$p]:-dead} != dead ]] || continue
+		read_stat "$p" && [[ $S_START == "${START[$p]}" ]] || continue
+		kill -s "$sig" "$p" 2>/dev/null
+	done
+}
+
+kill_tracked() {
+	local p
+	local -a alive=()
+	for p in "${PIDS[@]}"; do group_alive "$p" && alive+=("$p"); done
+	PIDS=()
+	((${#alive[@]})) || return 0
+	safe_kill KILL "${alive[@]}"
+	wait_dead 5000 "${alive[@]}" || msg "warning: could not kill $(desc "${ALIVE[@]}")"
+}
+
+# Run the CLI (bounded). Sets RC, OUT, ERR.
+cli() {
+	timeout -k 2 15 "$BPFGUARD" "$@" >"$TMP/cli.out" 2>"$TMP/cli.err" {SLEEPFD}>&-
+	RC=$?
+	OUT=$(<"$TMP/cli.out")
+	ERR=$(<"$TMP/cli.err")
+}
+
+tag() {
+	cli tag "$@"
+	[[ $RC == 0 ]] || fail "tag $*: exit $RC: $ERR"
+}
+
+untag() {
+	cli untag "$@"
+	[[ $RC == 0 ]] || fail "untag $*: exit $RC: $ERR"
+}
+
+wait_file() { # FILE MS
+	local deadline
+	now
+	deadline=$((NOW + $2))
+	until [[ -e $1 ]]; do
+		now
+		((NOW >= deadline)) && return 1
+		msleep 0.01
+	done
+}
+
+# start_tree [--go] SHAPE ARGS...: ROOT = the helper's pid; TREE_OUT its pid
+# file; TREE_GO the file to create to let it build the tree (with --go).
+start_tree() {
+	local -a go=()
+	SEQ=$((SEQ + 1))
+	TREE_OUT=$TMP/tree$SEQ
+	TREE_GO=
+	if [[ $1 == --go ]]; then
+		TREE_GO=$TREE_OUT.go
+		go=(--go "$TREE_GO")
+		shift
+	fi
+	"$HELPERS/tree" "${go[@]}" --life 300 "$TREE_OUT" "$@" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	ROOT=$!
+	disown "$ROOT" 2>/dev/null
+	track "$ROOT"
+}
+
+# wait_tree [FILE] [MS]: wait (bounded) for the tree's pid file, track its
+# pids: TREE_PIDS (all), ROLEP[role].
+wait_tree() {
+	local f=${1:-$TREE_OUT} ms=${2:-20000} pid role
+	if ! wait_file "$f" "$ms"; then
+		fail "setup: the tree helper did not write its pid file within ${ms} ms: $(tail -n 1 "$TMP/helpers.log" 2>/dev/null)"
+		return 1
+	fi
+	TREE_PIDS=()
+	ROLEP=()
+	while read -r pid role; do
+		TREE_PIDS+=("$pid")
+		ROLEP[$role]+="$pid "
+	done <"$f"
+	track "${TREE_PIDS[@]}"
+}
+
+role() { # ROLE_PIDS = pids of ROLE in the last tree read
+	ROLE_PIDS=()
+	read -ra ROLE_PIDS <<<"${ROLEP[$1]:-}"
+}
+
+# Build a tree tagged before it has descendants: sets ROOT, TREE_PIDS.
+tagged_tree() { # SHAPE ARGS...
+	start_tree --go "$@"
+	tag "$ROOT" --pin-dir "$PIN" || return 1
+	: >"$TREE_GO"
+	wait_tree || return 1
+	check_alive "${TREE_PIDS[@]}" || fail "setup: tree processes died before the root was killed: $(desc "${DEAD[@]}")"
+}
+
+# kill_root_expect_dead ROOT PIDS...: SIGKILL ROOT, PIDS must die within the bound.
+kill_root_expect_dead() {
+	local root=$1
+	shift
+	safe_kill KILL "$root"
+	wait_dead "$BOUND_MS" "$@" ||
+		fail "still alive $BOUND_MS ms after the tagged root was killed: $(desc "${ALIVE[@]}")"
+}
+
+# ---------------------------------------------------------------- agent
+
+start_agent() { # [extra agent args]; sets AGENT_PID or AGENT_WHY
+	local deadline rc
+	AGENT_SEQ=$((AGENT_SEQ + 1))
+	AGENT_LOG=$TMP/agent.$AGENT_SEQ.log
+	# shellcheck disable=SC2086
+	"$BPFGUARD" agent --pin-dir "$PIN" "$@" ${AGENT_ARGS:-} >"$AGENT_LOG" 2>&1 {SLEEPFD}>&- &
+	AGENT_PID=$!
+	remember "$AGENT_PID"
+	now
+	deadline=$((NOW + 10000))
+	while :; do
+		if ! is_alive "$AGENT_PID"; then
+			wait "$AGENT_PID" 2>/dev/null
+			rc=$?
+			AGENT_WHY="the agent exited early (status $rc); its log:"$'\n'"$(sed 's/^/  | /' "$AGENT_LOG")"
+			AGENT_PID=
+			return 1
+		fi
+		cli status --pin-dir "$PIN"
+		[[ $RC == 0 ]] && return 0
+		now
+		if ((NOW >= deadline)); then
+			AGENT_WHY="the agent was not ready after 10 s (status exit $RC: $ERR); its log:"$'\n'"$(sed 's/^/  | /' "$AGENT_LOG")"
+			stop_agent
+			return 1
+		fi
+		msleep 0.05
+	done
+}
+
+stop_agent() { # SIGTERM, bounded wait, SIGKILL; AGENT_FORCED=1 if SIGKILL was needed
+	AGENT_FORCED=0
+	[[ -n $AGENT_PID ]] || return 0
+	if is_alive "$AGENT_PID"; then
+		safe_kill TERM "$AGENT_PID"
+		if ! wait_dead 5000 "$AGENT_PID"; then
+			msg "the agent did not stop within 5 s of SIGTERM: SIGKILL"
+			AGENT_FORCED=1
+			safe_kill KILL "$AGENT_PID"
+			wait_dead 5000 "$AGENT_PID" || msg "warning: the agent $AGENT_PID survived SIGKILL"
+		fi
+	fi
+	is_alive "$AGENT_PID" || wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+}
+
+agent_ok() {
+	[[ -n $AGENT_PID ]] && is_alive "$AGENT_PID" || return 1
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]]
+}
+
+agent_log_tail() {
+	[[ -n $AGENT_LOG && -s $AGENT_LOG ]] && tail -n "${1:-8}" "$AGENT_LOG" | sed 's/^/  | /' >&2
+}
+
+# ---------------------------------------------------------------- tests
+
+test_simple_children() {
+	tagged_tree children 3 || return
+	((${#TREE_PIDS[@]} == 3)) || { fail "setup: expected 3 children, got ${#TREE_PIDS[@]}"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_chain6() {
+	start_tree --go chain 6
+	tag --pin-dir "$PIN" "$ROOT" || return
+	: >"$TREE_GO"
+	wait_tree || return
+	((${#TREE_PIDS[@]} == 6)) || { fail "setup: expected 6 processes, got ${#TREE_PIDS[@]}"; return; }
+	check_alive "${TREE_PIDS[@]}" || { fail "chain died before the root was killed: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_daemon() {
+	local d c deadline
+	tagged_tree daemon || return
+	d=${TREE_PIDS[0]}
+	read_stat "$ROOT" || { fail "setup: root gone"; return; }
+	local root_sid=$S_SID
+	read_stat "$d" || { fail "setup: daemon gone"; return; }
+	[[ $S_PPID != "$ROOT" ]] || { fail "setup: the daemon was not reparented"; return; }
+	[[ $S_SID != "$root_sid" ]] || { fail "setup: the daemon did not setsid"; return; }
+	# let it exec /bin/sleep: the lineage must survive exec
+	now
+	deadline=$((NOW + 3000))
+	while :; do
+		c=
+		{ read -r c <"/proc/$d/comm"; } 2>/dev/null
+		[[ $c == sleep ]] && break
+		now
+		((NOW >= deadline)) && { fail "setup: the daemon did not exec sleep (comm '$c')"; return; }
+		msleep 0.01
+	done
+	kill_root_expect_dead "$ROOT" "$d"
+}
+
+test_preexisting() {
+	start_tree nested 2 2 # A -> B -> 2 children; A -> 2 children
+	wait_tree || return
+	check_alive "${TREE_PIDS[@]}" || { fail "setup: tree died: $(desc "${DEAD[@]}")"; return; }
+	tag "$ROOT" --pin-dir "$PIN" || return
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_preexisting_late() {
+	# a descendant that existed before the tag forks after the tag
+	local -a pre
+	start_tree late
+	wait_tree || return
+	pre=("${TREE_PIDS[@]}")
+	tag "$ROOT" --pin-dir "$PIN" || return
+	: >"$TREE_OUT.go2"
+	wait_tree "$TREE_OUT.2" || return
+	check_alive "${pre[@]}" "${TREE_PIDS[@]}" || { fail "setup: tree died: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${pre[@]}" "${TREE_PIDS[@]}"
+}
+
+test_many_children() {
+	start_tree --go children 1000
+	tag "$ROOT" --pin-dir "$PIN" || return
+	: >"$TREE_GO"
+	wait_tree "" 30000 || return
+	((${#TREE_PIDS[@]} == 1000)) || { fail "setup: expected 1000 children, got ${#TREE_PIDS[@]}"; return; }
+	check_alive "${TREE_PIDS[@]}" || { fail "children died before the root was killed: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_many_preexisting() {
+	start_tree children 1000
+	wait_tree "" 30000 || return
+	((${#TREE_PIDS[@]} == 1000)) || { fail "setup: expected 1000 children, got ${#TREE_PIDS[@]}"; return; }
+	tag "$ROOT" --pin-dir "$PIN" || return
+	check_alive "${TREE_PIDS[@]}" || { fail "children died before the root was killed: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_exec() {
+	local f go shpid c rc n deadline
+	local -a sleeps=()
+	SEQ=$((SEQ + 1))
+	f=$TMP/exec$SEQ.pids
+	go=$TMP/exec$SEQ.go
+	# shellcheck disable=SC2016
+	"$BPFGUARD" exec --pin-dir "$PIN" -- sh -c \
+		'sleep 300 & echo $! >>"$1"; sleep 300 & echo $! >>"$1"
+		 i=0; while [ ! -e "$2" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; exit 0' \
+		sh "$f" "$go" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	shpid=$!
+	track "$shpid"
+	now
+	deadline=$((NOW + 10000))
+	while :; do
+		n=0
+		[[ -e $f ]] && n=$(grep -c . "$f")
+		((n >= 2)) && break
+		if ! is_alive "$shpid"; then
+			wait "$shpid" 2>/dev/null
+			fail "bpfguard exec exited (status $?) before running the command: $(tail -n 1 "$TMP/helpers.log")"
+			return
+		fi
+		now
+		((NOW >= deadline)) && { fail "setup: the shell did not start its sleeps within 10 s"; return; }
+		msleep 0.01
+	done
+	mapfile -t sleeps <"$f"
+	track "${sleeps[@]}"
+	c=
+	{ read -r c <"/proc/$shpid/comm"; } 2>/dev/null
+	[[ $c == sh ]] || { fail "bpfguard exec did not exec the command in its own process (pid $shpid is '$c')"; return; }
+	check_alive "${sleeps[@]}" || { fail "the sleeps died too early: $(desc "${DEAD[@]}")"; return; }
+	: >"$go" # the shell exits normally
+	wait_dead 10000 "$shpid" || { fail "the wrapped shell did not exit"; return; }
+	wait "$shpid" 2>/dev/null
+	rc=$?
+	wait_dead "$BOUND_MS" "${sleeps[@]}" ||
+		{ fail "still alive $BOUND_MS ms after the exec'd shell exited: $(desc "${ALIVE[@]}")"; return; }
+	[[ $rc == 0 ]] || fail "bpfguard exec -- sh ... exited $rc, expected the command's status 0"
+}
+
+test_threads() {
+	local t state
+	tagged_tree threads 3 1200 || return
+	# the pid file is written once the main thread has pthread_exit()ed;
+	# another thread ends the process 1.2 s later
+	msleep 0.3
+	if ! group_alive "$ROOT"; then
+		fail "setup: the helper's thread group ended before 300 ms"
+		return
+	fi
+	check_alive "${TREE_PIDS[@]}" ||
+		{ fail "children killed while the thread group lived (main thread had exited): $(desc "${DEAD[@]}")"; return; }
+	{ read -r t <"/proc/$ROOT/task/$ROOT/stat"; } 2>/dev/null
+	state=${t##*) }
+	[[ ${state:0:1} == Z ]] || { fail "setup: the main thread has not exited (state ${state:0:1})"; return; }
+	wait_group_dead 5000 "$ROOT" || { fail "setup: the helper did not exit by itself"; return; }
+	wait_dead "$BOUND_MS" "${TREE_PIDS[@]}" ||
+		fail "still alive $BOUND_MS ms after the tagged process exited: $(desc "${ALIVE[@]}")"
+}
+
+test_untagged() {
+	start_tree children 3
+	wait_tree || return
+	safe_kill KILL "$ROOT"
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "setup: the root did not die"; return; }
+	msleep 0.5
+	check_alive "${TREE_PIDS[@]}" || fail "children of an untagged process were killed: $(desc "${DEAD[@]}")"
+}
+
+test_untag() {
+	tagged_tree children 3 || return
+	untag "$ROOT" --pin-dir "$PIN" || return
+	safe_kill KILL "$ROOT"
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "setup: the root did not die"; return; }
+	msleep 0.5
+	check_alive "${TREE_PIDS[@]}" || fail "children of an untagged root were killed: $(desc "${DEAD[@]}")"
+}
+
+test_nested() {
+	local a b
+	local -a bkids akids all
+	# 1: kill the inner root B: B's subtree dies, A and A's other children live
+	tagged_tree nested 2 2 || return
+	a=$ROOT
+	role b
+	b=${ROLE_PIDS[0]}
+	role bchild
+	bkids=("${ROLE_PIDS[@]}")
+	role achild
+	akids=("${ROLE_PIDS[@]}")
+	tag "$b" --pin-dir "$PIN" || return
+	kill_root_expect_dead "$b" "${bkids[@]}" || { REASON="inner tag: $REASON"; return 1; }
+	msleep 0.5
+	check_alive "$a" "${akids[@]}" ||
+		{ fail "killing the nested root killed the outer root or its other children: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$a" "${akids[@]}" || { REASON="outer tag after the inner root died: $REASON"; return 1; }
+	# 2: kill the outer root A: everything below dies, B's subtree too
+	tagged_tree nested 2 2 || return
+	a=$ROOT
+	all=("${TREE_PIDS[@]}")
+	role b
+	tag --pin-dir "$PIN" "${ROLE_PIDS[0]}" || return
+	kill_root_expect_dead "$a" "${all[@]}" || { REASON="outer root: $REASON"; return 1; }
+}
+
+test_pidns() {
+	local ns line
+	local -a f
+	tagged_tree pidns || return
+	role nsinit
+	ns=${ROLE_PIDS[0]}
+	line=$(grep '^NSpid:' "/proc/$ns/status" 2>/dev/null)
+	read -ra f <<<"$line"
+	[[ ${#f[@]} == 3 && ${f[2]} == 1 ]] || { fail "setup: $ns is not the init of a new pid namespace ($line)"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_no_leak() {
+	local root sroot sl
+	local -a kids sib
+	tagged_tree children 3 || return
+	root=$ROOT
+	kids=("${TREE_PIDS[@]}")
+	# unrelated processes created by the runner after the tag
+	start_tree children 2
+	sroot=$ROOT
+	wait_tree || return
+	sib=("${TREE_PIDS[@]}")
+	sleep 300 {SLEEPFD}>&- &
+	sl=$!
+	disown "$sl" 2>/dev/null
+	track "$sl"
+	kill_root_expect_dead "$root" "${kids[@]}" || return
+	msleep 0.5
+	check_alive "$sroot" "${sib[@]}" "$sl" || fail "non-descendants were killed: $(desc "${DEAD[@]}")"
+}
+
+test_pid_reuse() {
+	# A descendant dies and its pid is reused by an unrelated process: killing
+	# the root must not kill the newcomer.
+	local victim p try got=
+	local -a rest
+	[[ -w /proc/sys/kernel/ns_last_pid ]] || { fail "setup: /proc/sys/kernel/ns_last_pid is not writable"; return; }
+	tagged_tree children 3 || return
+	victim=${TREE_PIDS[0]}
+	rest=("${TREE_PIDS[@]:1}")
+	safe_kill KILL "$victim"
+	wait_dead "$BOUND_MS" "$victim" || { fail "setup: the victim did not die"; return; }
+	for ((try = 0; try < 200; try++)); do # the root reaps it (SIGCHLD ignored)
+		[[ -e /proc/$victim ]] || break
+		msleep 0.01
+	done
+	[[ ! -e /proc/$victim ]] || { fail "setup: the victim $victim was not reaped"; return; }
+	msleep 0.1 # let the exit be processed
+	for ((try = 0; try < 20; try++)); do
+		echo $((victim - 1)) >/proc/sys/kernel/ns_last_pid 2>/dev/null
+		sleep 300 {SLEEPFD}>&- &
+		p=$!
+		disown "$p" 2>/dev/null
+		track "$p"
+		if [[ $p == "$victim" ]]; then
+			got=$p
+			break
+		fi
+		safe_kill KILL "$p"
+	done
+	[[ -n $got ]] || { fail "setup: could not get pid $victim reused in 20 tries (busy machine?)"; return; }
+	kill_root_expect_dead "$ROOT" "${rest[@]}" || return
+	msleep 0.5
+	is_alive "$got" || fail "an unrelated process that reused a dead descendant's pid ($got) was killed"
+}
+
+json_check() { # FILE "ROOT:pid,pid" ...: objects exist with those descendants
+	python3 - "$@" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception as e:
+    print("list --json output is not JSON (%s): %r" % (e, open(sys.argv[1]).read()[:200]))
+    sys.exit(1)
+if not isinstance(d, list):
+    print("list --json output is not an array: %r" % (str(d)[:200],))
+    sys.exit(1)
+for spec in sys.argv[2:]:
+    root, _, rest = spec.partition(":")
+    root = int(root)
+    want = {int(x) for x in rest.split(",") if x}
+    objs = [o for o in d if isinstance(o, dict) and o.get("pid") == root]
+    if len(objs) != 1:
+        print("expected one object with \"pid\": %d, found %d in %s" % (root, len(objs), json.dumps(d)[:300]))
+        sys.exit(1)
+    desc = objs[0].get("descendants")
+    if not isinstance(desc, list):
+        print("the object for %d has no \"descendants\" array: %s" % (root, json.dumps(objs[0])[:300]))
+        sys.exit(1)
+    missing = sorted(want - set(desc))
+    if missing:
+        print("descendants of %d miss %s (has %s)" % (root, missing[:10], sorted(x for x in desc if isinstance(x, int))[:20]))
+        sys.exit(1)
+EOF
+}
+
+test_list() {
+	local a b why comma others
+	local -a bkids
+	tagged_tree nested 2 2 || return
+	a=$ROOT
+	role b
+	b=${ROLE_PIDS[0]}
+	role bchild
+	bkids=("${ROLE_PIDS[@]}")
+	tag "$b" --pin-dir "$PIN" || return
+	cli list --json --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return; }
+	comma=$(
+		IFS=,
+		echo "${TREE_PIDS[*]}"
+	)
+	others=$(
+		IFS=,
+		echo "${bkids[*]}"
+	)
+	why=$(json_check "$TMP/cli.out" "$a:$comma" "$b:$others") || { fail "list --json: $why"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "list: exit $RC: $ERR"; return; }
+	grep -qw -- "$a" <<<"$OUT" || { fail "list (human) does not mention the root $a: $(head -c 200 <<<"$OUT")"; return; }
+	grep -qw -- "$b" <<<"$OUT" || fail "list (human) does not mention the nested root $b"
+}
+
+test_status() {
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "status with a running agent: exit $RC: $ERR"; return; }
+	grep -qi 'user' <<<"$OUT" || { fail "status does not print the mode (expected 'user'): $(head -c 200 <<<"$OUT")"; return; }
+	grep -q '[0-9]' <<<"$OUT" || { fail "status prints no counts: $(head -c 200 <<<"$OUT")"; return; }
+	cli status --pin-dir "$PIN.none"
+	[[ $RC == 1 ]] || { fail "status for a pin dir with no agent: exit $RC, expected 1"; return; }
+	[[ $(grep -c '' "$TMP/cli.err") == 1 ]] || fail "status with no agent: expected one line on stderr, got: $ERR"
+}
+
+test_bad_input() {
+	local kthread="" p exp errs=() n
+	local -a kids
+	tagged_tree children 2 || return
+	kids=("${TREE_PIDS[@]}")
+	for p in 2 /proc/[0-9]*; do
+		p=${p#/proc/}
+		read_stat "$p" || continue
+		if ((S_FLAGS & PF_KTHREAD)); then
+			kthread=$p
+			break
+		fi
+	done
+	[[ -n $kthread ]] || { fail "setup: no kernel thread found"; return; }
+	local -a cases=(
+		"2|tag abc --pin-dir $PIN"
+		"2|tag -5 --pin-dir $PIN"
+		"2|tag 0 --pin-dir $PIN"
+		"2|tag --pin-dir $PIN"
+		"2|tag 1 2 --pin-dir $PIN"
+		"2|tag --bogus 5 --pin-dir $PIN"
+		"2|bogus-subcommand"
+		"2|"
+		"2|untag abc --pin-dir $PIN"
+		"2|exec --pin-dir $PIN"
+		"2|exec --pin-dir $PIN --"
+		"2|list --bogus --pin-dir $PIN"
+		"1|tag 1 --pin-dir $PIN"
+		"1|tag 99999999 --pin-dir $PIN"
+		"1|tag $kthread --pin-dir $PIN"
+		"1|tag $AGENT_PID --pin-dir $PIN"
+	)
+	local c args
+	for c in "${cases[@]}"; do
+		exp=${c%%|*}
+		args=${c#*|}
+		# shellcheck disable=SC2086
+		cli $args
+		if [[ $RC == 0 && $args == tag* ]]; then
+			# never leave pid 1, a kthread or the agent tagged
+			# shellcheck disable=SC2086
+			for p in ${args#tag }; do
+				[[ $p =~ ^[0-9]+$ ]] && timeout 15 "$BPFGUARD" untag "$p" --pin-dir "$PIN" >/dev/null 2>&1
+			done
+		fi
+		n=$(grep -c '' "$TMP/cli.err")
+		if [[ $RC != "$exp" ]]; then
+			errs+=("'$args' exit $RC (want $exp)")
+		elif [[ $n != 1 ]]; then
+			errs+=("'$args' printed $n lines on stderr (want 1)")
+		fi
+	done
+	agent_ok || errs+=("the agent is not running after the bad input")
+	((${#errs[@]} == 0)) || { fail "$(IFS=';'; echo "${errs[*]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${kids[@]}" || REASON="the tag made before the bad input was lost: $REASON"
+}
+
+test_help() {
+	local sub errs=()
+	# --pin-dir to a dir nobody uses: a --help that is not honoured must not
+	# touch a real agent (unload!)
+	for sub in agent status tag untag list exec unload; do
+		cli "$sub" --help --pin-dir "$PIN.none"
+		if [[ $RC != 0 ]]; then
+			errs+=("$sub --help: exit $RC")
+		elif [[ -z $OUT ]]; then
+			errs+=("$sub --help: nothing on stdout")
+		fi
+	done
+	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
+}
+
+test_option_order() {
+	start_tree --go children 2
+	tag --pin-dir "$PIN" "$ROOT" || return
+	untag "$ROOT" --pin-dir "$PIN" || return
+	tag "$ROOT" --pin-dir "$PIN" || return
+	cli list --pin-dir "$PIN" --json
+	[[ $RC == 0 ]] || { fail "list --pin-dir P --json: exit $RC: $ERR"; return; }
+	local why
+	why=$(json_check "$TMP/cli.out" "$ROOT:") || { fail "list --pin-dir P --json: $why"; return; }
+	: >"$TREE_GO"
+	wait_tree || return
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
+}
+
+test_mode_kernel() {
+	local kpin=$PIN.kernel rc
+	timeout -k 2 10 "$BPFGUARD" agent --mode kernel --pin-dir "$kpin" >"$TMP/kmode.out" 2>"$TMP/kmode.err" {SLEEPFD}>&-
+	rc=$?
+	timeout 15 "$BPFGUARD" unload --pin-dir "$kpin" >/dev/null 2>&1
+	rm -rf "$kpin"
+	[[ $rc != 124 && $rc != 137 ]] || { fail "agent --mode kernel kept running (expected exit 1)"; return; }
+	[[ $rc == 1 ]] || { fail "agent --mode kernel: exit $rc, expected 1"; return; }
+	grep -qi kernel "$TMP/kmode.err" || { fail "agent --mode kernel: no clear message on stderr: $(head -c 200 "$TMP/kmode.err")"; return; }
+	cli agent --mode bogus --pin-dir "$kpin"
+	rm -rf "$kpin"
+	[[ $RC == 2 ]] || fail "agent --mode bogus: exit $RC, expected 2"
+}
+
+test_second_agent() {
+	local a2 rc
+	tagged_tree children 2 || return
+	"$BPFGUARD" agent --pin-dir "$PIN" >"$TMP/agent2.log" 2>&1 {SLEEPFD}>&- &
+	a2=$!
+	track "$a2"
+	if ! wait_dead 10000 "$a2"; then
+		safe_kill TERM "$a2"
+		wait_dead 3000 "$a2" || safe_kill KILL "$a2"
+		wait_dead 3000 "$a2"
+		wait "$a2" 2>/dev/null
+		fail "a second agent on the same pin dir kept running for 10 s"
+		return
+	fi
+	wait "$a2" 2>/dev/null
+	rc=$?
+	[[ $rc != 0 ]] || { fail "a second agent on the same pin dir exited 0"; return; }
+	agent_ok || { fail "the first agent is not running after a second one was refused"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="after a refused second agent: $REASON"
+}
+
+test_agent_restart() {
+	local root
+	local -a kids
+	# 1: tag, restart the agent, kill the root
+	tagged_tree children 3 || return
+	stop_agent
+	((AGENT_FORCED == 0)) || { fail "the agent ignored SIGTERM"; return; }
+	[[ -d $PIN ]] || { fail "stopping the agent removed the pin dir"; return; }
+	cli status --pin-dir "$PIN"
+	[[ $RC == 1 ]] || { fail "status with the agent stopped: exit $RC, expected 1"; return; }
+	start_agent --mode user || { fail "restart: $AGENT_WHY"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || { REASON="tag made before a restart: $REASON"; return 1; }
+
+	# 2: the root dies while the agent is down
+	tagged_tree children 3 || return
+	root=$ROOT
+	kids=("${TREE_PIDS[@]}")
+	stop_agent
+	safe_kill KILL "$root"
+	wait_dead "$BOUND_MS" "$root" || { fail "setup: the root did not die"; return; }
+	msleep 0.2
+	start_agent || { fail "restart: $AGENT_WHY"; return; }
+	wait_dead "$BOUND_MS" "${kids[@]}" ||
+		{ fail "root killed while the agent was down: still alive $BOUND_MS ms after the agent restarted: $(desc "${ALIVE[@]}")"; return; }
+
+	# 3: descendants created while the agent is down
+	start_tree --go children 3
+	tag "$ROOT" --pin-dir "$PIN" || return
+	stop_agent
+	: >"$TREE_GO"
+	wait_tree || return
+	start_agent || { fail "restart: $AGENT_WHY"; return; }
+	check_alive "${TREE_PIDS[@]}" || { fail "setup: children died: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="children forked while the agent was down: $REASON"
+}
+
+test_unload() {
+	tagged_tree children 2 || return
+	cli unload --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "unload: exit $RC: $ERR"; return; }
+	if ! wait_dead 5000 "$AGENT_PID"; then
+		fail "the agent still runs 5 s after unload"
+		return
+	fi
+	wait "$AGENT_PID" 2>/dev/null
+	AGENT_PID=
+	[[ ! -e $PIN ]] || { fail "the pin dir remains after unload: $(ls "$PIN" | head -5 | tr '\n' ' ')"; return; }
+	cli status --pin-dir "$PIN"
+	[[ $RC == 1 ]] || { fail "status after unload: exit $RC, expected 1"; return; }
+	safe_kill KILL "$ROOT"
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "setup: the root did not die"; return; }
+	msleep 0.5
+	check_alive "${TREE_PIDS[@]}" || { fail "processes were killed after unload: $(desc "${DEAD[@]}")"; return; }
+	start_agent || fail "the agent does not start again after unload: $AGENT_WHY"
+}
+
+# ---------------------------------------------------------------- runner
+
+cleanup() {
+	((CLEANED)) && return
+	CLEANED=1
+	trap - EXIT INT TERM
+	[[ -n $TMP ]] || return
+	kill_tracked
+	stop_agent
+	if [[ -e $PIN ]]; then
+		timeout -k 2 15 "$BPFGUARD" unload --pin-dir "$PIN" >"$TMP/unload.log" 2>&1 ||
+			msg "warning: unload --pin-dir $PIN failed: $(head -n 3 "$TMP/unload.log")"
+	fi
+	rm -rf "$PIN" "$PIN.none" "$PIN.kernel" 2>/dev/null
+	[[ -e $PIN ]] && msg "warning: could not remove $PIN"
+	[[ -n $SLEEPFD ]] && exec {SLEEPFD}>&-
+	if [[ ${KEEP_TMP:-0} == 1 ]]; then
+		msg "temp files kept in $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+
+run_one() {
+	local name=$1 ok
+	REASON=
+	if [[ -z $AGENT_PID ]] && ! start_agent; then
+		echo "FAIL $name: no agent (it could not be restarted: ${AGENT_WHY%%$'\n'*})"
+		return 1
+	fi
+	"test_$name"
+	ok=$?
+	((ok == 0)) || [[ -n $REASON ]] || REASON="failed (status $ok)"
+	((ok == 0)) && [[ -n $REASON ]] && ok=1
+	kill_tracked
+	if ! agent_ok; then
+		ok=1
+		REASON+="${REASON:+; }the agent is not running after the test"
+		msg "agent log ($AGENT_LOG):"
+		agent_log_tail 15
+		stop_agent
+		start_agent || msg "could not restart the agent: $AGENT_WHY"
+	fi
+	if ((ok == 0)); then
+		echo "PASS $name"
+	else
+		echo "FAIL $name: $REASON"
+		[[ -n $AGENT_LOG ]] && agent_log_tail 5
+	fi
+	return $ok
+}
+
+main() {
+	local -a selected=()
+	local t p passed=0 failed=0 found
+
+	if [[ ${1:-} == --list ]]; then
+		printf '%s\n' "${TESTS[@]}"
+		exit 0
+	fi
+	for t; do
+		found=0
+		for p in "${TESTS[@]}"; do [[ $p == "$t" ]] && found=1; done
+		((found)) || { msg "unknown test '$t' (run.sh --list)"; exit 2; }
+		selected+=("$t")
+	done
+	((${#selected[@]})) || selected=("${TESTS[@]}")
+
+	[[ $(id -u) == 0 ]] || die "must run as root (the tests load BPF programs)"
+	[[ -x $BPFGUARD ]] || die "no bpfguard binary at $BPFGUARD (run make, or set BPFGUARD)"
+	command -v python3 >/dev/null || die "python3 is needed"
+
+	TMP=$(mktemp -d /tmp/bpfguard-ktest.XXXXXX) || die "mktemp failed"
+	trap cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	mkfifo "$TMP/sleep.fifo" || die "mkfifo failed"
+	exec {SLEEPFD}<>"$TMP/sleep.fifo"
+
+	# pid 1, this shell and its ancestors are never signalled
+	p=$$
+	while [[ $p =~ ^[0-9]+$ ]] && ((p > 1)); do
+		ANCESTOR[$p]=1
+		read_stat "$p" || break
+		p=$S_PPID
+	done
+
+	if [[ ! -x $HELPERS/tree ]]; then
+		msg "no $HELPERS/tree: compiling the helpers into $TMP"
+		HELPERS=$TMP/helpers
+		mkdir -p "$HELPERS"
+		for p in "$REPO"/tests/kernel/helpers/*.c; do
+			t=$(basename "$p" .c)
+			cc -O2 -Wall -Wextra -Werror -pthread -o "$HELPERS/$t" "$p" ||
+				die "cannot compile $p"
+		done
+	fi
+
+	if [[ -e $PIN ]]; then # a leftover of an earlier run with the same pid
+		timeout 15 "$BPFGUARD" unload --pin-dir "$PIN" >/dev/null 2>&1
+		rm -rf "$PIN"
+	fi
+	start_agent || die "cannot start the agent ($BPFGUARD agent --pin-dir $PIN): $AGENT_WHY"
+	msg "agent $AGENT_PID on $PIN; running ${#selected[@]} tests"
+
+	for t in "${selected[@]}"; do
+		if run_one "$t"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done
+	cleanup
+	echo "$passed passed, $failed failed"
+	((failed == 0))
+}
+
+main "$@"
