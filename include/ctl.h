@@ -57,16 +57,29 @@ enum bg_mode {
 	BG_MODE_KERNEL = 2,
 };
 
+/* Kernel features the agent found (struct bg_status.features). */
+enum bg_feature {
+	BG_FEAT_BTF = 1u << 0,		  /* /sys/kernel/btf/vmlinux */
+	BG_FEAT_RINGBUF = 1u << 1,	  /* BPF_MAP_TYPE_RINGBUF, 5.8 */
+	BG_FEAT_TASK_ITER = 1u << 2,	  /* iter/task, 5.8 */
+	BG_FEAT_TASK_FROM_PID = 1u << 3,  /* bpf_task_from_pid kfunc, 6.2 */
+	BG_FEAT_SEND_SIGNAL_TASK = 1u << 4, /* bpf_send_signal_task kfunc, 6.13 */
+	BG_FEAT_GROUP_DEAD_ARG = 1u << 5, /* sched_process_exit has group_dead */
+};
+
 struct bg_status {
 	uint32_t mode;	     /* enum bg_mode in force */
 	uint32_t agent_pid;
+	uint32_t features;   /* enum bg_feature */
+	uint32_t pad;
+	char kernel[64];     /* uname release */
 	uint32_t tags;	     /* active tags */
 	uint32_t tracked;    /* tracked descendants (members that are not roots) */
 	uint32_t max_procs;
 	uint32_t max_tags;
 	uint64_t counters[16]; /* enum bg_stat, summed over CPUs */
 };
-_Static_assert(sizeof(struct bg_status) == 24 + 128, "bg_status is a wire layout");
+_Static_assert(sizeof(struct bg_status) == 32 + 64 + 128, "bg_status is a wire layout");
 
 /*
  * Payload of BG_OP_LIST: uint32_t ntags, uint32_t nprocs, then ntags

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +52,8 @@ struct agent {
 	struct tag_table tt;
 	pid_t self;
 	int mode;
+	uint32_t features;
+	char kernel[64];
 	bool stop;
 	char sock_path[108], lock_path[108];
 };
@@ -606,9 +609,14 @@ static int count_member(void *ctx, uint32_t pid, const struct bg_proc *p)
 
 static void op_status(struct agent *a, int cfd)
 {
-	struct bg_status st = { .mode = (uint32_t)a->mode, .agent_pid = (uint32_t)a->self };
+	struct bg_status st = {
+		.mode = (uint32_t)a->mode,
+		.agent_pid = (uint32_t)a->self,
+		.features = a->features,
+	};
 	struct counter c = { .a = a };
 
+	memcpy(st.kernel, a->kernel, sizeof(st.kernel));
 	load_tags(a);
 	for (size_t i = 0; i < a->tt.n; i++)
 		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
@@ -876,6 +884,17 @@ int agent_run(const struct agent_opts *o)
 	if (geteuid() != 0)
 		log_warn("not running as root: loading BPF will likely fail");
 
+	{
+		struct utsname u;
+		char desc[256];
+
+		uname(&u);
+		memcpy(a.kernel, u.release, sizeof(a.kernel) - 1);
+		a.features = loader_probe_features(desc, sizeof(desc));
+		log_info("kernel %s: %s", a.kernel, desc);
+		if (loader_check_minimum(a.features))
+			return 1;
+	}
 	err = take_lock(&a, o->pin_dir);
 	if (err)
 		goto out;

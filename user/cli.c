@@ -380,8 +380,16 @@ int cmd_status(int argc, char **argv)
 	}
 	memcpy(&st, pl, sizeof(st));
 	free(pl);
+	st.kernel[sizeof(st.kernel) - 1] = '\0';
 	printf("agent:   enforcing (pid %u), mode %s, pin dir %s\n", st.agent_pid,
 	       st.mode == BG_MODE_KERNEL ? "kernel" : "user", c.pin_dir);
+	printf("kernel:  %s, features:%s%s%s%s%s%s\n", st.kernel,
+	       st.features & BG_FEAT_BTF ? " btf" : "",
+	       st.features & BG_FEAT_RINGBUF ? " ringbuf" : "",
+	       st.features & BG_FEAT_TASK_ITER ? " task_iter" : "",
+	       st.features & BG_FEAT_TASK_FROM_PID ? " task_from_pid" : "",
+	       st.features & BG_FEAT_SEND_SIGNAL_TASK ? " send_signal_task" : "",
+	       st.features & BG_FEAT_GROUP_DEAD_ARG ? " exit_group_dead" : "");
 	printf("tags:    %u active, %u tracked descendants\n", st.tags, st.tracked);
 	printf("limits:  %u processes, %u tags\n", st.max_procs, st.max_tags);
 	printf("counters:");

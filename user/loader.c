@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "bpfguard.h"
+#include "ctl.h"
 #include "bpfguard.skel.h"
 #include "loader.h"
 #include "log.h"
@@ -22,6 +24,82 @@
 #endif
 
 static const char *const link_pins[] = { "link_fork", "link_exit" };
+
+static bool btf_has(const struct btf *btf, const char *name, int kind)
+{
+	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
+}
+
+/* Does the exit tracepoint carry `group_dead` (added in Linux 6.x)? Its
+ * btf_trace_ typedef points to a function prototype: count the params. */
+static bool exit_tp_has_group_dead(const struct btf *btf)
+{
+	const struct btf_type *t;
+	int id;
+
+	if (!btf)
+		return false;
+	id = btf__find_by_name_kind(btf, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF);
+	if (id <= 0)
+		return false;
+	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type); /* pointer */
+	if (!t || !btf_is_ptr(t))
+		return false;
+	t = btf__type_by_id(btf, t->type);
+	return t && btf_is_func_proto(t) && btf_vlen(t) >= 3;
+}
+
+uint32_t loader_probe_features(char *desc, size_t len)
+{
+	struct btf *btf = NULL;
+	uint32_t f = 0;
+
+	if (!access("/sys/kernel/btf/vmlinux", R_OK)) {
+		btf = btf__load_vmlinux_btf();
+		if (btf)
+			f |= BG_FEAT_BTF;
+	}
+	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1)
+		f |= BG_FEAT_RINGBUF;
+	if (btf_has(btf, "bpf_iter_task", BTF_KIND_FUNC) ||
+	    btf_has(btf, "bpf_iter__task", BTF_KIND_STRUCT))
+		f |= BG_FEAT_TASK_ITER;
+	if (btf_has(btf, "bpf_task_from_pid", BTF_KIND_FUNC))
+		f |= BG_FEAT_TASK_FROM_PID;
+	if (btf_has(btf, "bpf_send_signal_task", BTF_KIND_FUNC))
+		f |= BG_FEAT_SEND_SIGNAL_TASK;
+	if (exit_tp_has_group_dead(btf))
+		f |= BG_FEAT_GROUP_DEAD_ARG;
+	btf__free(btf);
+	snprintf(desc, len, "BTF %s, ring buffer %s, task iterator %s, bpf_task_from_pid %s, "
+		 "bpf_send_signal_task %s, exit group_dead arg %s",
+		 f & BG_FEAT_BTF ? "yes" : "NO", f & BG_FEAT_RINGBUF ? "yes" : "NO",
+		 f & BG_FEAT_TASK_ITER ? "yes" : "NO", f & BG_FEAT_TASK_FROM_PID ? "yes" : "no",
+		 f & BG_FEAT_SEND_SIGNAL_TASK ? "yes" : "no",
+		 f & BG_FEAT_GROUP_DEAD_ARG ? "yes" : "no (derived from signal->live)");
+	return f;
+}
+
+int loader_check_minimum(uint32_t f)
+{
+	static const struct {
+		uint32_t bit;
+		const char *what;
+	} need[] = {
+		{ BG_FEAT_BTF, "kernel BTF (/sys/kernel/btf/vmlinux, CONFIG_DEBUG_INFO_BTF=y)" },
+		{ BG_FEAT_RINGBUF, "BPF ring buffers (Linux 5.8)" },
+		{ BG_FEAT_TASK_ITER, "BPF task iterators (Linux 5.8)" },
+	};
+	int err = 0;
+
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+		if (f & need[i].bit)
+			continue;
+		log_err("this kernel lacks %s: bpfguard needs Linux >= 5.15 with BTF", need[i].what);
+		err = -EOPNOTSUPP;
+	}
+	return err;
+}
 
 static bool on_bpffs(const char *path)
 {

@@ -8,6 +8,7 @@
 #define BG_LOADER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define BG_PIN_DIR_DEFAULT "/sys/fs/bpf/bpfguard"
@@ -21,6 +22,15 @@ struct loader {
 	char pin_dir[256];
 	uint32_t max_procs, max_tags;
 };
+
+/*
+ * Probe what this kernel offers (enum bg_feature in include/ctl.h) and
+ * describe it in @desc. Returns the feature mask.
+ */
+uint32_t loader_probe_features(char *desc, size_t len);
+/* The features bpfguard cannot work without; a message names what is
+ * missing. Returns 0 if all are there, else -EOPNOTSUPP. */
+int loader_check_minimum(uint32_t features);
 
 /* Mount bpffs at /sys/fs/bpf if @pin_dir is below it and it is not mounted,
  * then create @pin_dir. Returns 0 or -errno (message logged). */

@@ -182,7 +182,7 @@ desc() {
 	for p; do
 		k=$((k + 1))
 		((k > 6)) && continue
-		c=?
+		c='?'
 		{ read -r c <"/proc/$p/comm"; } 2>/dev/null
 		out+="$p($c) "
 	done
@@ -262,8 +262,8 @@ start_tree() {
 # wait_tree [FILE] [MS]: wait (bounded) for the tree's pid file, track its
 # pids: TREE_PIDS (all), ROLEP[role].
 wait_tree() {
-	local f=${1:-$TREE_OUT} ms=${2:-20000} pid role
-	if ! wait_file "$f" "$ms"; then
+	local pf=${1:-$TREE_OUT} ms=${2:-20000} pid role
+	if ! wait_file "$pf" "$ms"; then
 		fail "setup: the tree helper did not write its pid file within ${ms} ms: $(tail -n 1 "$TMP/helpers.log" 2>/dev/null)"
 		return 1
 	fi
@@ -272,7 +272,7 @@ wait_tree() {
 	while read -r pid role; do
 		TREE_PIDS+=("$pid")
 		ROLEP[$role]+="$pid "
-	done <"$f"
+	done <"$pf"
 	track "${TREE_PIDS[@]}"
 }
 
@@ -675,7 +675,7 @@ test_status() {
 	[[ $RC == 0 ]] || { fail "status with a running agent: exit $RC: $ERR"; return; }
 	grep -qi 'user' <<<"$OUT" || { fail "status does not print the mode (expected 'user'): $(head -c 200 <<<"$OUT")"; return; }
 	grep -q '[0-9]' <<<"$OUT" || { fail "status prints no counts: $(head -c 200 <<<"$OUT")"; return; }
-	cli status --pin-dir "$PIN.none"
+	cli status --pin-dir "$PIN-none"
 	[[ $RC == 1 ]] || { fail "status for a pin dir with no agent: exit $RC, expected 1"; return; }
 	[[ $(grep -c '' "$TMP/cli.err") == 1 ]] || fail "status with no agent: expected one line on stderr, got: $ERR"
 }
@@ -742,7 +742,7 @@ test_help() {
 	# --pin-dir to a dir nobody uses: a --help that is not honoured must not
 	# touch a real agent (unload!)
 	for sub in agent status tag untag list exec unload; do
-		cli "$sub" --help --pin-dir "$PIN.none"
+		cli "$sub" --help --pin-dir "$PIN-none"
 		if [[ $RC != 0 ]]; then
 			errs+=("$sub --help: exit $RC")
 		elif [[ -z $OUT ]]; then
@@ -767,7 +767,7 @@ test_option_order() {
 }
 
 test_mode_kernel() {
-	local kpin=$PIN.kernel rc
+	local kpin=$PIN-kernel rc
 	timeout -k 2 10 "$BPFGUARD" agent --mode kernel --pin-dir "$kpin" >"$TMP/kmode.out" 2>"$TMP/kmode.err" {SLEEPFD}>&-
 	rc=$?
 	timeout 15 "$BPFGUARD" unload --pin-dir "$kpin" >/dev/null 2>&1
@@ -870,7 +870,7 @@ cleanup() {
 		timeout -k 2 15 "$BPFGUARD" unload --pin-dir "$PIN" >"$TMP/unload.log" 2>&1 ||
 			msg "warning: unload --pin-dir $PIN failed: $(head -n 3 "$TMP/unload.log")"
 	fi
-	rm -rf "$PIN" "$PIN.none" "$PIN.kernel" 2>/dev/null
+	rm -rf "$PIN" "$PIN-none" "$PIN-kernel" 2>/dev/null
 	[[ -e $PIN ]] && msg "warning: could not remove $PIN"
 	[[ -n $SLEEPFD ]] && exec {SLEEPFD}>&-
 	if [[ ${KEEP_TMP:-0} == 1 ]]; then
