@@ -46,7 +46,7 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-bins vmlinux clean
+.PHONY: all deps run test unit ktest test-kernels test-bins vmlinux clean
 
 all: $(OUT)/bpfguard
 
@@ -105,11 +105,17 @@ unit: $(UNIT_BINS)
 ktest: all $(HELPER_BINS)
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
 
-# Set up, build, run every test: unit tests first, then the kernel suite.
+# The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.
+test-kernels: all
+	OUT=$(OUT) bash tests/qemu/matrix.sh
+
+# Set up, build, run every test: unit tests, the kernel suite on the running
+# kernel, then the same suite on the other kernels of the matrix.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory ktest
+	$(Q)$(MAKE) --no-print-directory test-kernels
 
 # Regenerate vmlinux/vmlinux.h from the running kernel; replace only on change.
 vmlinux:

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Kernel matrix: boot other kernels under qemu (TCG) with an initramfs that
+# holds statically linked bpfguard, the kernel test suite and its helpers, run
+# the suite inside each guest, print one summary line per kernel.
+#
+# Usage: tests/qemu/matrix.sh [KERNEL_PACKAGE...]
+# Env:   OUT (default build), QEMU_TIMEOUT seconds per guest (default 900).
+# Kernels come from Debian's archive (apt-get download), cached in $OUT/kernels.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+out=${OUT:-$top/build}
+[[ $out = /* ]] || out=$top/$out
+timeout_s=${QEMU_TIMEOUT:-900}
+work=$out/qemu
+kdir=$out/kernels
+
+die() { echo "matrix: $*" >&2; exit 1; }
+
+[ "$(id -u)" = 0 ] || die "must run as root (apt-get, and the guests run the root test suite)"
+
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx poweroff || need+=(busybox-static)
+[ -x /bin/bash-static ] || need+=(bash-static)
+command -v cpio >/dev/null || need+=(cpio)
+if [ ${#need[@]} -gt 0 ]; then
+	echo "matrix: installing ${need[*]}"
+	apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null ||
+		die "cannot install ${need[*]}"
+fi
+
+# Which kernels: the newest Debian 12 6.1 cloud image, and the newest 6.12
+# (bookworm's backport) when the archive has one.
+pick() { apt-cache search --names-only "^linux-image-$1.*-cloud-amd64-unsigned\$" | awk '{print $1}' | sort -V | tail -n 1; }
+if [ $# -gt 0 ]; then
+	pkgs=("$@")
+else
+	apt-cache search --names-only '^linux-image-6\.1\.0-.*-cloud-amd64-unsigned$' | grep -q . ||
+		apt-get update -q >/dev/null || true
+	pkgs=()
+	for v in '6\.1\.0-[0-9]+' '6\.12\.[0-9]+\+deb12'; do
+		p=$(pick "$v")
+		[ -n "$p" ] && pkgs+=("$p")
+	done
+	[ ${#pkgs[@]} -gt 0 ] || die "no linux-image-*-cloud-amd64-unsigned package found (apt-get update?)"
+fi
+
+mkdir -p "$work" "$kdir"
+
+# Static binaries: the guests have no libc of ours.
+echo "matrix: building static binaries"
+make -C "$top" --no-print-directory OUT="$out" all >/dev/null
+static=$work/static
+mkdir -p "$static/helpers"
+cc -static -o "$static/bpfguard" "$out"/obj/*.o -lbpf -lelf -lz
+for src in "$top"/tests/kernel/helpers/*.c; do
+	cc -static -O2 -pthread -o "$static/helpers/$(basename "$src" .c)" "$src"
+done
+
+# initramfs: busybox applets, bash, the suite.
+root=$work/root
+rm -rf "$root"
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,run,tmp,etc,t/helpers,sys/fs/bpf}
+cp /bin/busybox "$root/bin/busybox"
+for a in $(/bin/busybox --list); do
+	[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+done
+cp /bin/bash-static "$root/bin/bash"
+cp "$static/bpfguard" "$root/t/bpfguard"
+cp "$static"/helpers/* "$root/t/helpers/"
+cp "${SUITE:-$top/tests/kernel/run.sh}" "$root/t/run.sh"
+echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
+echo "root:x:0:" >"$root/etc/group"
+cat >"$root/init" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+echo "guest: kernel $(uname -r)"
+export PATH=/bin:/sbin BPFGUARD=/t/bpfguard HELPERS=/t/helpers TMPDIR=/tmp
+/bin/bash /t/run.sh > /tmp/log 2>&1
+rc=$?
+cat /tmp/log
+echo "guest-result: rc=$rc $(tail -n 1 /tmp/log)"
+poweroff -f
+EOF
+chmod +x "$root/init"
+(cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
+
+summary=()
+fail=0
+for pkg in "${pkgs[@]}"; do
+	deb=$(ls "$kdir"/"${pkg}"_*.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$deb" ]; then
+		echo "matrix: downloading $pkg"
+		# _apt cannot write here; apt warns and downloads as root: fine
+		(cd "$kdir" && apt-get download -q "$pkg" >"$work/download.log" 2>&1) ||
+			die "cannot download $pkg: $(tail -n 1 "$work/download.log")"
+		deb=$(ls "$kdir"/"${pkg}"_*.deb | head -n 1)
+	fi
+	x=$kdir/$pkg
+	[ -d "$x" ] || dpkg -x "$deb" "$x"
+	vmlinuz=$(ls "$x"/boot/vmlinuz-* | head -n 1)
+	log=$work/$pkg.log
+	echo "matrix: booting $(basename "$vmlinuz") under qemu (TCG), log $log"
+	# KVM hangs on this kind of host (shared/KERNEL_NOTES.md): plain TCG.
+	timeout "$timeout_s" qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
+		-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+		-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$log" 2>&1 || true
+	line=$(grep -a 'guest-result:' "$log" | tail -n 1 | tr -d '\r' || true)
+	if [ -z "$line" ]; then
+		summary+=("$pkg: NO RESULT (guest crashed or timed out after ${timeout_s}s; see $log)")
+		fail=1
+		continue
+	fi
+	counts=$(echo "$line" | sed -n 's/.*rc=\([0-9]*\) \(.*\)$/\2/p')
+	rc=$(echo "$line" | sed -n 's/.*rc=\([0-9]*\).*/\1/p')
+	summary+=("$pkg: $counts")
+	[ "$rc" = 0 ] || fail=1
+	grep -a '^FAIL' "$log" | tr -d '\r' | sed "s/^/  $pkg: /" || true
+done
+
+echo
+echo "kernel matrix:"
+for s in "${summary[@]}"; do echo "  $s"; done
+exit $fail
