@@ -58,6 +58,19 @@ struct {
 	__type(value, struct bg_meta);
 } meta SEC(".maps");
 
+/*
+ * In-kernel kill (--mode kernel, Linux >= 6.13). Weak: on older kernels libbpf
+ * resolves them to 0, the guarded code is dead and the object still loads.
+ */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
+extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
+				u64 value) __ksym __weak;
+
+/* Set by the agent before load. */
+const volatile bool kernel_kill = false;
+const volatile __u32 agent_tgid = 0;
+
 /* Enrolment request, set by the agent before it runs the iterator. */
 __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
@@ -89,6 +102,57 @@ static __always_inline __u32 resolve_tag(__u32 tag)
 		tag = t->parent;
 	}
 	return 0;
+}
+
+/* Is the recorded tag @tag (resolved) @anc or nested below it? */
+static __always_inline bool tag_within(__u32 tag, __u32 anc)
+{
+	tag = resolve_tag(tag);
+	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
+		struct bg_tag *t;
+
+		if (tag == anc)
+			return true;
+		t = bpf_map_lookup_elem(&tags, &tag);
+		if (!t)
+			return false;
+		tag = resolve_tag(t->parent);
+	}
+	return false;
+}
+
+/* The dead tag whose lineage @tag (resolved) belongs to, or 0. */
+static __always_inline __u32 doomed_by(__u32 tag)
+{
+	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
+		struct bg_tag *t;
+
+		if (bpf_map_lookup_elem(&deaths, &tag))
+			return tag;
+		t = bpf_map_lookup_elem(&tags, &tag);
+		if (!t)
+			return 0;
+		tag = resolve_tag(t->parent);
+	}
+	return 0;
+}
+
+static __always_inline bool can_kill_in_kernel(void)
+{
+	return kernel_kill && bpf_send_signal_task && bpf_task_from_pid && bpf_task_release;
+}
+
+/*
+ * From the exit and fork hooks the signal is not sent on the spot: the
+ * kernel queues it through a per-CPU irq_work with a single slot, so a
+ * call can fail with -EBUSY. Count it; the agent's sweep kills what is left.
+ */
+static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
+{
+	if (bpf_send_signal_task(t, (int)sig, PIDTYPE_TGID, 0))
+		stat_inc(BG_STAT_KERNEL_KILL_FAILED);
+	else
+		stat_inc(BG_STAT_KERNEL_KILLS);
 }
 
 /*
@@ -129,6 +193,15 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 		stat_inc(BG_STAT_FORK_TRACKED);
 	else if (err != -EEXIST)
 		stat_inc(BG_STAT_PROCS_FULL);
+
+	/* The cgroup.kill rule: a lineage being killed cannot grow. The
+	 * child has not run an instruction yet; it dies on its way out of
+	 * the kernel. Without the kfunc the agent's next sweep gets it. */
+	if (can_kill_in_kernel() && doomed_by(tag)) {
+		struct bg_tag *t = bpf_map_lookup_elem(&tags, &tag);
+
+		send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
+	}
 	return 0;
 }
 
@@ -151,6 +224,27 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
 	if (bpf_ringbuf_output(&events, &d, sizeof(d), 0))
 		stat_inc(BG_STAT_RINGBUF_DROP);
 	stat_inc(BG_STAT_ROOT_EXIT);
+}
+
+struct kill_ctx {
+	__u32 tag, root, sig;
+};
+
+static long kill_member(struct bpf_map *map, __u32 *pid, struct bg_proc *e, struct kill_ctx *c)
+{
+	struct task_struct *t;
+
+	if (*pid == c->root || *pid == agent_tgid || !tag_within(e->tag, c->tag))
+		return 0;
+	t = bpf_task_from_pid((s32)*pid);
+	if (!t)
+		return 0;
+	/* Identity as strict as the agent's: a pid that now names another
+	 * process (not the one recorded) is never signalled. */
+	if (t->start_boottime == e->start)
+		send_kernel(t, c->sig);
+	bpf_task_release(t);
+	return 0;
 }
 
 /*
@@ -177,8 +271,17 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 		__u32 tag = e->tag;
 
 		t = bpf_map_lookup_elem(&tags, &tag);
-		if (t && t->state == BG_TAG_ACTIVE)
+		if (t && t->state == BG_TAG_ACTIVE) {
+			struct kill_ctx c = { .tag = tag, .root = tgid, .sig = t->signal };
+
+			/* deaths first: from now on the fork hook kills newborns */
 			report_death(tag, tgid);
+			if (can_kill_in_kernel()) {
+				if (!c.sig)
+					c.sig = 9; /* SIGKILL */
+				bpf_for_each_map_elem(&procs, kill_member, &c, 0);
+			}
+		}
 	}
 	bpf_map_delete_elem(&procs, &tgid);
 	stat_inc(BG_STAT_EXIT_TRACKED);

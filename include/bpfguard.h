@@ -88,6 +88,8 @@ enum bg_stat {
 	BG_STAT_DEATHS_FULL,	/* a root death could not be recorded in `deaths` */
 	BG_STAT_RINGBUF_DROP,	/* ring buffer full: the agent finds it in `deaths` */
 	BG_STAT_ENROLLED,	/* processes enrolled by the iterator */
+	BG_STAT_KERNEL_KILLS,	/* signals queued in-kernel (--mode kernel) */
+	BG_STAT_KERNEL_KILL_FAILED, /* in-kernel signal refused (-EBUSY...) */
 	/* agent-owned counters, written into CPU 0's slot by the agent only */
 	BG_STAT_KILLS,		/* SIGKILLs delivered to descendants */
 	BG_STAT_KILL_SKIPPED,	/* candidates skipped: identity no longer matched */

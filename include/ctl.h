@@ -55,6 +55,7 @@ _Static_assert(sizeof(struct bg_rep) == 256, "bg_rep is a wire layout");
 enum bg_mode {
 	BG_MODE_USER = 1,
 	BG_MODE_KERNEL = 2,
+	BG_MODE_AUTO = 3, /* only as an agent option: resolved at start */
 };
 
 /* Kernel features the agent found (struct bg_status.features). */

@@ -43,6 +43,9 @@
 #define TICK_MS 1000
 #define SCAN_CHUNK 4096
 
+_Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
+	       "status carries every counter");
+
 struct agent {
 	struct loader l;
 	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
@@ -894,6 +897,20 @@ int agent_run(const struct agent_opts *o)
 		log_info("kernel %s: %s", a.kernel, desc);
 		if (loader_check_minimum(a.features))
 			return 1;
+		bool has_kfuncs = (a.features & BG_FEAT_SEND_SIGNAL_TASK) &&
+				  (a.features & BG_FEAT_TASK_FROM_PID);
+
+		if (o->mode == BG_MODE_KERNEL && !has_kfuncs) {
+			log_err("--mode kernel needs the bpf_send_signal_task and bpf_task_from_pid "
+				"kfuncs (Linux >= 6.13); this kernel lacks them: use --mode user");
+			return 1;
+		}
+		/* auto: the kernel kills at the root's exit and the agent sweeps
+		 * behind it; where the kfunc is missing the agent alone kills. */
+		a.mode = o->mode == BG_MODE_AUTO ? (has_kfuncs ? BG_MODE_KERNEL : BG_MODE_USER)
+						  : o->mode;
+		log_info("mode %s%s", a.mode == BG_MODE_KERNEL ? "kernel" : "user",
+			 o->mode == BG_MODE_AUTO ? " (auto)" : "");
 	}
 	err = take_lock(&a, o->pin_dir);
 	if (err)
@@ -901,7 +918,8 @@ int agent_run(const struct agent_opts *o)
 	err = loader_prepare_dir(o->pin_dir);
 	if (err)
 		goto out;
-	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->verbose);
+	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, a.mode == BG_MODE_KERNEL,
+			  o->verbose);
 	if (err)
 		goto out;
 	a.procs_fd = bpf_map__fd(a.l.skel->maps.procs);
@@ -932,8 +950,9 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	}
 
-	log_info("enforcing: pin dir %s, mode user, max %u processes / %u tags, socket %s",
-		 o->pin_dir, a.l.max_procs, a.l.max_tags, a.sock_path);
+	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, socket %s",
+		 o->pin_dir, a.mode == BG_MODE_KERNEL ? "kernel" : "user", a.l.max_procs,
+		 a.l.max_tags, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
 	handle_deaths(&a);

@@ -351,6 +351,8 @@ int cmd_status(int argc, char **argv)
 		[BG_STAT_DEATHS_FULL] = "deaths_map_full",
 		[BG_STAT_RINGBUF_DROP] = "ringbuf_drops",
 		[BG_STAT_ENROLLED] = "enrolled",
+		[BG_STAT_KERNEL_KILLS] = "kernel_kills",
+		[BG_STAT_KERNEL_KILL_FAILED] = "kernel_kills_failed",
 		[BG_STAT_KILLS] = "kills",
 		[BG_STAT_KILL_SKIPPED] = "kills_skipped_identity",
 		[BG_STAT_KILL_FAILED] = "kills_failed",
@@ -447,8 +449,11 @@ static const char agent_help[] =
 	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
 	"  --pin-dir DIR    pin dir on bpffs (default " BG_PIN_DIR_DEFAULT "); bpffs is\n"
 	"                   mounted on /sys/fs/bpf when missing\n"
-	"  --mode MODE      auto (default) or user: the agent kills from user space;\n"
-	"                   kernel (in-kernel kill) is not available yet\n"
+	"  --mode MODE      kernel: the exit program kills the lineage in the kernel\n"
+	"                   and the fork program kills what is born into it (Linux >=\n"
+	"                   6.13); the agent sweeps behind it. user: the agent alone\n"
+	"                   kills, from user space. auto (default): kernel where the\n"
+	"                   kernel can, else user\n"
 	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
 	"  --max-tags N     tags (default 4096)\n"
 	"  -v, --verbose    libbpf's own messages (verifier log on failure)\n";
@@ -479,7 +484,7 @@ int cmd_agent(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_USER };
+	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_AUTO };
 	char *pin = NULL;
 	int o;
 
@@ -497,12 +502,12 @@ int cmd_agent(int argc, char **argv)
 			ao.pin_dir = pin;
 			break;
 		case OPT_MODE:
-			if (!strcmp(optarg, "auto") || !strcmp(optarg, "user")) {
+			if (!strcmp(optarg, "auto")) {
+				ao.mode = BG_MODE_AUTO;
+			} else if (!strcmp(optarg, "user")) {
 				ao.mode = BG_MODE_USER;
 			} else if (!strcmp(optarg, "kernel")) {
-				err_line("agent: --mode kernel (in-kernel kill) is not implemented yet; "
-					 "use auto or user");
-				return EXIT_RUNTIME;
+				ao.mode = BG_MODE_KERNEL;
 			} else {
 				err_line("agent: invalid --mode '%s' (auto, kernel or user)", optarg);
 				return EXIT_USAGE;

@@ -188,7 +188,7 @@ static int size_map(struct loader *l, struct bpf_map *map, uint32_t want, uint32
 }
 
 int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
-		uint32_t max_tags, bool verbose)
+		uint32_t max_tags, bool kernel_kill, bool verbose)
 {
 	struct bpf_map *map;
 	struct bg_meta m = {};
@@ -219,6 +219,9 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
 	if (err)
 		return err;
+
+	l->skel->rodata->kernel_kill = kernel_kill;
+	l->skel->rodata->agent_tgid = (uint32_t)getpid();
 
 	err = bpfguard__load(l->skel);
 	if (err) {

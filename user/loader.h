@@ -39,7 +39,7 @@ int loader_prepare_dir(const char *pin_dir);
 /* Open and load, reusing maps already pinned in the pin dir. max_* of 0
  * keep the pinned (or default) sizes. Returns 0 or -errno. */
 int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
-		uint32_t max_tags, bool verbose);
+		uint32_t max_tags, bool kernel_kill, bool verbose);
 /* Attach fork/exit programs and pin their links (replacing older ones). */
 int loader_attach(struct loader *l);
 /* Leave everything pinned (enforcement goes on in the kernel), free memory. */
