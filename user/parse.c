@@ -104,7 +104,8 @@ int parse_fdinfo_pid(const char *buf, pid_t *out)
 		if (!strncmp(p, "Pid:", 4)) {
 			errno = 0;
 			v = strtol(p + 4, &end, 10);
-			if (errno || end == p + 4 || v < -1)
+			if (errno || end == p + 4 || v < -1 || v > BG_PID_MAX_LIMIT ||
+			    (*end != '\n' && *end))
 				return -EINVAL;
 			*out = (pid_t)v;
 			return 0;

@@ -44,9 +44,11 @@ int read_proc_stat(pid_t pid, struct proc_stat *st);
 int parse_fdinfo_pid(const char *buf, pid_t *out);
 
 /*
- * Where the agent of @pin_dir listens: /run/bpfguard/<name>.sock, <name>
- * being the pin dir with '/' turned into '-' (as systemd escapes paths), or a
- * hash of it when that would not fit in sun_path. Returns 0 or -ENAMETOOLONG.
+ * Where the agent of @pin_dir listens: /run/bpfguard/<name>-<hash>.<suffix>,
+ * <name> being the start of the pin dir with '/' turned into '-' (for people
+ * reading `ls /run/bpfguard`), <hash> a hash of the whole pin dir (so that
+ * dirs that escape alike stay apart). Callers pass a dir normalized by
+ * check_pin_dir(). Returns 0 or -ENAMETOOLONG.
  */
 int ctl_socket_path(const char *pin_dir, const char *suffix, char *out, size_t len);
 

@@ -7,7 +7,7 @@
 #include "bpfguard.h"
 #include "render.h"
 
-int list_view_parse(const void *buf, size_t len, struct list_view *v)
+int list_view_parse(void *buf, size_t len, struct list_view *v)
 {
 	uint32_t hdr[2];
 	size_t need;
@@ -24,6 +24,9 @@ int list_view_parse(const void *buf, size_t len, struct list_view *v)
 	v->nprocs = hdr[1];
 	v->tags = (const void *)((const char *)buf + sizeof(hdr));
 	v->procs = (const void *)(v->tags + v->ntags);
+	/* comm is printed as a string: never trust the sender to end it */
+	for (size_t i = 0; i < v->nprocs; i++)
+		((struct bg_list_proc *)v->procs)[i].comm[sizeof(v->procs[i].comm) - 1] = '\0';
 	return 0;
 }
 
@@ -161,6 +164,8 @@ static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
 	fputc('\n', c->out);
 }
 
+static size_t first_child(const struct tree_ctx *c, uint32_t parent);
+
 static void tree_children(struct tree_ctx *c, uint32_t parent, size_t depth)
 {
 	struct node key = { .parent = parent, .pid = 0 };
@@ -191,6 +196,57 @@ static void tree_children(struct tree_ctx *c, uint32_t parent, size_t depth)
 	}
 }
 
+static size_t first_child(const struct tree_ctx *c, uint32_t parent)
+{
+	struct node key = { .parent = parent, .pid = 0 };
+	size_t lo = 0, hi = c->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (by_parent(&c->kids[mid], &key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Mark what a walk from @root reaches; hang the rest under @root. Returns
+ * the number of nodes moved. */
+static size_t reattach_unreached(struct tree_ctx *c, uint32_t root)
+{
+	uint8_t *seen = calloc(c->n + 1, 1);
+	uint32_t *stack = malloc((c->n + 1) * sizeof(*stack));
+	size_t top = 0, moved = 0;
+
+	if (!seen || !stack) {
+		free(seen);
+		free(stack);
+		return 0;
+	}
+	stack[top++] = root;
+	while (top) {
+		uint32_t pid = stack[--top];
+
+		for (size_t i = first_child(c, pid); i < c->n && c->kids[i].parent == pid; i++) {
+			if (seen[i])
+				continue;
+			seen[i] = 1;
+			stack[top++] = c->kids[i].pid;
+		}
+	}
+	for (size_t i = 0; i < c->n; i++) {
+		if (!seen[i]) {
+			c->kids[i].parent = root;
+			moved++;
+		}
+	}
+	free(seen);
+	free(stack);
+	return moved;
+}
+
 static int render_one(struct tree_ctx *c, const struct bg_list_tag *top, struct node *all)
 {
 	const struct list_view *v = c->v;
@@ -216,6 +272,10 @@ static int render_one(struct tree_ctx *c, const struct bg_list_tag *top, struct 
 	}
 	qsort(c->kids, n, sizeof(*c->kids), by_parent);
 	c->n = n;
+	/* Pid reuse can make recorded parents loop (A forks B, A exits, B's
+	 * child gets A's pid): whatever the root does not reach hangs under it. */
+	if (reattach_unreached(c, top->root_pid))
+		qsort(c->kids, n, sizeof(*c->kids), by_parent);
 
 	key.pid = top->root_pid;
 	hit = bsearch(&key, all, v->nprocs, sizeof(*all), by_pid);

@@ -15,8 +15,9 @@ struct list_view {
 	size_t nprocs;
 };
 
-/* Split a BG_OP_LIST payload into a view. Returns 0 or -EPROTO. */
-int list_view_parse(const void *buf, size_t len, struct list_view *v);
+/* Split a BG_OP_LIST payload into a view (NUL-terminating every comm in
+ * place). Returns 0 or -EPROTO. */
+int list_view_parse(void *buf, size_t len, struct list_view *v);
 
 /* Write @s as a JSON string literal (quotes included). */
 void json_string(FILE *out, const char *s);
