@@ -28,6 +28,7 @@ shopt -s nullglob
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BPFGUARD=${BPFGUARD:-$REPO/build/bpfguard}
 HELPERS=${HELPERS:-$REPO/build/tests}
+# No '.' in names under bpffs: it refuses them (EPERM), they are reserved.
 PIN=/sys/fs/bpf/bpfguard-test-$$
 BOUND_MS=5000 # default bound for "these processes must die"
 PF_KTHREAD=0x00200000
@@ -316,6 +317,7 @@ start_agent() { # [extra agent args]; sets AGENT_PID or AGENT_WHY
 			wait "$AGENT_PID" 2>/dev/null
 			rc=$?
 			AGENT_WHY="the agent exited early (status $rc); its log:"$'\n'"$(sed 's/^/  | /' "$AGENT_LOG")"
+			[[ -s $AGENT_LOG ]] || AGENT_WHY+=" (empty)"
 			AGENT_PID=
 			return 1
 		fi
@@ -862,7 +864,10 @@ test_unload() {
 cleanup() {
 	((CLEANED)) && return
 	CLEANED=1
-	trap - EXIT INT TERM
+	# bounded; a second ^C (or a signal sent to the process group as well as
+	# to us, as timeout(1) does) must not abandon the agent and the pins
+	trap - EXIT
+	trap '' INT TERM
 	[[ -n $TMP ]] || return
 	kill_tracked
 	stop_agent

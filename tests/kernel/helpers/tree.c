@@ -31,7 +31,9 @@
  * Exit status 1 (after SIGKILLing what it created) if the tree could not be
  * built within 30 s.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
