@@ -165,7 +165,7 @@ static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid, ctgid, tag;
+	__u32 ptgid, ctgid, tag, doomed;
 	struct bg_proc *pp, c = {};
 	long err;
 
@@ -196,11 +196,22 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 
 	/* The cgroup.kill rule: a lineage being killed cannot grow. The
 	 * child has not run an instruction yet; it dies on its way out of
-	 * the kernel. Without the kfunc the agent's next sweep gets it. */
-	if (can_kill_in_kernel() && doomed_by(tag)) {
-		struct bg_tag *t = bpf_map_lookup_elem(&tags, &tag);
+	 * the kernel (or gets the grace signal at birth). The agent hears of
+	 * it too, and kills it itself where the kfunc is missing. */
+	doomed = doomed_by(tag);
+	if (doomed) {
+		struct bg_tag *t = bpf_map_lookup_elem(&tags, &doomed);
+		struct bg_event ev = {
+			.ts = bpf_ktime_get_ns(),
+			.type = BG_EV_BIRTH,
+			.tag = doomed,
+			.pid = ctgid,
+		};
 
-		send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
+		if (can_kill_in_kernel())
+			send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
+		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+			stat_inc(BG_STAT_RINGBUF_DROP);
 	}
 	return 0;
 }
@@ -212,6 +223,12 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
 		.tag = tag,
 		.root_pid = root_pid,
 	};
+	struct bg_event ev = {
+		.ts = d.ts,
+		.type = BG_EV_DEATH,
+		.tag = tag,
+		.pid = root_pid,
+	};
 	long err;
 
 	/* The map entry is the durable record; the ring buffer is the wake-up.
@@ -221,7 +238,7 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
 		return;
 	if (err)
 		stat_inc(BG_STAT_DEATHS_FULL);
-	if (bpf_ringbuf_output(&events, &d, sizeof(d), 0))
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 		stat_inc(BG_STAT_RINGBUF_DROP);
 	stat_inc(BG_STAT_ROOT_EXIT);
 }

@@ -15,7 +15,7 @@
 #endif
 
 /* Bumped whenever a pinned map's layout changes. */
-#define BG_FORMAT 1
+#define BG_FORMAT 2
 
 /* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
 #define BG_MAX_PROCS_DEFAULT 131072
@@ -63,14 +63,19 @@ struct bg_tag {
 	__u32 root_pid;
 	__u32 parent;	  /* enclosing tag, 0 if top level */
 	__u32 state;	  /* enum bg_tag_state */
-	__u32 signal;	  /* signal the lineage gets (SIGKILL) */
+	__u32 signal;	  /* signal the lineage gets first (default SIGKILL) */
+	__u64 grace_ns;	  /* then SIGKILL this long after the root's death */
 };
-_Static_assert(sizeof(struct bg_tag) == 24, "bg_tag is a pinned layout");
+_Static_assert(sizeof(struct bg_tag) == 32, "bg_tag is a pinned layout");
+
+/* Longest --grace accepted. */
+#define BG_GRACE_MAX_NS (3600ull * 1000000000ull)
 
 /*
- * A tagged root's thread group died. Sent on the ring buffer and also kept
- * in the pinned `deaths` map (key: tag id) until the agent has killed the
- * lineage, so neither a full ring nor a stopped agent loses a kill.
+ * A tagged root's thread group died. Kept in the pinned `deaths` map (key:
+ * tag id) until the agent has killed the lineage, so neither a full ring nor
+ * a stopped agent loses a kill; its ts (CLOCK_MONOTONIC) anchors the grace
+ * deadline across agent restarts.
  */
 struct bg_death {
 	__u64 ts;	/* bpf_ktime_get_ns() at the exit hook */
@@ -78,6 +83,21 @@ struct bg_death {
 	__u32 root_pid;
 };
 _Static_assert(sizeof(struct bg_death) == 16, "bg_death is a pinned layout");
+
+/* Ring-buffer records: wake-ups for the agent. */
+enum bg_event_type {
+	BG_EV_DEATH = 1, /* a tagged root died (also in `deaths`) */
+	BG_EV_BIRTH = 2, /* a process was born into a lineage being killed */
+};
+
+struct bg_event {
+	__u64 ts;
+	__u32 type;	/* enum bg_event_type */
+	__u32 tag;	/* the dead root's tag */
+	__u32 pid;	/* DEATH: the root; BIRTH: the newborn */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct bg_event) == 24, "bg_event is a wire layout");
 
 /* Per-CPU counters in the pinned `stats` map. BPF-owned first. */
 enum bg_stat {

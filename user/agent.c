@@ -46,8 +46,16 @@
 _Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
 	       "status carries every counter");
 
+struct grace {
+	uint32_t tag;
+	int sig;
+	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+};
+
 struct agent {
 	struct loader l;
+	struct grace *grace;
+	size_t ngrace, grace_cap;
 	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
 	int ncpus;
 	int listen_fd, lock_fd, sig_fd, ep_fd;
@@ -213,7 +221,7 @@ static int collect_victim(void *ctx, uint32_t pid, const struct bg_proc *p)
  * pid was freed, which deleted the entry (or a new one has another start
  * time), so the check fails and the stranger is left alone.
  */
-static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v)
+static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig)
 {
 	struct bg_proc now;
 	int fd;
@@ -227,7 +235,7 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v)
 		stat_add(a, BG_STAT_KILL_SKIPPED, 1);
 		return -ESRCH;
 	}
-	if (pidfd_send_signal(fd, SIGKILL, NULL, 0)) {
+	if (pidfd_send_signal(fd, sig, NULL, 0)) {
 		int err = -errno;
 
 		close(fd);
@@ -268,6 +276,37 @@ static void wait_dead(int *fds, size_t n, int timeout_ms)
 	free(p);
 }
 
+/* One sweep: send @sig to every verified member of @tag's lineage. The
+ * pidfds of those signalled are returned in *fds (caller closes). */
+static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, size_t *nfd)
+{
+	int err;
+
+	s->n = 0;
+	*nfd = 0;
+	err = scan_procs(a, collect_victim, s);
+	if (err || !s->n)
+		return err;
+	*fds = realloc(*fds, s->n * sizeof(**fds));
+	if (!*fds)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->n; i++) {
+		int fd = kill_verified(a, s->tag, &s->v[i], sig);
+
+		if (fd >= 0)
+			(*fds)[(*nfd)++] = fd;
+	}
+	return 0;
+}
+
+static void report_self(struct agent *a, struct sweep *s)
+{
+	if (!s->self_found)
+		return;
+	stat_add(a, BG_STAT_SELF_SPARED, 1);
+	log_warn("the agent itself descends from tag %u's root: spared", s->tag);
+}
+
 /*
  * Kill every process recorded below @tag. A child can be born between a
  * sweep and its parent's death (a fork already past its fatal-signal check),
@@ -281,25 +320,12 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 	uint64_t start = now_ns(), kills = 0;
 	int *fds = NULL, err = 0;
 	int rounds = 0;
+	size_t nfd;
 
 	for (;;) {
-		s.n = 0;
-		err = scan_procs(a, collect_victim, &s);
+		err = signal_sweep(a, &s, SIGKILL, &fds, &nfd);
 		if (err || !s.n)
 			break;
-		fds = realloc(fds, s.n * sizeof(*fds));
-		if (!fds) {
-			err = -ENOMEM;
-			break;
-		}
-		size_t nfd = 0;
-
-		for (size_t i = 0; i < s.n; i++) {
-			int fd = kill_verified(a, tag, &s.v[i]);
-
-			if (fd >= 0)
-				fds[nfd++] = fd;
-		}
 		kills += nfd;
 		wait_dead(fds, nfd, 1000);
 		for (size_t i = 0; i < nfd; i++)
@@ -311,10 +337,7 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 		}
 	}
 	stat_add(a, BG_STAT_KILLS, kills);
-	if (s.self_found) {
-		stat_add(a, BG_STAT_SELF_SPARED, 1);
-		log_warn("the agent itself descends from tag %u's root: spared", tag);
-	}
+	report_self(a, &s);
 	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
 		 "%.3f ms after the root's exit",
 		 tag, (unsigned long long)kills, rounds,
@@ -324,45 +347,156 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 	return err;
 }
 
-/* Work through every recorded death. */
-static void handle_deaths(struct agent *a)
+/* A lineage in its grace period: signalled, SIGKILL due at .deadline. */
+static struct grace *find_grace(struct agent *a, uint32_t tag)
 {
-	uint32_t key, next;
-	struct bg_death d;
+	for (size_t i = 0; i < a->ngrace; i++)
+		if (a->grace[i].tag == tag)
+			return &a->grace[i];
+	return NULL;
+}
+
+static void drop_grace(struct agent *a, uint32_t tag)
+{
+	struct grace *g = find_grace(a, tag);
+
+	if (g)
+		*g = a->grace[--a->ngrace];
+}
+
+/*
+ * The root of @tag died and its tag asks for a signal and a grace period:
+ * signal the lineage now (once per agent life: after a restart the lineage
+ * is signalled again, since the previous agent may have died mid-sweep),
+ * SIGKILL it at the deadline.
+ */
+static int start_grace(struct agent *a, uint32_t tag, const struct bg_tag *t, uint64_t deadline)
+{
+	struct sweep s = { .a = a, .tag = tag };
+	int *fds = NULL, err;
+	size_t nfd = 0;
+	struct grace *g;
+	char name[16];
+
+	if (a->ngrace == a->grace_cap) {
+		size_t cap = a->grace_cap ? a->grace_cap * 2 : 16;
+
+		g = realloc(a->grace, cap * sizeof(*g));
+		if (!g)
+			return -ENOMEM;
+		a->grace = g;
+		a->grace_cap = cap;
+	}
+	a->grace[a->ngrace++] = (struct grace){ .tag = tag, .sig = (int)t->signal,
+						.deadline = deadline };
+	err = signal_sweep(a, &s, (int)t->signal, &fds, &nfd);
+	for (size_t i = 0; i < nfd; i++)
+		close(fds[i]);
+	report_self(a, &s);
+	log_info("tag %u: root died, SIG%s sent to %zu descendant(s), SIGKILL in %.3f s", tag,
+		 signal_name((int)t->signal, name, sizeof(name)), nfd,
+		 (double)(int64_t)(deadline - now_ns()) / 1e9);
+	free(s.v);
+	free(fds);
+	return err;
+}
+
+/*
+ * Work through every recorded death: kill at once, or signal and wait out
+ * the grace. Returns the time (CLOCK_MONOTONIC ns) of the next deadline,
+ * UINT64_MAX if none.
+ */
+static uint64_t handle_deaths(struct agent *a)
+{
+	uint32_t keys[256], key, next;
+	uint64_t next_deadline = UINT64_MAX;
+	size_t n = 0;
 	int err;
 
-	for (;;) {
-		if (bpf_map_get_next_key(a->deaths_fd, NULL, &next))
-			return;
-		key = next;
+	/* Snapshot the keys: entries are deleted as they are handled, and a
+	 * lineage in its grace period stays. */
+	for (err = bpf_map_get_next_key(a->deaths_fd, NULL, &next); !err && n < 256;
+	     err = bpf_map_get_next_key(a->deaths_fd, &key, &next))
+		keys[n++] = key = next;
+	if (!n || load_tags(a))
+		return next_deadline;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bg_tag *t = tt_find(&a->tt, keys[i]);
+		struct grace *g = find_grace(a, keys[i]);
+		uint64_t deadline;
+		struct bg_death d;
+
+		key = keys[i];
 		if (bpf_map_lookup_elem(a->deaths_fd, &key, &d))
 			continue;
-		if (load_tags(a))
-			return;
-		struct bg_tag *t = tt_find(&a->tt, key);
-
 		if (t && t->state == BG_TAG_ACTIVE) {
 			t->state = BG_TAG_DOOMED;
 			put_tag(a, key, t);
 		}
+		deadline = d.ts + (t ? t->grace_ns : 0);
+		if (t && t->signal != SIGKILL && t->grace_ns && now_ns() < deadline) {
+			if (!g && start_grace(a, key, t, deadline))
+				log_warn("tag %u: could not signal the whole lineage", key);
+			if (deadline < next_deadline)
+				next_deadline = deadline;
+			continue;
+		}
+		if (t && t->signal != SIGKILL && !t->grace_ns && !g) {
+			/* a signal with no grace: it goes first, SIGKILL right after */
+			start_grace(a, key, t, deadline);
+		}
 		err = t ? kill_lineage(a, key, d.ts) : 0;
 		if (err == -EAGAIN) {
 			log_warn("tag %u: lineage not empty yet, retrying", key);
-			return;
+			next_deadline = now_ns() + TICK_MS * 1000000ull;
+			continue;
 		}
+		drop_grace(a, key);
 		/* Members left now (only the agent itself) become untracked. */
 		bpf_map_delete_elem(a->tags_fd, &key);
 		bpf_map_delete_elem(a->deaths_fd, &key);
+	}
+	return next_deadline;
+}
+
+/*
+ * A process born into a lineage being killed: give it what its lineage got
+ * (SIGKILL, or the grace signal: the deadline is the lineage's). In kernel
+ * mode the fork program did it already; this covers the -EBUSY case and the
+ * kernels without the kfunc.
+ */
+static void on_birth(struct agent *a, const struct bg_event *ev)
+{
+	struct grace *g = find_grace(a, ev->tag);
+	struct victim v = { .pid = ev->pid };
+	struct bg_proc e;
+	int fd;
+
+	if (bpf_map_lookup_elem(a->procs_fd, &v.pid, &e))
+		return; /* gone already */
+	v.start = e.start;
+	if (load_tags(a))
+		return;
+	fd = kill_verified(a, ev->tag, &v, g ? g->sig : SIGKILL);
+	if (fd >= 0) {
+		if (!g)
+			stat_add(a, BG_STAT_KILLS, 1);
+		close(fd);
 	}
 }
 
 static int on_event(void *ctx, void *data, size_t len)
 {
-	(void)ctx;
-	(void)data;
-	(void)len;
-	/* The deaths map is the work list; handle_deaths() runs after the
-	 * ring is drained. */
+	struct bg_event ev;
+
+	if (len < sizeof(ev))
+		return 0;
+	memcpy(&ev, data, sizeof(ev));
+	/* Deaths are handled from the deaths map once the ring is drained:
+	 * the map, not the ring, is the work list. */
+	if (ev.type == BG_EV_BIRTH)
+		on_birth(ctx, &ev);
 	return 0;
 }
 
@@ -451,6 +585,11 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	bool full = false;
 	pid_t pid;
 
+	/* The CLI validated these; a hand-made request is checked again. */
+	if (req->signal > 64 || req->grace_ns > BG_GRACE_MAX_NS) {
+		ctl_send_rep(cfd, EINVAL, NULL, 0, "invalid signal or grace");
+		return;
+	}
 	pid = request_target(a, cfd, req, pidfd);
 	if (pid < 0)
 		return;
@@ -463,6 +602,10 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		struct bg_tag *own = tt_find(&a->tt, cur);
 
 		if ((e.flags & BG_PROC_ROOT) && cur == e.tag && own && own->root_pid == (uint32_t)pid) {
+			/* Tagging again updates how the lineage is ended. */
+			own->signal = req->signal ? req->signal : SIGKILL;
+			own->grace_ns = req->grace_ns;
+			put_tag(a, cur, own);
 			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
 			return;
 		}
@@ -481,7 +624,8 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	t.root_pid = (uint32_t)pid;
 	t.parent = parent;
 	t.state = BG_TAG_ACTIVE;
-	t.signal = SIGKILL;
+	t.signal = req->signal ? req->signal : SIGKILL;
+	t.grace_ns = req->grace_ns;
 	err = put_tag(a, id, &t);
 	if (err) {
 		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
@@ -875,6 +1019,7 @@ static void read_signals(struct agent *a)
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
+	uint64_t next_deadline;
 	int err, rc = 1;
 
 	a.self = getpid();
@@ -955,11 +1100,18 @@ int agent_run(const struct agent_opts *o)
 		 a.l.max_tags, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
-	handle_deaths(&a);
+	next_deadline = handle_deaths(&a);
 
 	while (!a.stop) {
 		struct epoll_event ev[8];
-		int n = epoll_wait(a.ep_fd, ev, 8, TICK_MS);
+		uint64_t now = now_ns();
+		int timeout = TICK_MS, n;
+
+		if (next_deadline != UINT64_MAX)
+			timeout = next_deadline <= now ? 0
+			  : (int)((next_deadline - now) / 1000000ull) + 1 < TICK_MS
+			  ? (int)((next_deadline - now) / 1000000ull) + 1 : TICK_MS;
+		n = epoll_wait(a.ep_fd, ev, 8, timeout);
 
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
@@ -983,7 +1135,7 @@ int agent_run(const struct agent_opts *o)
 			break;
 		/* Always drain and check: a death found late is still a death. */
 		ring_buffer__consume(a.rb);
-		handle_deaths(&a);
+		next_deadline = handle_deaths(&a);
 	}
 	rc = 0;
 out:
@@ -1002,5 +1154,6 @@ out:
 	if (a.lock_fd >= 0)
 		close(a.lock_fd);
 	tt_free(&a.tt);
+	free(a.grace);
 	return rc;
 }

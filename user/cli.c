@@ -33,30 +33,46 @@ int check_pin_dir(char *dir)
 	return 0;
 }
 
-enum { OPT_PIN_DIR = 0x100, OPT_JSON, OPT_MODE, OPT_MAX_PROCS, OPT_MAX_TAGS };
+enum {
+	OPT_PIN_DIR = 0x100,
+	OPT_JSON,
+	OPT_MODE,
+	OPT_MAX_PROCS,
+	OPT_MAX_TAGS,
+	OPT_SIGNAL,
+	OPT_GRACE,
+};
+
+/* What each command accepts beyond --pin-dir and --help. */
+#define ALLOW_JSON 0x1
+#define ALLOW_GRACE 0x2
 
 struct common {
 	char *pin_dir;
 	int json;
+	int sig;	   /* 0: default (SIGKILL) */
+	uint64_t grace_ns; /* 0: none */
 };
 
 /*
  * Parse the options every client command shares. Returns 0, 1 when --help
  * was printed, or EXIT_USAGE after printing one line.
  */
-static int parse_common(int argc, char **argv, const char *help, bool allow_json,
+static int parse_common(int argc, char **argv, const char *help, int allow,
 			const char *optstring, struct common *c)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "signal", required_argument, NULL, OPT_SIGNAL },
+		{ "grace", required_argument, NULL, OPT_GRACE },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	int o;
+	int o, err;
 
+	memset(c, 0, sizeof(*c));
 	c->pin_dir = BG_PIN_DIR_DEFAULT;
-	c->json = 0;
 	opterr = 0;
 	optind = 1;
 	while ((o = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
@@ -70,9 +86,29 @@ static int parse_common(int argc, char **argv, const char *help, bool allow_json
 			}
 			break;
 		case OPT_JSON:
-			if (!allow_json)
+			if (!(allow & ALLOW_JSON))
 				goto unknown;
 			c->json = 1;
+			break;
+		case OPT_SIGNAL:
+			if (!(allow & ALLOW_GRACE))
+				goto unknown;
+			if (parse_signal(optarg, &c->sig)) {
+				err_line("%s: invalid --signal '%s' (a name like TERM or SIGTERM, "
+					 "or a number from 1 to 64)", argv[0], optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_GRACE:
+			if (!(allow & ALLOW_GRACE))
+				goto unknown;
+			err = parse_duration(optarg, BG_GRACE_MAX_NS, &c->grace_ns);
+			if (err) {
+				err_line("%s: invalid --grace '%s' (%s)", argv[0], optarg,
+					 err == -ERANGE ? "at most 1h"
+							: "a number with a unit: 500ms, 2s, 1m, 1h");
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			fputs(help, stdout);
@@ -189,7 +225,7 @@ static int pid_request(int argc, char **argv, const char *help, uint16_t op)
 	pid_t pid;
 	int rc, pidfd;
 
-	rc = parse_common(argc, argv, help, false, "+h", &c);
+	rc = parse_common(argc, argv, help, op == BG_OP_TAG ? ALLOW_GRACE : 0, "+h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	/* "+" keeps getopt from reading a negative pid as options: reject
@@ -201,18 +237,25 @@ static int pid_request(int argc, char **argv, const char *help, uint16_t op)
 	if (pidfd < 0)
 		return EXIT_RUNTIME;
 	req.pid = pid;
+	req.signal = (uint32_t)c.sig;
+	req.grace_ns = c.grace_ns;
 	rc = call(c.pin_dir, &req, pidfd, false, NULL, NULL);
 	close(pidfd);
 	return rc;
 }
 
 static const char tag_help[] =
-	"Usage: bpfguard tag PID [--pin-dir DIR]\n\n"
+	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--pin-dir DIR]\n\n"
 	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
 	"(what it forked after the tag, what already descended from it, recursively,\n"
 	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
 	"Tagging a descendant of a tagged process nests: its death kills only its subtree.\n\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"  --signal SIG     what descendants get first (TERM, SIGTERM or 15; default KILL)\n"
+	"  --grace DURATION SIGKILL whatever still lives this long after the root's death\n"
+	"                   (500ms, 2s, 1m; at most 1h; default 0). Processes born into\n"
+	"                   the lineage meanwhile get SIG at birth and the same deadline;\n"
+	"                   the deadline survives an agent restart\n"
+	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
 	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
 
@@ -235,7 +278,8 @@ static void options_first(int argc, char **argv)
 			break;
 		if (argv[i][0] == '-' && argv[i][1] == '-') {
 			tmp[n++] = argv[i];
-			if (!strchr(argv[i], '=') && !strcmp(argv[i], "--pin-dir") && i + 1 < argc)
+			if ((!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "--signal") ||
+			     !strcmp(argv[i], "--grace")) && i + 1 < argc)
 				tmp[n++] = argv[++i];
 		}
 	}
@@ -264,10 +308,11 @@ int cmd_untag(int argc, char **argv)
 }
 
 static const char exec_help[] =
-	"Usage: bpfguard exec [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
 	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
 	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
+	"  --signal SIG, --grace DURATION   as for `bpfguard tag`\n"
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Example: bpfguard exec -- make -j8 test\n";
 
@@ -277,7 +322,7 @@ int cmd_exec(int argc, char **argv)
 	struct common c;
 	int rc, pidfd;
 
-	rc = parse_common(argc, argv, exec_help, false, "+h", &c);
+	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind >= argc) {
@@ -288,6 +333,8 @@ int cmd_exec(int argc, char **argv)
 	if (pidfd < 0)
 		return EXIT_RUNTIME;
 	req.pid = getpid();
+	req.signal = (uint32_t)c.sig;
+	req.grace_ns = c.grace_ns;
 	rc = call(c.pin_dir, &req, pidfd, true, NULL, NULL);
 	close(pidfd);
 	if (rc)
@@ -314,7 +361,7 @@ int cmd_list(int argc, char **argv)
 	uint32_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, list_help, true, "h", &c);
+	rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -365,7 +412,7 @@ int cmd_status(int argc, char **argv)
 	uint32_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, status_help, false, "h", &c);
+	rc = parse_common(argc, argv, status_help, 0, "h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -416,7 +463,7 @@ int cmd_unload(int argc, char **argv)
 	struct common c;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, unload_help, false, "h", &c);
+	rc = parse_common(argc, argv, unload_help, 0, "h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {

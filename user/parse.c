@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,94 @@ int parse_pid(const char *s, pid_t *out)
 		return -ERANGE;
 	*out = (pid_t)v;
 	return 0;
+}
+
+static const struct {
+	const char *name;
+	int sig;
+} signames[] = {
+	{ "HUP", SIGHUP },   { "INT", SIGINT },	    { "QUIT", SIGQUIT }, { "ILL", SIGILL },
+	{ "TRAP", SIGTRAP }, { "ABRT", SIGABRT },   { "BUS", SIGBUS },	 { "FPE", SIGFPE },
+	{ "KILL", SIGKILL }, { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV }, { "USR2", SIGUSR2 },
+	{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM },   { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
+	{ "CONT", SIGCONT }, { "STOP", SIGSTOP },   { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
+	{ "TTOU", SIGTTOU }, { "URG", SIGURG },	    { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
+	{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+	{ "PWR", SIGPWR },   { "SYS", SIGSYS },
+};
+
+int parse_signal(const char *s, int *sig)
+{
+	unsigned long v = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (*s >= '0' && *s <= '9') {
+		for (const char *p = s; *p; p++) {
+			if (*p < '0' || *p > '9' || v > 1000)
+				return -EINVAL;
+			v = v * 10 + (unsigned long)(*p - '0');
+		}
+		/* SIGRTMAX is a glibc function; the kernel's limit is 64 */
+		if (v < 1 || v > 64)
+			return -EINVAL;
+		*sig = (int)v;
+		return 0;
+	}
+	if (!strncmp(s, "SIG", 3))
+		s += 3;
+	for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++) {
+		if (!strcmp(s, signames[i].name)) {
+			*sig = signames[i].sig;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *signal_name(int sig, char *buf, size_t len)
+{
+	for (size_t i = 0; i < sizeof(signames) / sizeof(signames[0]); i++)
+		if (signames[i].sig == sig)
+			return signames[i].name;
+	snprintf(buf, len, "%d", sig);
+	return buf;
+}
+
+int parse_duration(const char *s, uint64_t max_ns, uint64_t *ns)
+{
+	static const struct {
+		const char *unit;
+		uint64_t ns;
+	} units[] = {
+		{ "ms", 1000000ull }, { "s", 1000000000ull }, { "m", 60000000000ull },
+		{ "h", 3600000000000ull },
+	};
+	uint64_t v = 0;
+	const char *p = s;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > max_ns) /* keep scanning the syntax, stop growing */
+			continue;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (!*p) {
+		if (v != 0)
+			return -EINVAL; /* a unit is required: 2 what? */
+		*ns = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(p, units[i].unit))
+			continue;
+		if (v > max_ns / units[i].ns)
+			return -ERANGE;
+		*ns = v * units[i].ns;
+		return *ns > max_ns ? -ERANGE : 0;
+	}
+	return -EINVAL;
 }
 
 int parse_proc_stat(const char *buf, struct proc_stat *st)

@@ -17,6 +17,21 @@
  */
 int parse_pid(const char *s, pid_t *out);
 
+/*
+ * A signal as TERM, SIGTERM or 15 (case-sensitive names, as kill(1) takes
+ * them; 1..SIGRTMAX). Returns 0 or -EINVAL.
+ */
+int parse_signal(const char *s, int *sig);
+/* The name of a signal for messages ("TERM", or the number). */
+const char *signal_name(int sig, char *buf, size_t len);
+
+/*
+ * A duration as <digits><unit>, unit one of ms, s, m, h ("500ms", "2s",
+ * "1m"); "0" alone is zero. At most @max_ns. Returns 0, -EINVAL (syntax) or
+ * -ERANGE (above @max_ns).
+ */
+int parse_duration(const char *s, uint64_t max_ns, uint64_t *ns);
+
 /* The fields of /proc/PID/stat that bpfguard reads. */
 struct proc_stat {
 	pid_t pid;

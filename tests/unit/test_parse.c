@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -484,6 +485,90 @@ static void test_sock_too_small(void **state)
 			 -ENAMETOOLONG);
 }
 
+/* ---- parse_signal / parse_duration --------------------------------------- */
+
+static void test_signal_valid(void **state)
+{
+	int sig = 0;
+
+	(void)state;
+	assert_int_equal(parse_signal("TERM", &sig), 0);
+	assert_int_equal(sig, SIGTERM);
+	assert_int_equal(parse_signal("SIGTERM", &sig), 0);
+	assert_int_equal(sig, SIGTERM);
+	assert_int_equal(parse_signal("15", &sig), 0);
+	assert_int_equal(sig, 15);
+	assert_int_equal(parse_signal("KILL", &sig), 0);
+	assert_int_equal(sig, SIGKILL);
+	assert_int_equal(parse_signal("SIGUSR1", &sig), 0);
+	assert_int_equal(sig, SIGUSR1);
+	assert_int_equal(parse_signal("64", &sig), 0);
+	assert_int_equal(sig, 64);
+}
+
+static void test_signal_invalid(void **state)
+{
+	static const char *bad[] = { "", "0", "65", "-1", "BOGUS", "SIG", "term", "SIGTERMX",
+				     "15x", "+15", " 15", "99999999999" };
+	int sig = -7;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_signal(bad[i], &sig), -EINVAL);
+		assert_int_equal(sig, -7);
+	}
+	assert_int_equal(parse_signal(NULL, &sig), -EINVAL);
+}
+
+static void test_signal_name(void **state)
+{
+	char buf[16];
+
+	(void)state;
+	assert_string_equal(signal_name(SIGTERM, buf, sizeof(buf)), "TERM");
+	assert_string_equal(signal_name(SIGKILL, buf, sizeof(buf)), "KILL");
+	assert_string_equal(signal_name(40, buf, sizeof(buf)), "40");
+}
+
+#define MAXG (3600ull * 1000000000ull)
+
+static void test_duration_valid(void **state)
+{
+	uint64_t ns = 1;
+
+	(void)state;
+	assert_int_equal(parse_duration("500ms", MAXG, &ns), 0);
+	assert_true(ns == 500000000ull);
+	assert_int_equal(parse_duration("2s", MAXG, &ns), 0);
+	assert_true(ns == 2000000000ull);
+	assert_int_equal(parse_duration("1m", MAXG, &ns), 0);
+	assert_true(ns == 60000000000ull);
+	assert_int_equal(parse_duration("1h", MAXG, &ns), 0);
+	assert_true(ns == MAXG);
+	assert_int_equal(parse_duration("0", MAXG, &ns), 0);
+	assert_true(ns == 0);
+	assert_int_equal(parse_duration("0s", MAXG, &ns), 0);
+	assert_true(ns == 0);
+}
+
+static void test_duration_invalid(void **state)
+{
+	static const char *bad[] = { "", "-1s", "10x", "s", "2", "1.5s", "2 s", "2S", "ms", "+2s",
+				     "2sec" };
+	uint64_t ns = 7;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse_duration(bad[i], MAXG, &ns), -EINVAL);
+		assert_true(ns == 7);
+	}
+	assert_int_equal(parse_duration("61m", MAXG, &ns), -ERANGE);
+	assert_int_equal(parse_duration("3601s", MAXG, &ns), -ERANGE);
+	assert_int_equal(parse_duration("2h", MAXG, &ns), -ERANGE);
+	assert_int_equal(parse_duration("99999999999999999999999h", MAXG, &ns), -ERANGE);
+	assert_true(ns == 7);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -510,6 +595,11 @@ int main(void)
 		cmocka_unit_test(test_sock_long_dir),
 		cmocka_unit_test(test_sock_trailing_dash),
 		cmocka_unit_test(test_sock_too_small),
+		cmocka_unit_test(test_signal_valid),
+		cmocka_unit_test(test_signal_invalid),
+		cmocka_unit_test(test_signal_name),
+		cmocka_unit_test(test_duration_valid),
+		cmocka_unit_test(test_duration_invalid),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);
