@@ -132,6 +132,11 @@ int loader_prepare_dir(const char *pin_dir)
 		log_err("%s is not on a BPF filesystem (mount -t bpf bpf DIR)", parent);
 		return -EINVAL;
 	}
+	if (strchr(slash + 1 - parent + pin_dir, '.')) {
+		/* bpffs refuses dots in names (they are kept for its own files) */
+		log_err("invalid pin dir %s: names on bpffs cannot contain '.'", pin_dir);
+		return -EINVAL;
+	}
 	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
 		log_err("cannot create %s: %s", pin_dir, strerror(errno));
 		return -errno;
