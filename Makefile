@@ -46,7 +46,7 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins vmlinux clean
+.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean
 
 all: $(OUT)/bpfguard
 
@@ -116,6 +116,24 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory unit
 	$(Q)$(MAKE) --no-print-directory ktest
 	$(Q)$(MAKE) --no-print-directory test-kernels
+
+# ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
+BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim
+
+$(OUT)/bench:
+	$(Q)mkdir -p $@
+
+# the victims are small, statically linked processes (see tests/bench/victim.c)
+$(OUT)/bench/victim: tests/bench/victim.c | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
+
+$(OUT)/bench/bench: tests/bench/bench.c include/bpfguard.h | $(OUT)/bench
+	$(call msg,CC,$@)
+	$(Q)$(CC) -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -lm -o $@
+
+bench: all $(BENCH_BINS)
+	OUT=$(OUT) bash tests/bench/run.sh
 
 # Regenerate vmlinux/vmlinux.h from the running kernel; replace only on change.
 vmlinux:

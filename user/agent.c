@@ -195,7 +195,14 @@ static int collect_victim(void *ctx, uint32_t pid, const struct bg_proc *p)
 {
 	struct sweep *s = ctx;
 
+	const struct bg_tag *t;
+
 	if (!tt_within(&s->a->tt, p->tag, s->tag))
+		return 0;
+	/* The dead root itself: its entry lives until the end of its exit
+	 * hook, which the ring buffer can wake us before. */
+	t = tt_find(&s->a->tt, s->tag);
+	if (t && t->root_pid == pid && t->root_start == p->start)
 		return 0;
 	if ((pid_t)pid == s->a->self) {
 		s->self_found = true;
