@@ -77,6 +77,9 @@ extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym __weak;
 const volatile bool kernel_kill = false;
 const volatile __u32 agent_tgid = 0;
 
+/* Sweep request (bg_members), set by the agent before it runs the iterator. */
+__u32 sweep_tag;
+
 /* Enrolment request, set by the agent before it runs the iterator. */
 __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
@@ -386,5 +389,32 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		return 0;
 	}
 	stat_inc(BG_STAT_ENROLLED);
+	return 0;
+}
+
+/*
+ * The agent's sweep: list the live members of sweep_tag's lineage, as
+ * struct bg_member records. Walking the tasks costs what the machine runs (a
+ * few hundred processes); walking the procs map from user space costs every
+ * preallocated bucket (131072 by default), whatever the lineage holds.
+ */
+SEC("iter/task")
+int bg_members(struct bpf_iter__task *ctx)
+{
+	struct seq_file *seq = ctx->meta->seq;
+	struct task_struct *task = ctx->task;
+	struct bg_member m = {};
+	struct bg_proc *e;
+	__u32 tgid;
+
+	if (!task || !sweep_tag || task->pid != task->tgid)
+		return 0;
+	tgid = task->tgid;
+	e = bpf_map_lookup_elem(&procs, &tgid);
+	if (!e || e->start != task->start_boottime || !tag_within(e->tag, sweep_tag))
+		return 0;
+	m.pid = tgid;
+	m.start = e->start;
+	bpf_seq_write(seq, &m, sizeof(m));
 	return 0;
 }

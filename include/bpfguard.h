@@ -99,6 +99,14 @@ struct bg_event {
 };
 _Static_assert(sizeof(struct bg_event) == 24, "bg_event is a wire layout");
 
+/* A live member of a lineage, as the bg_members iterator reports it. */
+struct bg_member {
+	__u64 start;
+	__u32 pid;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct bg_member) == 16, "bg_member is a wire layout");
+
 /* Per-CPU counters in the pinned `stats` map. BPF-owned first. */
 enum bg_stat {
 	BG_STAT_FORK_TRACKED,	/* children recorded by the fork program */

@@ -191,36 +191,6 @@ struct sweep {
 	bool self_found;
 };
 
-static int collect_victim(void *ctx, uint32_t pid, const struct bg_proc *p)
-{
-	struct sweep *s = ctx;
-
-	const struct bg_tag *t;
-
-	if (!tt_within(&s->a->tt, p->tag, s->tag))
-		return 0;
-	/* The dead root itself: its entry lives until the end of its exit
-	 * hook, which the ring buffer can wake us before. */
-	t = tt_find(&s->a->tt, s->tag);
-	if (t && t->root_pid == pid && t->root_start == p->start)
-		return 0;
-	if ((pid_t)pid == s->a->self) {
-		s->self_found = true;
-		return 0;
-	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct victim *v = realloc(s->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		s->v = v;
-		s->cap = cap;
-	}
-	s->v[s->n++] = (struct victim){ .pid = pid, .start = p->start };
-	return 0;
-}
-
 /*
  * Signal one recorded descendant, only if it is still the process that was
  * recorded. The pidfd is opened first and the entry checked after: if the
@@ -283,17 +253,52 @@ static void wait_dead(int *fds, size_t n, int timeout_ms)
 	free(p);
 }
 
-/* One sweep: send @sig to every verified member of @tag's lineage. The
- * pidfds of those signalled are returned in *fds (caller closes). */
+/*
+ * One sweep: send @sig to every verified member of @tag's lineage. The
+ * bg_members iterator lists them (it walks the tasks, not the procs map's
+ * buckets). The pidfds of those signalled are returned in *fds (caller closes).
+ */
 static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, size_t *nfd)
 {
+	const struct bg_tag *t = tt_find(&a->tt, s->tag);
+	char *buf = NULL;
+	size_t len = 0;
 	int err;
 
 	s->n = 0;
 	*nfd = 0;
-	err = scan_procs(a, collect_victim, s);
-	if (err || !s->n)
+	a->l.skel->bss->sweep_tag = s->tag;
+	err = loader_read_iter(a->l.members, &buf, &len);
+	a->l.skel->bss->sweep_tag = 0;
+	if (err)
 		return err;
+	for (size_t off = 0; off + sizeof(struct bg_member) <= len; off += sizeof(struct bg_member)) {
+		struct bg_member m;
+
+		memcpy(&m, buf + off, sizeof(m));
+		/* the dead root: its entry lives until the end of its exit hook */
+		if (t && t->root_pid == m.pid && t->root_start == m.start)
+			continue;
+		if ((pid_t)m.pid == a->self) {
+			s->self_found = true;
+			continue;
+		}
+		if (s->n == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 256;
+			struct victim *v = realloc(s->v, cap * sizeof(*v));
+
+			if (!v) {
+				free(buf);
+				return -ENOMEM;
+			}
+			s->v = v;
+			s->cap = cap;
+		}
+		s->v[s->n++] = (struct victim){ .pid = m.pid, .start = m.start };
+	}
+	free(buf);
+	if (!s->n)
+		return 0;
 	*fds = realloc(*fds, s->n * sizeof(**fds));
 	if (!*fds)
 		return -ENOMEM;
@@ -654,12 +659,16 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	a->l.skel->bss->enroll_tag = id;
 	a->l.skel->bss->enroll_parent = parent;
 	for (int pass = 0; pass < 2; pass++) {
-		int got = 0;
+		char *buf = NULL;
+		size_t len = 0;
 
-		err = loader_run_iter(&a->l, out + n, (int)(sizeof(out) / sizeof(out[0])) - n, &got);
+		err = loader_read_iter(a->l.enroll, &buf, &len);
 		if (err)
 			break;
-		n += got;
+		for (size_t off = 0; off + 4 <= len && n < (int)(sizeof(out) / sizeof(out[0]));
+		     off += 4)
+			memcpy(&out[n++], buf + off, 4);
+		free(buf);
 	}
 	a->l.skel->bss->enroll_root = 0;
 	for (int i = 0; i < n; i++)

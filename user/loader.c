@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -297,8 +298,9 @@ int loader_attach(struct loader *l)
 		err = attach_one(l, l->skel->progs.bg_exit, link_pins[1]);
 	if (err)
 		return err;
-	l->iter = bpf_program__attach_iter(l->skel->progs.bg_enroll, NULL);
-	if (!l->iter) {
+	l->enroll = bpf_program__attach_iter(l->skel->progs.bg_enroll, NULL);
+	l->members = bpf_program__attach_iter(l->skel->progs.bg_members, NULL);
+	if (!l->enroll || !l->members) {
 		err = -errno;
 		log_err("cannot create the task iterator: %s", strerror(errno));
 		return err;
@@ -306,35 +308,57 @@ int loader_attach(struct loader *l)
 	return 0;
 }
 
-int loader_run_iter(struct loader *l, uint32_t *out, int cap, int *n)
+int loader_read_iter(struct bpf_link *link, char **buf, size_t *len)
 {
-	char buf[4096];
+	size_t cap = 4096, n = 0;
+	char *p = malloc(cap);
 	ssize_t r;
-	int fd, have = 0;
+	int fd, err = 0;
 
-	fd = bpf_iter_create(bpf_link__fd(l->iter));
-	if (fd < 0)
+	if (!p)
+		return -ENOMEM;
+	fd = bpf_iter_create(bpf_link__fd(link));
+	if (fd < 0) {
+		free(p);
 		return -errno;
-	while ((r = read(fd, buf, sizeof(buf))) > 0) {
-		for (ssize_t i = 0; i + 4 <= r; i += 4)
-			if (have < cap)
-				memcpy(&out[have++], buf + i, 4);
 	}
-	if (r < 0) {
-		int err = -errno;
+	for (;;) {
+		if (cap - n < 4096) {
+			char *q = realloc(p, cap * 2);
 
-		close(fd);
-		return err;
+			if (!q) {
+				err = -ENOMEM;
+				break;
+			}
+			p = q;
+			cap *= 2;
+		}
+		r = read(fd, p + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			err = -errno;
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
 	}
 	close(fd);
-	*n = have;
+	if (err) {
+		free(p);
+		return err;
+	}
+	*buf = p;
+	*len = n;
 	return 0;
 }
 
 void loader_close(struct loader *l)
 {
-	bpf_link__destroy(l->iter);
-	l->iter = NULL;
+	bpf_link__destroy(l->enroll);
+	bpf_link__destroy(l->members);
+	l->enroll = l->members = NULL;
 	bpfguard__destroy(l->skel);
 	l->skel = NULL;
 }

@@ -18,7 +18,8 @@ struct bpf_link;
 
 struct loader {
 	struct bpfguard *skel;
-	struct bpf_link *iter;	/* enrolment iterator, created per tag */
+	struct bpf_link *enroll;  /* task iterator: enrol a root's descendants */
+	struct bpf_link *members; /* task iterator: list a lineage's members */
 	char pin_dir[256];
 	uint32_t max_procs, max_tags;
 };
@@ -49,7 +50,8 @@ void loader_close(struct loader *l);
  * holds open. Returns 0, or -errno (-ENOENT: nothing was there). */
 int loader_unpin_all(const char *pin_dir);
 
-/* Run the enrolment iterator once; @out receives up to @cap u32 records. */
-int loader_run_iter(struct loader *l, uint32_t *out, int cap, int *n);
+/* Run a task iterator once; *buf (malloc'd, caller frees) receives all it
+ * wrote, *len its size. Returns 0 or -errno. */
+int loader_read_iter(struct bpf_link *link, char **buf, size_t *len);
 
 #endif /* BG_LOADER_H */
