@@ -102,6 +102,7 @@ run: deps
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do ./$$t || fail=1; done; exit $$fail
 
+# MODE=user|kernel to pick the agent's mode (default: auto)
 ktest: all $(HELPER_BINS)
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
 
@@ -110,12 +111,12 @@ test-kernels: all
 	OUT=$(OUT) bash tests/qemu/matrix.sh
 
 # Set up, build, run every test: unit tests, the kernel suite on the running
-# kernel, then the same suite on the other kernels of the matrix.
+# kernel in each mode it supports, then the same suite on the other kernels
+# of the matrix (tests/run-all.sh).
+# The last line is the total: `N passed, M failed`.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
-	$(Q)$(MAKE) --no-print-directory unit
-	$(Q)$(MAKE) --no-print-directory ktest
-	$(Q)$(MAKE) --no-print-directory test-kernels
+	$(Q)OUT=$(OUT) bash tests/run-all.sh
 
 # ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
 BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim

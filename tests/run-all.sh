@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Every test, in order: cmocka unit tests, the kernel suite on the running
+# kernel once per mode it supports, then the kernel matrix under qemu.
+# Prints each part's own output, a summary, and last the total line
+# `N passed, M failed`. Exit status: non-zero if anything failed.
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+out=${OUT:-build}
+[[ $out = /* ]] || out=$top/$out
+bin=$out/bpfguard
+
+passed=0
+failed=0
+summary=()
+
+# add LABEL PASSED FAILED
+add() {
+	passed=$((passed + $2))
+	failed=$((failed + $3))
+	summary+=("$(printf '%-34s %4d passed, %d failed' "$1" "$2" "$3")")
+}
+
+# A part that ran no test or printed no count is a failure, never a pass.
+counts_from() { # FILE -> "P F" from its last `N passed, M failed` line
+	local line
+	line=$(grep -aE '^ *[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
+	[[ $line =~ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || { echo "0 1"; return; }
+	echo "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+}
+
+log=$(mktemp -d /tmp/bpfguard-tests.XXXXXX)
+trap 'rm -rf "$log"' EXIT
+
+echo "== unit tests (cmocka)"
+for t in "$out"/tests/test_*; do
+	[[ -x $t ]] || continue
+	name=$(basename "$t")
+	"$t" >"$log/$name" 2>&1
+	rc=$?
+	cat "$log/$name"
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\./\1/p' "$log/$name" | tail -n 1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log/$name" | tail -n 1)
+	p=${p:-0} f=${f:-0}
+	((rc == 0 || f > 0)) || f=1 # crashed without a summary
+	((p + f > 0)) || f=1
+	add "unit: $name" "$p" "$f"
+done
+
+# Kernel mode needs the bpf_send_signal_task kfunc (Linux >= 6.13).
+modes=(user)
+if grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null; then
+	modes+=(kernel)
+fi
+for m in "${modes[@]}"; do
+	echo
+	echo "== kernel suite, $(uname -r), --mode $m"
+	MODE=$m BPFGUARD=$bin HELPERS=$out/tests bash "$top/tests/kernel/run.sh" 2>&1 | tee "$log/k-$m"
+	read -r p f < <(counts_from "$log/k-$m")
+	add "kernel $(uname -r) ($m)" "$p" "$f"
+done
+
+echo
+echo "== kernel matrix under qemu"
+OUT=$out bash "$top/tests/qemu/matrix.sh" 2>&1 | tee "$log/matrix"
+rc=${PIPESTATUS[0]}
+n=0
+while read -r line; do
+	[[ $line =~ ^(linux-image-[^:]+):\ ([0-9]+)\ passed,\ ([0-9]+)\ failed ]] || continue
+	add "qemu ${BASH_REMATCH[1]#linux-image-}" "${BASH_REMATCH[2]}" "${BASH_REMATCH[3]}"
+	n=$((n + 1))
+done < <(sed -n '/^kernel matrix:/,$p' "$log/matrix" | sed 's/^ *//')
+# a guest with no result, or a matrix that could not run, is a failure
+nores=$(grep -ac 'NO RESULT' "$log/matrix")
+((nores > 0)) && add "qemu guests with no result" 0 "$nores"
+((n > 0 || nores > 0)) || add "qemu matrix (did not run: exit $rc)" 0 1
+
+echo
+echo "== summary"
+for s in "${summary[@]}"; do echo "  $s"; done
+echo "$passed passed, $failed failed"
+((failed == 0))
