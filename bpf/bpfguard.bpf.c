@@ -58,21 +58,6 @@ struct {
 	__type(value, struct bg_meta);
 } meta SEC(".maps");
 
-/*
- * In-kernel kill (--mode kernel, Linux >= 6.13). Weak: on older kernels libbpf
- * resolves them to 0, the guarded code is dead and the object still loads.
- */
-extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
-				u64 value) __ksym __weak;
-/* bpf_send_signal_task wants a referenced task; the iterator hands out RCU ones. */
-extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
-extern void bpf_task_release(struct task_struct *p) __ksym __weak;
-/* Open-coded task iterator (Linux >= 6.7; every kernel with the kfunc above). */
-extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task,
-			     unsigned int flags) __ksym __weak;
-extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __ksym __weak;
-extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym __weak;
-
 /* Set by the agent before load. */
 const volatile bool kernel_kill = false;
 const volatile __u32 agent_tgid = 0;
@@ -148,8 +133,7 @@ static __always_inline __u32 doomed_by(__u32 tag)
 
 static __always_inline bool can_kill_in_kernel(void)
 {
-	return kernel_kill && bpf_send_signal_task && bpf_task_acquire && bpf_task_release &&
-	       bpf_iter_task_new && bpf_iter_task_next && bpf_iter_task_destroy;
+	return kernel_kill && bg_can_signal_in_kernel();
 }
 
 /*
