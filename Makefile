@@ -20,8 +20,10 @@ CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT) $(LIBBPF_
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) \
               -Wno-unused-parameter -Ivmlinux -Iinclude -Ibpf
 
+# SANITIZE=1: AddressSanitizer + UBSan for the agent, CLI and unit tests
+# (use its own OUT, e.g. `make test SANITIZE=1 OUT=build/asan`).
 ifeq ($(SANITIZE),1)
-CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
@@ -116,7 +118,7 @@ test-kernels: all
 # The last line is the total: `N passed, M failed`.
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
-	$(Q)OUT=$(OUT) bash tests/run-all.sh
+	$(Q)OUT=$(OUT) SANITIZE=$(SANITIZE) bash tests/run-all.sh
 
 # ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
 BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim
