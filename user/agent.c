@@ -176,6 +176,22 @@ static void stats_sum(struct agent *a, uint64_t *out, int n)
 	}
 }
 
+/* Make room for one more element in a growing array. Returns 0 or -ENOMEM. */
+static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
+{
+	size_t c = *cap ? *cap * 2 : first;
+	void *p;
+
+	if (n < *cap)
+		return 0;
+	p = realloc(*arr, c * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	*cap = c;
+	return 0;
+}
+
 /* ---- killing ---------------------------------------------------------- */
 
 struct victim {
@@ -283,25 +299,20 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 			s->self_found = true;
 			continue;
 		}
-		if (s->n == s->cap) {
-			size_t cap = s->cap ? s->cap * 2 : 256;
-			struct victim *v = realloc(s->v, cap * sizeof(*v));
-
-			if (!v) {
-				free(buf);
-				return -ENOMEM;
-			}
-			s->v = v;
-			s->cap = cap;
+		if (grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v), 256)) {
+			free(buf);
+			return -ENOMEM;
 		}
 		s->v[s->n++] = (struct victim){ .pid = m.pid, .start = m.start };
 	}
 	free(buf);
 	if (!s->n)
 		return 0;
-	*fds = realloc(*fds, s->n * sizeof(**fds));
-	if (!*fds)
-		return -ENOMEM;
+	int *f = realloc(*fds, s->n * sizeof(*f));
+
+	if (!f)
+		return -ENOMEM; /* *fds stays valid: the caller frees it */
+	*fds = f;
 	for (size_t i = 0; i < s->n; i++) {
 		int fd = kill_verified(a, s->tag, &s->v[i], sig);
 
@@ -390,15 +401,8 @@ static int start_grace(struct agent *a, uint32_t tag, const struct bg_tag *t, ui
 	struct grace *g;
 	char name[16];
 
-	if (a->ngrace == a->grace_cap) {
-		size_t cap = a->grace_cap ? a->grace_cap * 2 : 16;
-
-		g = realloc(a->grace, cap * sizeof(*g));
-		if (!g)
-			return -ENOMEM;
-		a->grace = g;
-		a->grace_cap = cap;
-	}
+	if (grow((void **)&a->grace, &a->grace_cap, a->ngrace, sizeof(*g), 16))
+		return -ENOMEM;
 	a->grace[a->ngrace++] = (struct grace){ .tag = tag, .sig = (int)t->signal,
 						.deadline = deadline };
 	err = signal_sweep(a, &s, (int)t->signal, &fds, &nfd);
@@ -810,15 +814,8 @@ static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
 
 	if (!cur || !t || t->state != BG_TAG_ACTIVE)
 		return 0;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 256;
-
-		p = realloc(l->p, cap * sizeof(*p));
-		if (!p)
-			return -ENOMEM;
-		l->p = p;
-		l->cap = cap;
-	}
+	if (grow((void **)&l->p, &l->cap, l->n, sizeof(*p), 256))
+		return -ENOMEM;
 	p = &l->p[l->n++];
 	memset(p, 0, sizeof(*p));
 	p->pid = pid;

@@ -168,22 +168,11 @@ static size_t first_child(const struct tree_ctx *c, uint32_t parent);
 
 static void tree_children(struct tree_ctx *c, uint32_t parent, size_t depth)
 {
-	struct node key = { .parent = parent, .pid = 0 };
-	size_t lo = 0, hi = c->n, len = strlen(c->prefix);
+	size_t len = strlen(c->prefix);
 
-	if (depth > 4096) /* recorded parents cannot loop, but never trust it */
+	if (depth > 4096) /* reattach_unreached() breaks loops; stay bounded anyway */
 		return;
-
-	/* first node with this parent */
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-
-		if (by_parent(&c->kids[mid], &key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (size_t i = lo; i < c->n && c->kids[i].parent == parent; i++) {
+	for (size_t i = first_child(c, parent); i < c->n && c->kids[i].parent == parent; i++) {
 		int last = i + 1 == c->n || c->kids[i + 1].parent != parent;
 
 		fprintf(c->out, "%s%s", c->prefix, last ? "`-- " : "|-- ");
