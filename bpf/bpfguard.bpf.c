@@ -98,6 +98,23 @@ static __always_inline __u32 resolve_tag(__u32 tag)
 	return 0;
 }
 
+/* Is @task @root, or does its real_parent chain reach @root? */
+static __always_inline bool descends_from(struct task_struct *task, __u32 root)
+{
+	struct task_struct *a = task;
+
+	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
+		__u32 tg = BPF_CORE_READ(a, tgid);
+
+		if (tg == root)
+			return true;
+		if (tg <= 1)
+			return false;
+		a = BPF_CORE_READ(a, real_parent);
+	}
+	return false;
+}
+
 /* Is the recorded tag @tag (resolved) @anc or nested below it? */
 static __always_inline bool tag_within(__u32 tag, __u32 anc)
 {
@@ -169,12 +186,21 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 
 	ptgid = parent->tgid;
 	pp = bpf_map_lookup_elem(&procs, &ptgid);
-	if (!pp)
-		return 0;
+	if (!pp) {
+		/* While a tag is being enrolled, a descendant the iterator has
+		 * not reached yet may fork and exit before the iterator's next
+		 * pass: its child would be reparented away unseen. Record such a
+		 * child now. Costs nothing outside the few ms of an enrolment. */
+		if (!enroll_root || !descends_from(parent, enroll_root))
+			return 0;
+		tag = enroll_tag;
+		goto record;
+	}
 
 	tag = resolve_tag(pp->tag);
 	if (!tag || pp->start != bg_start_time(parent))
 		return 0;
+record:
 
 	ctgid = child->tgid;
 	c.start = child->start_boottime;
@@ -320,28 +346,15 @@ SEC("iter/task")
 int bg_enroll(struct bpf_iter__task *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
-	struct task_struct *task = ctx->task, *a;
+	struct task_struct *task = ctx->task;
 	__u32 root = enroll_root, tag = enroll_tag, tgid, cur, zero = 0;
 	struct bg_proc *e, n = {};
-	bool found = false;
 	__u64 start;
 
 	if (!task || !root || task->pid != task->tgid)
 		return 0;
 
-	a = task;
-	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
-		__u32 tg = BPF_CORE_READ(a, tgid);
-
-		if (tg == root) {
-			found = true;
-			break;
-		}
-		if (tg <= 1)
-			break;
-		a = BPF_CORE_READ(a, real_parent);
-	}
-	if (!found)
+	if (!descends_from(task, root))
 		return 0;
 
 	tgid = task->tgid;
