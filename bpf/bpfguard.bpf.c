@@ -148,6 +148,18 @@ static __always_inline __u32 doomed_by(__u32 tag)
 	return 0;
 }
 
+/* @task's entry if it is the recorded process (same start time) and a
+ * member of @tag's lineage, else NULL. */
+static __always_inline struct bg_proc *live_member(struct task_struct *task, __u32 tag)
+{
+	__u32 tgid = task->tgid;
+	struct bg_proc *e = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (!e || e->start != task->start_boottime || !tag_within(e->tag, tag))
+		return NULL;
+	return e;
+}
+
 static __always_inline bool can_kill_in_kernel(void)
 {
 	return kernel_kill && bg_can_signal_in_kernel();
@@ -278,12 +290,8 @@ static __always_inline void kill_lineage_in_kernel(__u32 tag, __u32 root, __u32 
 	bpf_iter_task_new(&it, NULL, BPF_TASK_ITER_ALL_PROCS);
 	while ((t = bpf_iter_task_next(&it))) {
 		__u32 pid = t->tgid;
-		struct bg_proc *e;
 
-		if (pid == root || pid == agent_tgid)
-			continue;
-		e = bpf_map_lookup_elem(&procs, &pid);
-		if (!e || e->start != t->start_boottime || !tag_within(e->tag, tag))
+		if (pid == root || pid == agent_tgid || !live_member(t, tag))
 			continue;
 		t = bpf_task_acquire(t);
 		if (!t)
@@ -402,15 +410,13 @@ int bg_members(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct bg_member m = {};
 	struct bg_proc *e;
-	__u32 tgid;
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
-	tgid = task->tgid;
-	e = bpf_map_lookup_elem(&procs, &tgid);
-	if (!e || e->start != task->start_boottime || !tag_within(e->tag, sweep_tag))
+	e = live_member(task, sweep_tag);
+	if (!e)
 		return 0;
-	m.pid = tgid;
+	m.pid = task->tgid;
 	m.start = e->start;
 	bpf_seq_write(seq, &m, sizeof(m));
 	return 0;

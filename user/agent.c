@@ -596,8 +596,9 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	struct bg_meta m;
 	struct bg_proc e;
 	struct bg_tag t = {};
-	uint32_t zero = 0, id, parent = 0, out[256];
-	int n = 0, nested = 0, err;
+	uint32_t zero = 0, id, parent = 0, *out = NULL;
+	size_t n = 0, cap = 0;
+	int nested = 0, err;
 	bool full = false;
 	pid_t pid;
 
@@ -667,15 +668,18 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		size_t len = 0;
 
 		err = loader_read_iter(a->l.enroll, &buf, &len);
+		/* every record counts: a 0 (map full) must never be dropped */
+		for (size_t off = 0; !err && off + 4 <= len; off += 4) {
+			err = grow((void **)&out, &cap, n, sizeof(*out), 64);
+			if (!err)
+				memcpy(&out[n++], buf + off, 4);
+		}
+		free(buf);
 		if (err)
 			break;
-		for (size_t off = 0; off + 4 <= len && n < (int)(sizeof(out) / sizeof(out[0]));
-		     off += 4)
-			memcpy(&out[n++], buf + off, 4);
-		free(buf);
 	}
 	a->l.skel->bss->enroll_root = 0;
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++)
 		if (!out[i])
 			full = true;
 
@@ -691,6 +695,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			handle_deaths(a);
 			ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d exited while being tagged; "
 				     "its descendants were killed", req->pid);
+			free(out);
 			return;
 		}
 		t.state = parent ? BG_TAG_MERGED : BG_TAG_DETACHED;
@@ -703,12 +708,13 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			ctl_send_rep(cfd, EIO, NULL, 0, "enrolment failed: %s",
 				     strerror(err ? -err : EIO));
 		}
+		free(out);
 		return;
 	}
 
 	/* Tags found nested below the new root now hang from it. */
 	if (load_tags(a) == 0) {
-		for (int i = 0; i < n; i++) {
+		for (size_t i = 0; i < n; i++) {
 			uint32_t x = tt_reparent_target(&a->tt, out[i], parent, id);
 			struct bg_tag *tx = tt_find(&a->tt, x);
 
@@ -721,10 +727,11 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	}
 	t.root_start = e.start;
 	put_tag(a, id, &t);
-	log_info("tagged pid %d as tag %u%s", pid, id, parent ? " (nested)" : "");
+	log_info("tagged pid %d as tag %u%s, %d tag(s) below it re-parented", pid, id,
+		 parent ? " (nested)" : "", nested);
 	ctl_send_rep(cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
 		     parent ? ", nested" : "");
-	(void)nested;
+	free(out);
 }
 
 static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
