@@ -21,18 +21,6 @@
 
 #define err_line(fmt, ...) fprintf(stderr, "bpfguard: " fmt "\n", ##__VA_ARGS__)
 
-int check_pin_dir(char *dir)
-{
-	size_t n = strlen(dir);
-
-	while (n > 1 && dir[n - 1] == '/')
-		dir[--n] = '\0';
-	if (dir[0] != '/' || n < 2 || n > 200 || strstr(dir, "/../") ||
-	    (n >= 3 && !strcmp(dir + n - 3, "/..")) || strstr(dir, "//"))
-		return -EINVAL;
-	return 0;
-}
-
 enum {
 	OPT_PIN_DIR = 0x100,
 	OPT_JSON,

@@ -15,8 +15,4 @@ int cmd_list(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 
-/* Validate a --pin-dir value: absolute, no "..", short enough for the
- * socket name. Trailing slashes are dropped in place. Returns 0 or -EINVAL. */
-int check_pin_dir(char *dir);
-
 #endif /* BG_CLI_H */

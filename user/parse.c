@@ -206,6 +206,18 @@ int parse_fdinfo_pid(const char *buf, pid_t *out)
 	return -EINVAL;
 }
 
+int check_pin_dir(char *dir)
+{
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (dir[0] != '/' || n < 2 || n > 200 || strstr(dir, "/../") ||
+	    (n >= 3 && !strcmp(dir + n - 3, "/..")) || strstr(dir, "//"))
+		return -EINVAL;
+	return 0;
+}
+
 static unsigned int fnv1a(const char *s)
 {
 	unsigned int h = 2166136261u;

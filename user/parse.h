@@ -58,6 +58,10 @@ int read_proc_stat(pid_t pid, struct proc_stat *st);
  * or -EINVAL when the text has no Pid: line. */
 int parse_fdinfo_pid(const char *buf, pid_t *out);
 
+/* Validate a --pin-dir value: absolute, no "..", short enough for the
+ * socket name. Trailing slashes are dropped in place. Returns 0 or -EINVAL. */
+int check_pin_dir(char *dir);
+
 /*
  * Where the agent of @pin_dir listens: /run/bpfguard/<name>-<hash>.<suffix>,
  * <name> being the start of the pin dir with '/' turned into '-' (for people

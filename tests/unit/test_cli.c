@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for check_pin_dir() in user/cli.c. */
+/* Unit tests for check_pin_dir() in user/parse.c (the --pin-dir check). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,7 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "cli.h"
+#include "parse.h"
 
 /* check_pin_dir edits in place: work on a copy. */
 static void expect_ok(const char *in, const char *want)
