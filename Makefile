@@ -48,9 +48,9 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean
+.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean lib
 
-all: $(OUT)/bpfguard
+all: $(OUT)/bpfguard lib
 
 $(OUT) $(OUT)/obj $(OUT)/tests:
 	$(Q)mkdir -p $@
@@ -84,6 +84,44 @@ $(OUT)/tests/%: tests/kernel/helpers/%.c | $(OUT)/tests
 	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread $< -o $@
 
 test-bins: $(UNIT_BINS) $(HELPER_BINS)
+
+# ---- libbpfguard: the client library (include/libbpfguard.h) ----
+# Its own objects: position-independent, not sanitized (any program can
+# link them; the CLI's copy of the same sources is, under SANITIZE=1), and
+# with hidden visibility, so that the archive, once its internal symbols are
+# made local, and the shared object export bpfguard_* alone.
+LIBBG_SRCS   := user/libbpfguard.c user/control.c user/parse.c
+LIBBG_OBJS   := $(patsubst user/%.c,$(OUT)/lib/%.o,$(LIBBG_SRCS))
+LIBBG_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -fPIC \
+                -fvisibility=hidden -MMD -MP
+LIBBG_SONAME := libbpfguard.so.0
+
+lib: $(OUT)/libbpfguard.a $(OUT)/libbpfguard.so
+
+$(OUT)/lib:
+	$(Q)mkdir -p $@
+
+$(OUT)/lib/%.o: user/%.c | $(OUT)/lib
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(LIBBG_CFLAGS) -c $< -o $@
+
+# one relocatable object, then every hidden symbol made local: ctl_call or
+# parse_pid cannot clash with a program's own
+$(OUT)/lib/libbpfguard-all.o: $(LIBBG_OBJS)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -r -nostdlib $^ -o $@.tmp
+	$(Q)objcopy --localize-hidden $@.tmp $@ && rm -f $@.tmp
+
+$(OUT)/libbpfguard.a: $(OUT)/lib/libbpfguard-all.o
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(OUT)/$(LIBBG_SONAME): $(LIBBG_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBBG_SONAME) -Wl,-z,defs $^ -o $@
+
+$(OUT)/libbpfguard.so: $(OUT)/$(LIBBG_SONAME)
+	$(Q)ln -sf $(LIBBG_SONAME) $@
 
 # Install what is missing (root, apt). Quiet and quick when all is there.
 deps:
@@ -147,4 +185,4 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d)

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libbpfguard: the client side of bpfguard, for programs that tag processes
+ * without running the `bpfguard` CLI (node agents, supervisors, Go through
+ * cgo). It talks to a running agent over its control socket (include/ctl.h);
+ * it needs root, as the CLI does, and links nothing but libc.
+ *
+ * Conventions, for every function:
+ *  - 0 (or a pid) on success, a negative errno on failure. The codes a
+ *    caller may want to tell apart:
+ *      -EINVAL     a bad argument (checked before anything is sent)
+ *      -ENOTCONN   no agent is running for this pin dir
+ *      -ESRCH      no such process (or it exited while being tagged)
+ *      -EPERM      the agent refused (pid 1, a kernel thread, the agent
+ *                  itself); -EPERM or -EACCES: the caller is not root
+ *      -ENOENT     untag: the process is not tagged
+ *      -ENOSPC     the agent's maps are full
+ *      -ETIMEDOUT, -EPIPE, -EPROTO   the agent did not answer properly
+ *    any other value is the errno of the failing system call.
+ *  - opts may be NULL (all defaults). When opts->msg is set, it receives one
+ *    NUL-terminated line, on success too: the agent's own message ("tagged
+ *    4242 (tag 7)") or what failed ("no such process: 4242").
+ *  - No global state, nothing printed, no exit(): every function is
+ *    thread-safe. bpfguard_exec() forks; see there.
+ */
+#ifndef LIBBPFGUARD_H
+#define LIBBPFGUARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ctl.h asserts its wire sizes in C11's spelling; C++ has its own */
+#if defined(__cplusplus) && !defined(_Static_assert)
+#define _Static_assert static_assert
+#define LIBBPFGUARD_UNDEF_STATIC_ASSERT
+#endif
+#include "ctl.h"
+#ifdef LIBBPFGUARD_UNDEF_STATIC_ASSERT
+#undef _Static_assert
+#undef LIBBPFGUARD_UNDEF_STATIC_ASSERT
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library is built with hidden visibility: only these are exported. */
+#define BPFGUARD_API __attribute__((visibility("default")))
+
+#define BPFGUARD_PIN_DIR_DEFAULT "/sys/fs/bpf/bpfguard"
+/* Longest grace accepted (1 h), as `bpfguard tag --grace`. */
+#define BPFGUARD_GRACE_MAX_NS (3600ull * 1000000000ull)
+
+/*
+ * Options of every call. sz must be sizeof(struct bpfguard_opts) as the
+ * caller was compiled: fields are only ever appended, so an older caller
+ * keeps working with a newer library, and a newer caller that sets a field
+ * this library does not know gets -EINVAL instead of having it ignored.
+ * BPFGUARD_OPTS() declares one with sz set.
+ */
+struct bpfguard_opts {
+	size_t sz;
+	const char *pin_dir;	/* the agent's pin dir; NULL: BPFGUARD_PIN_DIR_DEFAULT */
+	int signal;		/* tag/exec: what descendants get first; 0: SIGKILL */
+	int pad;
+	uint64_t grace_ns;	/* tag/exec: SIGKILL survivors this long after the
+				 * root's death; 0: none. At most BPFGUARD_GRACE_MAX_NS */
+	char *msg;		/* optional: one line about the outcome */
+	size_t msg_len;		/* msg's size in bytes */
+};
+
+#define BPFGUARD_OPTS(name, ...) \
+	struct bpfguard_opts name = { .sz = sizeof(struct bpfguard_opts), __VA_ARGS__ }
+
+/*
+ * Tag @pid (in the caller's PID namespace): when its whole thread group
+ * dies, every descendant (its current tree and whatever is forked later) is
+ * killed. Tagging a tagged process again updates its signal and grace.
+ */
+BPFGUARD_API int bpfguard_tag(pid_t pid, const struct bpfguard_opts *opts);
+
+/* The same for a process named by a pidfd (pidfd_open(2), CLONE_PIDFD),
+ * which no pid reuse can redirect. The pidfd stays the caller's. */
+BPFGUARD_API int bpfguard_tag_pidfd(int pidfd, const struct bpfguard_opts *opts);
+
+/* Stop guarding @pid. opts->signal and opts->grace_ns must be 0. */
+BPFGUARD_API int bpfguard_untag(pid_t pid, const struct bpfguard_opts *opts);
+
+/*
+ * Start @path (no PATH search) with @argv and @envp (NULL: the caller's
+ * environment) in a child that is tagged before it runs a single instruction
+ * of @path, so nothing it forks can escape. Returns the child's pid; the
+ * caller reaps it (waitpid) as any child. When @pidfd is not NULL, *pidfd
+ * receives a pidfd of the child (O_CLOEXEC; the caller closes it).
+ *
+ * If tagging fails, the child is killed and reaped and the tag's error is
+ * returned; if execve fails, the child is reaped and its errno returned
+ * (-ENOENT, -EACCES...). Between fork and execve the child makes only
+ * async-signal-safe calls (it is safe from a multi-threaded program, Go
+ * included) with every signal blocked; it gets the caller's signal mask
+ * back, and default handlers where the caller had installed its own, just
+ * before execve. The child's file descriptors are the caller's: mark those
+ * it must not inherit O_CLOEXEC.
+ */
+BPFGUARD_API pid_t bpfguard_exec(const char *path, char *const argv[], char *const envp[],
+				 const struct bpfguard_opts *opts, int *pidfd);
+
+/*
+ * One request of the raw protocol (include/ctl.h) that names no process:
+ * BG_OP_STATUS (payload: struct bg_status), BG_OP_LIST (payload: see
+ * struct bg_list_tag), BG_OP_UNLOAD. On success *payload is malloc'd (free()
+ * it), or NULL when the reply has none, and *len is its size; @payload and
+ * @len may be NULL when the caller does not want it.
+ */
+BPFGUARD_API int bpfguard_request(enum bg_op op, const struct bpfguard_opts *opts,
+				  void **payload, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBBPFGUARD_H */

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * libbpfguard's internals that hold no resources (option checks, the
+ * mapping of failures to codes and messages), exposed here for the unit
+ * tests only. Built into the library with hidden visibility: not its API.
+ */
+#ifndef BG_LIBBPFGUARD_PRIV_H
+#define BG_LIBBPFGUARD_PRIV_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "libbpfguard.h"
+
+/* A pin dir as check_pin_dir() accepts it, with room for trailing slashes. */
+#define LBG_PIN_DIR_MAX 255
+
+/* One call's options, checked and filled with the defaults. */
+struct lbg_call {
+	char pin_dir[LBG_PIN_DIR_MAX + 1];
+	int signal;
+	uint64_t grace_ns;
+	char *msg;
+	size_t msg_len;
+};
+
+/* lbg_resolve() @allow: the call takes signal and grace (tag, exec). */
+#define LBG_ALLOW_KILL_OPTS 0x1
+
+/*
+ * Check @opts (NULL: defaults) into @c. Returns 0 or -EINVAL, with the
+ * reason in opts->msg when it could be read.
+ */
+int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg_call *c);
+
+/* Write one line into c->msg (when set), truncated to fit. */
+void lbg_msg(struct lbg_call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ctl_connect() failed with @err (< 0): the code to return, with its line. */
+int lbg_connect_error(struct lbg_call *c, int err);
+
+/* The agent answered @status (a positive errno) and @agent_msg. */
+int lbg_status_error(struct lbg_call *c, int status, const char *agent_msg);
+
+/* pidfd_open(@pid) failed with errno @err. */
+int lbg_pidfd_error(struct lbg_call *c, pid_t pid, int err);
+
+#endif /* BG_LIBBPFGUARD_PRIV_H */
