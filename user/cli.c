@@ -8,18 +8,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/pidfd.h>
 #include <unistd.h>
 
 #include "agent.h"
 #include "bpfguard.h"
 #include "cli.h"
 #include "control.h"
+#include "libbpfguard.h"
 #include "loader.h"
 #include "parse.h"
 #include "render.h"
 
 #define err_line(fmt, ...) fprintf(stderr, "bpfguard: " fmt "\n", ##__VA_ARGS__)
+
+/* room for the longest line the library writes (two pin dirs) */
+#define BG_MSG_MAX 512
 
 enum {
 	OPT_PIN_DIR = 0x100,
@@ -119,54 +122,27 @@ unknown:
 	return 0;
 }
 
-static int connect_agent(const char *pin_dir)
+/* The library's one line about a call: on stderr after a failure, else on
+ * stdout unless @quiet. Returns the exit code. */
+static int report(int err, const char *msg, bool quiet)
 {
-	int fd = ctl_connect(pin_dir);
-
-	if (fd == -ENOENT || fd == -ECONNREFUSED)
-		err_line("no agent is running for %s (start one: bpfguard agent --pin-dir %s)",
-			 pin_dir, pin_dir);
-	else if (fd == -EACCES || fd == -EPERM)
-		err_line("permission denied talking to the agent: bpfguard needs root");
-	else if (fd < 0)
-		err_line("cannot reach the agent for %s: %s", pin_dir, strerror(-fd));
-	return fd;
+	if (err) {
+		err_line("%s", msg);
+		return EXIT_RUNTIME;
+	}
+	if (!quiet && msg[0])
+		printf("%s\n", msg);
+	return 0;
 }
 
-/* One request, one reply. Prints the agent's message; returns the exit code.
- * *payload (may be NULL) receives the reply's payload. */
-static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_ok,
-		void **payload, uint32_t *len)
+/* A request that names no process; *payload (may be NULL) receives the
+ * reply's payload. Returns the exit code. */
+static int call(const char *pin_dir, enum bg_op op, bool quiet, void **payload, size_t *len)
 {
-	struct bg_rep rep;
-	void *pl = NULL;
-	int fd, err;
+	char msg[BG_MSG_MAX];
+	BPFGUARD_OPTS(o, .pin_dir = pin_dir, .msg = msg, .msg_len = sizeof(msg));
 
-	fd = connect_agent(pin_dir);
-	if (fd < 0)
-		return EXIT_RUNTIME;
-	req->magic = BG_CTL_MAGIC;
-	req->version = BG_CTL_VERSION;
-	err = ctl_call(fd, req, pidfd, &rep, &pl);
-	close(fd);
-	if (err) {
-		err_line("no answer from the agent: %s", strerror(-err));
-		return EXIT_RUNTIME;
-	}
-	if (rep.status) {
-		err_line("%s", rep.msg[0] ? rep.msg : strerror(rep.status));
-		free(pl);
-		return EXIT_RUNTIME;
-	}
-	if (!quiet_ok && rep.msg[0])
-		printf("%s\n", rep.msg);
-	if (payload) {
-		*payload = pl;
-		*len = rep.len;
-	} else {
-		free(pl);
-	}
-	return 0;
+	return report(bpfguard_request(op, &o, payload, len), msg, quiet);
 }
 
 /* Exactly one PID operand. Returns 0 or EXIT_USAGE after one line. */
@@ -194,24 +170,13 @@ static int one_pid(int argc, char **argv, pid_t *pid)
 	return 0;
 }
 
-/* Open a pidfd in our own PID namespace: the agent translates it. */
-static int open_pidfd(pid_t pid)
-{
-	int fd = (int)pidfd_open(pid, 0);
-
-	if (fd < 0 && (errno == ESRCH || errno == EINVAL))
-		err_line("no such process: %d", pid);
-	else if (fd < 0)
-		err_line("cannot open process %d: %s", pid, strerror(errno));
-	return fd;
-}
-
 static int pid_request(int argc, char **argv, const char *help, uint16_t op)
 {
-	struct bg_req req = { .op = op };
+	char msg[BG_MSG_MAX];
+	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
 	struct common c;
 	pid_t pid;
-	int rc, pidfd;
+	int rc;
 
 	rc = parse_common(argc, argv, help, op == BG_OP_TAG ? ALLOW_GRACE : 0, "+h", &c);
 	if (rc)
@@ -221,15 +186,11 @@ static int pid_request(int argc, char **argv, const char *help, uint16_t op)
 	rc = one_pid(argc, argv, &pid);
 	if (rc)
 		return rc;
-	pidfd = open_pidfd(pid);
-	if (pidfd < 0)
-		return EXIT_RUNTIME;
-	req.pid = pid;
-	req.signal = (uint32_t)c.sig;
-	req.grace_ns = c.grace_ns;
-	rc = call(c.pin_dir, &req, pidfd, false, NULL, NULL);
-	close(pidfd);
-	return rc;
+	o.pin_dir = c.pin_dir;
+	o.signal = c.sig;
+	o.grace_ns = c.grace_ns;
+	rc = op == BG_OP_TAG ? bpfguard_tag(pid, &o) : bpfguard_untag(pid, &o);
+	return report(rc, msg, false);
 }
 
 static const char tag_help[] =
@@ -306,9 +267,10 @@ static const char exec_help[] =
 
 int cmd_exec(int argc, char **argv)
 {
-	struct bg_req req = { .op = BG_OP_TAG };
+	char msg[BG_MSG_MAX];
+	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
 	struct common c;
-	int rc, pidfd;
+	int rc;
 
 	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", &c);
 	if (rc)
@@ -317,14 +279,11 @@ int cmd_exec(int argc, char **argv)
 		err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
 		return EXIT_USAGE;
 	}
-	pidfd = open_pidfd(getpid());
-	if (pidfd < 0)
-		return EXIT_RUNTIME;
-	req.pid = getpid();
-	req.signal = (uint32_t)c.sig;
-	req.grace_ns = c.grace_ns;
-	rc = call(c.pin_dir, &req, pidfd, true, NULL, NULL);
-	close(pidfd);
+	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
+	o.pin_dir = c.pin_dir;
+	o.signal = c.sig;
+	o.grace_ns = c.grace_ns;
+	rc = report(bpfguard_tag(getpid(), &o), msg, true);
 	if (rc)
 		return rc;
 	execvp(argv[optind], argv + optind);
@@ -342,11 +301,10 @@ static const char list_help[] =
 
 int cmd_list(int argc, char **argv)
 {
-	struct bg_req req = { .op = BG_OP_LIST };
 	struct list_view v;
 	struct common c;
 	void *pl = NULL;
-	uint32_t len = 0;
+	size_t len = 0;
 	int rc;
 
 	rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", &c);
@@ -356,7 +314,7 @@ int cmd_list(int argc, char **argv)
 		err_line("list: unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
+	rc = call(c.pin_dir, BG_OP_LIST, true, &pl, &len);
 	if (rc)
 		return rc;
 	if (list_view_parse(pl, len, &v)) {
@@ -393,11 +351,10 @@ int cmd_status(int argc, char **argv)
 		[BG_STAT_KILL_FAILED] = "kills_failed",
 		[BG_STAT_SELF_SPARED] = "agent_spared",
 	};
-	struct bg_req req = { .op = BG_OP_STATUS };
 	struct bg_status st;
 	struct common c;
 	void *pl = NULL;
-	uint32_t len = 0;
+	size_t len = 0;
 	int rc;
 
 	rc = parse_common(argc, argv, status_help, 0, "h", &c);
@@ -407,7 +364,7 @@ int cmd_status(int argc, char **argv)
 		err_line("status: unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
+	rc = call(c.pin_dir, BG_OP_STATUS, true, &pl, &len);
 	if (rc)
 		return rc;
 	if (len != sizeof(st)) {
@@ -447,7 +404,6 @@ static const char unload_help[] =
 
 int cmd_unload(int argc, char **argv)
 {
-	struct bg_req req = { .op = BG_OP_UNLOAD };
 	struct common c;
 	int rc, fd, err;
 
@@ -461,7 +417,7 @@ int cmd_unload(int argc, char **argv)
 	fd = ctl_connect(c.pin_dir);
 	if (fd >= 0) {
 		close(fd);
-		return call(c.pin_dir, &req, -1, false, NULL, NULL);
+		return call(c.pin_dir, BG_OP_UNLOAD, false, NULL, NULL);
 	}
 	err = loader_unpin_all(c.pin_dir);
 	if (err == -ENOENT) {
