@@ -79,9 +79,10 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) $(LIBBPF_LIBS) -lcmocka -o $@
 
-$(OUT)/tests/%: tests/kernel/helpers/%.c | $(OUT)/tests
+# The library is linked into every helper: only libdemo uses it.
+$(OUT)/tests/%: tests/kernel/helpers/%.c $(OUT)/libbpfguard.a | $(OUT)/tests
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread $< -o $@
+	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread -Iinclude $< $(OUT)/libbpfguard.a -o $@
 
 test-bins: $(UNIT_BINS) $(HELPER_BINS)
 

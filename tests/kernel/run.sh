@@ -15,9 +15,9 @@
 #
 # Environment:
 #   BPFGUARD    the binary (default: <repo>/build/bpfguard)
-#   HELPERS     directory of the compiled helpers tree, jsoncheck and termer
-#               (default: <repo>/build/tests); if one is missing there, they
-#               are all compiled into the temp dir (needs cc)
+#   HELPERS     directory of the compiled helpers tree, jsoncheck, termer and
+#               libdemo (default: <repo>/build/tests); if one is missing there,
+#               they are all compiled into the temp dir (needs cc)
 #   MODE        user|kernel|auto: passed as --mode to the suite's agent (and to
 #               every agent it restarts); empty (default): the agent's default
 #               (auto). The mode in use is printed before the first test.
@@ -53,7 +53,7 @@ TESTS=(
 	many_children many_preexisting exec threads untagged untag nested
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
-	graceful_restart graceful_bad_input unload
+	graceful_restart graceful_bad_input unload library
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -1248,6 +1248,61 @@ test_graceful_bad_input() {
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
+# ---------------------------------------------------------------- libbpfguard
+
+# helpers/libdemo, linked with the library, starts a tree with
+# bpfguard_exec, checks through the library that it is tagged, and once we
+# have looked too (the CLI's list, our own pid + start time records) kills
+# the root; then it tests tag/untag/tag_pidfd and the error codes on
+# processes of its own. Its checks are its own; ours are independent of them.
+test_library() {
+	local out go lp rc root comma why deadline
+	local -a kids
+	SEQ=$((SEQ + 1))
+	out=$TMP/libdemo$SEQ
+	go=$out.go
+	"$HELPERS/libdemo" --pin-dir "$PIN" --go "$go" "$out" "$HELPERS/tree" daemon \
+		>"$out.log" 2>&1 {SLEEPFD}>&- &
+	lp=$!
+	track "$lp"
+	now
+	deadline=$((NOW + 30000))
+	until [[ -e $out ]]; do
+		if ! is_alive "$lp"; then
+			wait "$lp" 2>/dev/null
+			fail "libdemo exited $? before its tree was up: $(oneline "$(grep -a FAIL "$out.log" || tail -n 2 "$out.log")")"
+			return
+		fi
+		now
+		((NOW >= deadline)) && { fail "libdemo wrote no pid file within 30 s: $(oneline "$(tail -n 2 "$out.log")")"; return; }
+		msleep 0.01
+	done
+	wait_tree "$out" || return
+	role root
+	root=${ROLE_PIDS[0]:-}
+	role daemon
+	kids=("${ROLE_PIDS[@]}")
+	[[ -n $root && ${#kids[@]} == 1 ]] || { fail "setup: libdemo's pid file has no root or no daemon: $(oneline "$(<"$out")")"; return; }
+	check_alive "${TREE_PIDS[@]}" || { fail "the tree died before its root was killed: $(desc "${DEAD[@]}")"; return; }
+	comma=$(
+		IFS=,
+		echo "${kids[*]}"
+	)
+	cli list --json --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return; }
+	why=$(json_check "$TMP/cli.out" "$root:$comma") ||
+		{ fail "the CLI does not list the tree bpfguard_exec started as tagged: $why"; return; }
+	: >"$go"
+	wait_dead 60000 "$lp" || { fail "libdemo still runs 60 s after it was let go"; return; }
+	wait "$lp" 2>/dev/null
+	rc=$?
+	[[ $rc == 0 ]] || { fail "libdemo exit $rc: $(oneline "$(grep -a FAIL "$out.log" || tail -n 2 "$out.log")")"; return; }
+	grep -q '^libdemo: all checks passed$' "$out.log" ||
+		{ fail "libdemo exited 0 without its last line: $(oneline "$(tail -n 2 "$out.log")")"; return; }
+	wait_dead "$BOUND_MS" "${TREE_PIDS[@]}" ||
+		fail "still alive $BOUND_MS ms after libdemo killed the root bpfguard_exec started: $(desc "${ALIVE[@]}")"
+}
+
 # ---------------------------------------------------------------- runner
 
 cleanup() {
@@ -1341,14 +1396,17 @@ main() {
 		p=$S_PPID
 	done
 
-	if [[ ! -x $HELPERS/tree || ! -x $HELPERS/jsoncheck || ! -x $HELPERS/termer ]]; then
-		msg "no $HELPERS/tree, jsoncheck or termer: compiling the helpers into $TMP"
+	if [[ ! -x $HELPERS/tree || ! -x $HELPERS/jsoncheck || ! -x $HELPERS/termer ||
+		! -x $HELPERS/libdemo ]]; then
+		msg "no $HELPERS/tree, jsoncheck, termer or libdemo: compiling the helpers into $TMP"
 		HELPERS=$TMP/helpers
 		mkdir -p "$HELPERS"
 		for p in "$REPO"/tests/kernel/helpers/*.c; do
 			t=${p##*/}
 			t=${t%.c}
-			cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o "$HELPERS/$t" "$p" ||
+			# libdemo links libbpfguard: its sources, as make builds them
+			cc -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -I"$REPO/include" \
+				-I"$REPO/user" -o "$HELPERS/$t" "$p" "$REPO"/user/{libbpfguard,control,parse}.c ||
 				die "cannot compile $p"
 		done
 	fi

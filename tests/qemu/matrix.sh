@@ -55,7 +55,9 @@ static=$work/static
 mkdir -p "$static/helpers"
 cc -static -o "$static/bpfguard" "$out"/obj/*.o -lbpf -lelf -lz
 for src in "$top"/tests/kernel/helpers/*.c; do
-	cc -static -O2 -pthread -o "$static/helpers/$(basename "$src" .c)" "$src"
+	# libdemo links libbpfguard (the archive adds nothing to the others)
+	cc -static -O2 -pthread -I"$top/include" -o "$static/helpers/$(basename "$src" .c)" "$src" \
+		"$out/libbpfguard.a"
 done
 
 # initramfs: busybox applets, bash, the suite.
