@@ -9,7 +9,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-            libcmocka-dev gcc make
+            libcmocka-dev gcc make golang-go
 
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS   := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
@@ -48,7 +48,7 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean lib
+.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean lib examples
 
 all: $(OUT)/bpfguard lib
 
@@ -84,7 +84,7 @@ $(OUT)/tests/%: tests/kernel/helpers/%.c $(OUT)/libbpfguard.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread -Iinclude $< $(OUT)/libbpfguard.a -o $@
 
-test-bins: $(UNIT_BINS) $(HELPER_BINS)
+test-bins: $(UNIT_BINS) $(HELPER_BINS) examples
 
 # ---- libbpfguard: the client library (include/libbpfguard.h) ----
 # Its own objects: position-independent, not sanitized (any program can
@@ -124,6 +124,26 @@ $(OUT)/$(LIBBG_SONAME): $(LIBBG_OBJS)
 $(OUT)/libbpfguard.so: $(OUT)/$(LIBBG_SONAME)
 	$(Q)ln -sf $(LIBBG_SONAME) $@
 
+# ---- make examples: examples/go, cgo against build/libbpfguard.a ----
+# Go from Debian (golang-go). Its caches under $(OUT), no network (the
+# module requires nothing), no user configuration. Linked statically so
+# that the same binary runs in the qemu guests (tests/qemu/matrix.sh).
+GO     ?= go
+GO_ENV := GOCACHE=$(abspath $(OUT))/go/cache GOPATH=$(abspath $(OUT))/go/path \
+          GOENV=off GOFLAGS=-mod=readonly GOPROXY=off GOTOOLCHAIN=local \
+          CGO_ENABLED=1 CC="$(CC)" CGO_LDFLAGS="-L$(abspath $(OUT))"
+
+examples: $(OUT)/examples/bpfguard-go
+
+$(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(OUT)/libbpfguard.a \
+			     include/libbpfguard.h include/ctl.h
+	$(call msg,GO,$@)
+	$(Q)command -v $(GO) >/dev/null || \
+	  { echo "make examples: no Go toolchain (\`make deps\` installs golang-go)" >&2; exit 1; }
+	$(Q)mkdir -p $(@D)
+	$(Q)cd examples/go && env $(GO_ENV) $(GO) build -trimpath \
+	  -ldflags '-linkmode external -extldflags -static' -o $(abspath $@) .
+
 # Install what is missing (root, apt). Quiet and quick when all is there.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -144,7 +164,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do ./$$t || fail=1; done; exit $$fail
 
 # MODE=user|kernel to pick the agent's mode (default: auto)
-ktest: all $(HELPER_BINS)
+ktest: all $(HELPER_BINS) examples
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
 
 # The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.

@@ -18,6 +18,8 @@
 #   HELPERS     directory of the compiled helpers tree, jsoncheck, termer and
 #               libdemo (default: <repo>/build/tests); if one is missing there,
 #               they are all compiled into the temp dir (needs cc)
+#   EXAMPLES    directory of the built examples (`make examples`; default:
+#               HELPERS/../examples)
 #   MODE        user|kernel|auto: passed as --mode to the suite's agent (and to
 #               every agent it restarts); empty (default): the agent's default
 #               (auto). The mode in use is printed before the first test.
@@ -40,6 +42,7 @@ HERE=${BASH_SOURCE[0]}
 REPO=$(cd "$HERE/../.." && pwd)
 BPFGUARD=${BPFGUARD:-$REPO/build/bpfguard}
 HELPERS=${HELPERS:-$REPO/build/tests}
+EXAMPLES=${EXAMPLES:-${HELPERS%/}/../examples}
 # No '.' in names under bpffs: it refuses them (EPERM), they are reserved.
 PIN=/sys/fs/bpf/bpfguard-test-$$
 BOUND_MS=5000 # default bound for "these processes must die"
@@ -53,7 +56,7 @@ TESTS=(
 	many_children many_preexisting exec threads untagged untag nested
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
-	graceful_restart graceful_bad_input unload library
+	graceful_restart graceful_bad_input unload library go_example
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -1301,6 +1304,69 @@ test_library() {
 		{ fail "libdemo exited 0 without its last line: $(oneline "$(tail -n 2 "$out.log")")"; return; }
 	wait_dead "$BOUND_MS" "${TREE_PIDS[@]}" ||
 		fail "still alive $BOUND_MS ms after libdemo killed the root bpfguard_exec started: $(desc "${ALIVE[@]}")"
+}
+
+# examples/go (make examples): cgo calls bpfguard_exec to start a tree,
+# which dies with its root; bpfguard_tag tags a process the Go program did
+# not start, whose tree dies with it.
+test_go_example() {
+	local bin=$EXAMPLES/bpfguard-go out gp root line deadline rc why comma
+	if [[ ! -x $bin ]]; then
+		if command -v go >/dev/null 2>&1; then
+			fail "no Go example at $bin: run \`make examples\` (or set EXAMPLES)"
+		else
+			fail "no Go example at $bin, and no Go toolchain to build it: \`make deps\` installs golang-go, then \`make examples\`"
+		fi
+		return
+	fi
+	SEQ=$((SEQ + 1))
+	out=$TMP/goex$SEQ
+	"$bin" -pin-dir "$PIN" exec -- "$HELPERS/tree" --life 300 "$out.tree" children 3 \
+		>"$out.log" 2>&1 {SLEEPFD}>&- &
+	gp=$!
+	track "$gp"
+	now
+	deadline=$((NOW + 10000))
+	root=
+	while [[ -z $root ]]; do
+		line=
+		{ read -r line <"$out.log"; } 2>/dev/null
+		[[ $line =~ ^pid\ ([0-9]+):\ tagged\ ([0-9]+) && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] &&
+			root=${BASH_REMATCH[1]}
+		[[ -n $root ]] && break
+		if ! is_alive "$gp"; then
+			wait "$gp" 2>/dev/null
+			fail "bpfguard-go exec exited $? before reporting a tagged child: $(oneline "$(<"$out.log")")"
+			return
+		fi
+		now
+		((NOW >= deadline)) && { fail "bpfguard-go exec printed no 'pid N: tagged N' within 10 s: $(oneline "$(<"$out.log")")"; return; }
+		msleep 0.01
+	done
+	track "$root"
+	wait_tree "$out.tree" || return
+	((${#TREE_PIDS[@]} == 3)) || { fail "setup: expected 3 children, got ${#TREE_PIDS[@]}"; return; }
+	comma=$(
+		IFS=,
+		echo "${TREE_PIDS[*]}"
+	)
+	cli list --json --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return; }
+	why=$(json_check "$TMP/cli.out" "$root:$comma") ||
+		{ fail "the tree bpfguard-go exec started is not listed as tagged: $why"; return; }
+	kill_root_expect_dead "$root" "${TREE_PIDS[@]}" || { REASON="bpfguard-go exec: $REASON"; return 1; }
+	wait_dead 10000 "$gp" || { fail "bpfguard-go still runs 10 s after its child was killed"; return; }
+	wait "$gp" 2>/dev/null
+	rc=$?
+	[[ $rc == 137 ]] || { fail "bpfguard-go exec exited $rc after its child was SIGKILLed, expected 137"; return; }
+
+	start_tree --go children 2
+	bounded 15 "$bin" -pin-dir "$PIN" tag "$ROOT" >"$out.tag" 2>&1
+	[[ $BRC == 0 ]] || { fail "bpfguard-go tag: exit $BRC: $(oneline "$(<"$out.tag")")"; return; }
+	grep -q "^tagged $ROOT " "$out.tag" || { fail "bpfguard-go tag: no 'tagged $ROOT' line: $(oneline "$(<"$out.tag")")"; return; }
+	: >"$TREE_GO"
+	wait_tree || return
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="bpfguard-go tag: $REASON"
 }
 
 # ---------------------------------------------------------------- runner

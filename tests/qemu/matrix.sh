@@ -59,6 +59,10 @@ for src in "$top"/tests/kernel/helpers/*.c; do
 	cc -static -O2 -pthread -I"$top/include" -o "$static/helpers/$(basename "$src" .c)" "$src" \
 		"$out/libbpfguard.a"
 done
+# The Go example is static already; without Go the guests' go_example
+# test fails and says so.
+make -C "$top" --no-print-directory OUT="$out" examples >/dev/null ||
+	echo "matrix: no Go example (make examples failed): go_example will fail in the guests"
 
 # initramfs: busybox applets, bash, the suite.
 root=$work/root
@@ -71,6 +75,10 @@ done
 cp /bin/bash-static "$root/bin/bash"
 cp "$static/bpfguard" "$root/t/bpfguard"
 cp "$static"/helpers/* "$root/t/helpers/"
+if [ -x "$out/examples/bpfguard-go" ]; then
+	mkdir -p "$root/t/examples"
+	cp "$out/examples/bpfguard-go" "$root/t/examples/"
+fi
 cp "${SUITE:-$top/tests/kernel/run.sh}" "$root/t/run.sh"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"

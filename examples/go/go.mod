@@ -1,0 +1,3 @@
+module bpfguard-go
+
+go 1.19
