@@ -76,8 +76,10 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 
 	memset(c, 0, sizeof(*c));
 	if (opts) {
-		if (opts->sz < sizeof(opts->sz))
-			return -EINVAL; /* sz unset: nothing else can be trusted */
+		/* sz unset, or garbage: nothing else can be trusted (a
+		 * future struct will not grow by pages) */
+		if (opts->sz < sizeof(opts->sz) || opts->sz > LBG_OPTS_MAX)
+			return -EINVAL;
 		/* an older caller's shorter struct: the fields it lacks stay 0 */
 		memcpy(&o, opts, opts->sz < sizeof(o) ? opts->sz : sizeof(o));
 	}

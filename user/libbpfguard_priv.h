@@ -15,6 +15,9 @@
 /* A pin dir as check_pin_dir() accepts it, with room for trailing slashes. */
 #define LBG_PIN_DIR_MAX 255
 
+/* The largest opts.sz believed: beyond, sz is taken for garbage. */
+#define LBG_OPTS_MAX 4096
+
 /* One call's options, checked and filled with the defaults. */
 struct lbg_call {
 	char pin_dir[LBG_PIN_DIR_MAX + 1];

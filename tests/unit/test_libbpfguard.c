@@ -68,6 +68,11 @@ static void test_sz(void **state)
 	assert_int_equal(lbg_resolve(&o, 0, &c), -EINVAL);
 	o.sz = 3;
 	assert_int_equal(lbg_resolve(&o, 0, &c), -EINVAL);
+	/* garbage: not read past the struct */
+	o.sz = (size_t)-1;
+	assert_int_equal(lbg_resolve(&o, 0, &c), -EINVAL);
+	o.sz = LBG_OPTS_MAX + 1;
+	assert_int_equal(lbg_resolve(&o, 0, &c), -EINVAL);
 
 	/* an older caller's shorter struct: the missing fields are defaults */
 	o = (struct bpfguard_opts){ .sz = offsetof(struct bpfguard_opts, signal),
