@@ -275,8 +275,13 @@ check_unit_keys() {
 	done
 	# Stopping must leave the pins: no ExecStop= (an unload would drop every tag).
 	grep -qE '^ExecStop(Post)?=' "$unit_src" && { fail "ExecStop= would run at every stop"; return; }
-	grep -qE '^(TemporaryFileSystem|ProtectProc=invisible|PrivateUsers=yes)' "$unit_src" &&
-		fail "a setting that breaks the agent (see the unit's comments)"
+	# Settings that break the agent (the unit's comments say how).
+	for k in ProtectKernelTunables=yes PrivateNetwork=yes ProtectProc=invisible \
+		PrivateUsers=yes ProtectProc=noaccess; do
+		[[ $(unit_get "$unit_src" "${k%%=*}") == "${k#*=}" ]] && { fail "$k breaks the agent"; return; }
+	done
+	[[ " $(unit_get "$unit_src" SystemCallFilter) " == *" bpf "* ]] ||
+		{ fail "SystemCallFilter= does not allow bpf(2)"; return; }
 	return 0
 }
 
