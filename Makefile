@@ -10,9 +10,10 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
             libcmocka-dev gcc make \
-            python3-yaml groff-base mandoc systemd man-db
-# (the last five: tests/deploy/check.sh parses deploy/ YAML, lints the man
-# page, and runs systemd-analyze verify, which looks the page up with man)
+            python3-yaml groff-base mandoc systemd man-db strace
+# (the last six: tests/deploy/check.sh parses deploy/ YAML, lints the man
+# page, runs systemd-analyze verify, which looks the page up with man, and
+# traces the agent's system calls against the unit's SystemCallFilter=)
 
 # `make install` / `make uninstall`: the binary, bpfguard(8) and the systemd
 # unit under $(DESTDIR)$(PREFIX). Nothing outside it is touched, nothing is

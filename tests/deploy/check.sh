@@ -38,7 +38,7 @@ CHECKS=(
 	yaml_parses daemonset_fields dockerfile_stages dockerfile_runtime_libs
 	dockerfile_context_builds unit_keys man_lint man_covers_cli
 	install_files install_default_prefix uninstall_leaves_nothing
-	unit_verify unit_sandbox_suite unit_caps_kill_other_user
+	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
 	unit_caps_each_needed
 )
 
@@ -280,6 +280,9 @@ check_unit_keys() {
 		PrivateUsers=yes ProtectProc=noaccess; do
 		[[ $(unit_get "$unit_src" "${k%%=*}") == "${k#*=}" ]] && { fail "$k breaks the agent"; return; }
 	done
+	# one allow-list line: what unit_syscall_filter understands
+	[[ $(grep -c '^SystemCallFilter=' "$unit_src") == 1 && $(unit_get "$unit_src" SystemCallFilter) != *'~'* ]] ||
+		{ fail "SystemCallFilter= is not one allow-list line"; return; }
 	[[ " $(unit_get "$unit_src" SystemCallFilter) " == *" bpf "* ]] ||
 		{ fail "SystemCallFilter= does not allow bpf(2)"; return; }
 	return 0
@@ -441,6 +444,61 @@ check_unit_sandbox_suite() {
 			return
 		}
 	done
+}
+
+# The system calls a filter entry list allows (@groups resolved by systemd).
+filter_syscalls() {
+	local e s
+	for e; do
+		if [[ $e != @* ]]; then
+			echo "$e"
+			continue
+		fi
+		systemd-analyze syscall-filter "$e" 2>/dev/null | sed -n 's/^ \+\([-@a-z0-9_]\+\)$/\1/p' |
+			while read -r s; do
+				if [[ $s == @* ]]; then filter_syscalls "$s"; else echo "$s"; fi
+			done
+	done
+}
+
+# Every system call the agent makes through a few kernel tests, in each mode,
+# is one the unit's SystemCallFilter= allows. The binary traced is the one
+# the image ships (built as the Dockerfile does): a sanitizer's runtime makes
+# calls of its own.
+check_unit_syscall_filter() {
+	local modes=(user) m allowed used s f bad=''
+	need_root_bpf || return
+	command -v strace >/dev/null || { fail "no strace (make deps)"; return; }
+	command -v systemd-analyze >/dev/null || { fail "no systemd-analyze (package systemd, make deps)"; return; }
+	context_build || { fail "$CTX_ERR"; return; }
+	# shellcheck disable=SC2046 # the filter is a list of words
+	allowed=$(filter_syscalls $(unit_get "$unit_src" SystemCallFilter) | sort -u)
+	grep -qx read <<<"$allowed" || { fail "cannot resolve the unit's SystemCallFilter="; return; }
+	mkdir -p "$TMP/strace"
+	cat >"$TMP/traced-bpfguard" <<EOF
+#!/bin/bash
+# strace -D: the tracer is a grandchild, the agent keeps this script's pid
+[[ \${1-} == agent ]] && exec strace -D -f -qq -o "$TMP/strace/agent.\$\$" -- "$CTX_BIN" "\$@"
+exec "$CTX_BIN" "\$@"
+EOF
+	chmod +x "$TMP/traced-bpfguard"
+	grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null && modes+=(kernel)
+	for m in "${modes[@]}"; do
+		MODE=$m BPFGUARD=$TMP/traced-bpfguard HELPERS=$out/tests \
+			bash "$top/tests/kernel/run.sh" simple_children untag list status \
+			>"$TMP/strace-$m.log" 2>&1
+		[[ $(tail -n 1 "$TMP/strace-$m.log") == "4 passed, 0 failed" ]] ||
+			{ fail "mode $m under strace: $(tail -n 1 "$TMP/strace-$m.log")"; return; }
+	done
+	# the calls after the agent's own execve, of every agent started
+	used=$(for f in "$TMP"/strace/agent.*; do
+		awk -v b="execve(\"$CTX_BIN\"" 'index($0, b) { on = 1 } on' "$f"
+	done | sed -E 's/^[0-9]+ +//' | grep -oE '^[a-z_0-9]+\(' | tr -d '(' | sort -u)
+	grep -qx bpf <<<"$used" || { fail "no bpf(2) in the trace: the trace is not the agent's"; return; }
+	for s in $used; do
+		grep -qx "$s" <<<"$allowed" || bad+=" $s"
+	done
+	[[ -z $bad ]] || fail "the agent calls what SystemCallFilter= denies:$bad"
 }
 
 # start_capped_agent NAME CAPS [agent args] -> A_PID, A_PIN, A_LOG; waits
