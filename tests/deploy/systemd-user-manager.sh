@@ -28,6 +28,7 @@ W=$(mktemp -d /tmp/$tag.XXXXXX)
 D=/run/$tag
 CG=()
 MGR=
+declare -A START=() # pid -> start time of every tree process started here
 passed=0
 failed=0
 
@@ -50,8 +51,17 @@ wait_until() { local n=$(($1 * 10)); shift; while ((n-- > 0)); do eval "$*" && r
 
 sc() { nsenter -m -t "$MGR" -- env XDG_RUNTIME_DIR="$W/xdg" systemctl --user --no-pager "$@"; }
 
+# Kill what this script started, if it is still that process.
+reap_all() {
+	local p
+	for p in "${!START[@]}"; do
+		[[ $(starttime "$p") == "${START[$p]}" ]] && kill -9 "$p" 2>/dev/null
+	done
+}
+
 cleanup() {
 	local c
+	reap_all
 	if [[ -n $MGR ]] && alive "$MGR"; then
 		sc stop bpfguard.service >/dev/null 2>&1
 		sc exit >/dev/null 2>&1
@@ -65,6 +75,7 @@ cleanup() {
 	rm -rf "$D" "$W"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM PIPE
 
 (($(id -u) == 0)) || { echo "FAIL setup: needs root"; echo "0 passed, 1 failed"; exit 1; }
 [[ -d /run/systemd/system ]] && { echo "FAIL setup: PID 1 is systemd here: install the unit and use systemctl"; echo "0 passed, 1 failed"; exit 1; }
@@ -132,6 +143,7 @@ check "no_new_privs and a seccomp filter" '[[ $(awk "/^NoNewPrivs/ { print \$2 }
 
 # tree: ROOT -> a (root's), b (nobody's), a setsid'd shell -> c
 tree() {
+	local p
 	rm -f "$W/kids"
 	bash -c 'sleep 1000 & a=$!; setpriv --reuid=65534 --regid=65534 --clear-groups sleep 1000 & b=$!
 		setsid bash -c "sleep 1000 & echo \$! >$0.c; wait" & 
@@ -140,12 +152,13 @@ tree() {
 	ROOT=$!
 	wait_until 10 '[[ -s $W/kids ]]'
 	read -ra KIDS <"$W/kids"
+	for p in "$ROOT" "${KIDS[@]}"; do START[$p]=$(starttime "$p"); done
 	rm -f "$W/kids" "$W/kids.c"
 	wait_until 10 '[[ $(awk "/^Uid/ { print \$2 }" /proc/${KIDS[1]}/status 2>/dev/null) == 65534 ]]'
 }
 all_dead() { local k; for k in "${KIDS[@]}"; do alive "$k" && return 1; done; return 0; }
 kill_root() { kill -9 "$ROOT"; wait "$ROOT" 2>/dev/null; }
-reap() { local k; for k in "${KIDS[@]}"; do alive "$k" && kill -9 "$k"; done; }
+reap() { reap_all; }
 
 tree
 "$bin" tag "$ROOT" --pin-dir "$PIN" >/dev/null
