@@ -69,6 +69,7 @@ __u32 sweep_tag;
 __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
 __u32 enroll_parent; /* active tag the root already belonged to, or 0 */
+__u32 adopt_pid;     /* adoption: register this tgid alone under enroll_tag */
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -160,6 +161,23 @@ static __always_inline struct bg_proc *live_member(struct task_struct *task, __u
 	return e;
 }
 
+/*
+ * May @t's owner signal @task? A privileged tag kills every descendant; an
+ * unprivileged one follows kill(2): the owner's real or effective uid must be
+ * the target's real or saved uid (its objective credentials).
+ */
+static __always_inline bool owner_may_signal(const struct bg_tag *t, struct task_struct *task)
+{
+	__u32 uid, suid;
+
+	if (!t || (t->flags & BG_TAG_F_PRIV))
+		return true;
+	uid = BPF_CORE_READ(task, real_cred, uid.val);
+	suid = BPF_CORE_READ(task, real_cred, suid.val);
+	return uid == t->owner_uid || uid == t->owner_ruid || suid == t->owner_uid ||
+	       suid == t->owner_ruid;
+}
+
 static __always_inline bool can_kill_in_kernel(void)
 {
 	return kernel_kill && bg_can_signal_in_kernel();
@@ -240,7 +258,7 @@ record:
 			.pid = ctgid,
 		};
 
-		if (can_kill_in_kernel())
+		if (can_kill_in_kernel() && owner_may_signal(t, child))
 			send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
 		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 			stat_inc(BG_STAT_RINGBUF_DROP);
@@ -282,7 +300,8 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
  * which cost ~2.5 ms per root death whatever the tree size. Identity is as
  * strict as the agent's: the task must be the one recorded (start time).
  */
-static __always_inline void kill_lineage_in_kernel(__u32 tag, __u32 root, __u32 sig)
+static __always_inline void kill_lineage_in_kernel(__u32 tag, const struct bg_tag *tg,
+						   __u32 root, __u32 sig)
 {
 	struct bpf_iter_task it;
 	struct task_struct *t;
@@ -291,7 +310,8 @@ static __always_inline void kill_lineage_in_kernel(__u32 tag, __u32 root, __u32 
 	while ((t = bpf_iter_task_next(&it))) {
 		__u32 pid = t->tgid;
 
-		if (pid == root || pid == agent_tgid || !live_member(t, tag))
+		if (pid == root || pid == agent_tgid || !live_member(t, tag) ||
+		    !owner_may_signal(tg, t))
 			continue;
 		t = bpf_task_acquire(t);
 		if (!t)
@@ -332,7 +352,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			/* deaths first: from now on the fork hook kills newborns */
 			report_death(tag, tgid);
 			if (can_kill_in_kernel())
-				kill_lineage_in_kernel(tag, tgid, sig);
+				kill_lineage_in_kernel(tag, t, tgid, sig);
 		}
 	}
 	bpf_map_delete_elem(&procs, &tgid);
@@ -359,14 +379,29 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	struct bg_proc *e, n = {};
 	__u64 start;
 
-	if (!task || !root || task->pid != task->tgid)
+	if (!task || task->pid != task->tgid)
 		return 0;
-
-	if (!descends_from(task, root))
-		return 0;
-
 	tgid = task->tgid;
 	start = task->start_boottime;
+
+	if (adopt_pid) {
+		/* `bpfguard adopt`: one process, not its existing children */
+		if (tgid != adopt_pid || !tag)
+			return 0;
+		n.start = start;
+		n.tag = tag;
+		n.ppid = BPF_CORE_READ(task, real_parent, tgid);
+		n.flags = BG_PROC_ADOPTED;
+		if (bpf_map_update_elem(&procs, &tgid, &n, BPF_ANY)) {
+			stat_inc(BG_STAT_PROCS_FULL);
+			bpf_seq_write(seq, &zero, sizeof(zero));
+		}
+		return 0;
+	}
+
+	if (!root || !descends_from(task, root))
+		return 0;
+
 	e = bpf_map_lookup_elem(&procs, &tgid);
 	if (e && e->start == start) {
 		cur = resolve_tag(e->tag);
@@ -418,6 +453,8 @@ int bg_members(struct bpf_iter__task *ctx)
 		return 0;
 	m.pid = task->tgid;
 	m.start = e->start;
+	if (!owner_may_signal(bpf_map_lookup_elem(&tags, &sweep_tag), task))
+		m.flags = BG_MEMBER_REFUSED;
 	bpf_seq_write(seq, &m, sizeof(m));
 	return 0;
 }
