@@ -116,6 +116,32 @@ static __always_inline bool descends_from(struct task_struct *task, __u32 root)
 	return false;
 }
 
+/*
+ * During an enrolment: is @task below @root, either by its real_parent chain
+ * or through an ancestor already recorded under @tag? The second covers a
+ * process whose parent died during the walk and was reparented away: the exit
+ * program recorded it (enroll_children), and its own children follow it.
+ */
+static __always_inline bool enrol_descends(struct task_struct *task, __u32 root, __u32 tag)
+{
+	struct task_struct *a = task;
+
+	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
+		__u32 tg = BPF_CORE_READ(a, tgid);
+		struct bg_proc *e;
+
+		if (tg == root)
+			return true;
+		if (tg <= 1)
+			return false;
+		e = bpf_map_lookup_elem(&procs, &tg);
+		if (e && e->tag == tag && e->start == BPF_CORE_READ(a, start_boottime))
+			return true;
+		a = BPF_CORE_READ(a, real_parent);
+	}
+	return false;
+}
+
 /* Is the recorded tag @tag (resolved) @anc or nested below it? */
 static __always_inline bool tag_within(__u32 tag, __u32 anc)
 {
@@ -156,7 +182,8 @@ static __always_inline struct bg_proc *live_member(struct task_struct *task, __u
 	__u32 tgid = task->tgid;
 	struct bg_proc *e = bpf_map_lookup_elem(&procs, &tgid);
 
-	if (!e || e->start != task->start_boottime || !tag_within(e->tag, tag))
+	if (!e || e->start != task->start_boottime || bg_group_dead(task) ||
+	    !tag_within(e->tag, tag))
 		return NULL;
 	return e;
 }
@@ -293,6 +320,36 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
 	stat_inc(BG_STAT_ROOT_EXIT);
 }
 
+/* Children of one dying process recorded at most (the rest: the second pass). */
+#define BG_MAX_CHILDREN_WALK 1024
+
+/*
+ * A descendant of the root being enrolled is dying: its children are about
+ * to be reparented (to init or a subreaper) out of the real_parent chain the
+ * iterator follows. Record them now, under the new tag, while they are still
+ * its children. Runs only while an enrolment is in progress.
+ */
+static __always_inline void enroll_children(struct task_struct *p)
+{
+	struct list_head *head = &p->children, *pos;
+	__u32 ptgid = p->tgid;
+
+	pos = BPF_CORE_READ(p, children.next);
+	for (int i = 0; i < BG_MAX_CHILDREN_WALK && pos && pos != head; i++) {
+		struct task_struct *c = container_of(pos, struct task_struct, sibling);
+		struct bg_proc n = {
+			.start = BPF_CORE_READ(c, start_boottime),
+			.tag = enroll_tag,
+			.ppid = ptgid,
+		};
+		__u32 ctgid = BPF_CORE_READ(c, tgid);
+
+		if (bpf_map_update_elem(&procs, &ctgid, &n, BPF_NOEXIST) == 0)
+			stat_inc(BG_STAT_ENROLLED);
+		pos = BPF_CORE_READ(pos, next);
+	}
+}
+
 /*
  * Signal every live member of @tag's lineage, from the root's exit hook.
  * Walk the processes (a few hundred on a node), not the procs map: a hash
@@ -337,10 +394,16 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	struct bg_tag *t;
 
 	e = bpf_map_lookup_elem(&procs, &tgid);
-	if (!e)
+	if (!e) {
+		/* outside the few ms of an enrolment: one global read */
+		if (enroll_root && bg_group_dead(p) && descends_from(p, enroll_root))
+			enroll_children(p);
 		return 0;
+	}
 	if (!bg_group_dead(p))
 		return 0;
+	if (enroll_root && e->tag == enroll_tag)
+		enroll_children(p);
 
 	if ((e->flags & BG_PROC_ROOT) && e->start == bg_start_time(p)) {
 		__u32 tag = e->tag;
@@ -379,7 +442,10 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	struct bg_proc *e, n = {};
 	__u64 start;
 
-	if (!task || task->pid != task->tgid)
+	/* A process whose threads have all exited (a zombie, or one on its way
+	 * out) has passed, or is about to pass, its exit hook: an entry written
+	 * now might never be deleted. */
+	if (!task || task->pid != task->tgid || bg_group_dead(task))
 		return 0;
 	tgid = task->tgid;
 	start = task->start_boottime;
@@ -399,7 +465,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		return 0;
 	}
 
-	if (!root || !descends_from(task, root))
+	if (!root || !enrol_descends(task, root, tag))
 		return 0;
 
 	e = bpf_map_lookup_elem(&procs, &tgid);

@@ -54,7 +54,7 @@ TESTS=(
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
 	graceful_restart graceful_bad_input unload
-	user_tag_own user_denied user_setuid_spared adopt pidns_tag
+	user_tag_own user_denied user_setuid_spared adopt pidns_tag zombie_children
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -1526,6 +1526,55 @@ test_pidns_tag() {
 	cli list --pin-dir "$PIN"
 	[[ $OUT == *"$r sh (pid $nsr in its namespace) [tag "* ]] || { fail "list does not show host pid $r as the tagged root with namespace pid $nsr: $(oneline "$OUT")"; return; }
 	kill_root_expect_dead "$r" "${kids[@]}"
+}
+
+# A root with unreaped (zombie) children and live ones: the zombies have
+# passed their exit hook, so enrolment must not record them (an entry that no
+# exit hook would ever delete); the sweep must not chase them either.
+test_zombie_children() {
+	local f=$TMP/zomb$$ r k line
+	local -a kids
+	# the 20 exit a second after their parent has exec'd sleep, which never reaps
+	/bin/sh -c "i=0; while [ \$i -lt 20 ]; do sleep 1 & i=\$((i+1)); done; for i in 1 2 3; do sleep 300 & echo \$! >>$f; done; exec sleep 300" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	r=$!
+	disown "$r" 2>/dev/null
+	track "$r"
+	now
+	local deadline=$((NOW + 10000))
+	until [[ -e $f ]] && (($(wc -l <"$f") >= 3)) && [[ $(<"/proc/$r/comm") == sleep ]]; do
+		now
+		((NOW < deadline)) || { fail "setup: the root did not start its children"; return; }
+		msleep 0.01
+	done
+	kids=()
+	while read -r k; do kids+=("$k"); done <"$f"
+	track "${kids[@]}"
+	local z=0
+	until ((z == 20)); do
+		z=0
+		children_of "$r"
+		for k in "${KIDS[@]}"; do read_stat "$k" && [[ $S_STATE == Z ]] && z=$((z + 1)); done
+		now
+		((NOW < deadline)) || { fail "setup: $z zombie children, want 20"; return; }
+		msleep 0.05
+	done
+	tag "$r" --pin-dir "$PIN" || return
+	cli list --json --pin-dir "$PIN"
+	line=$(sed -n "s/.*\"pid\":$r,[^]]*\"descendants\":\[\([0-9,]*\)\].*/\1/p" <<<"$OUT")
+	[[ $line == "${kids[0]},${kids[1]},${kids[2]}" || $(tr ',' '\n' <<<"$line" | sort | tr '\n' ' ') == "$(printf '%s\n' "${kids[@]}" | sort | tr '\n' ' ')" ]] ||
+		{ fail "tracked descendants are '$line', want the 3 live ones ${kids[*]}"; return; }
+	kill_root_expect_dead "$r" "${kids[@]}" || return
+	now
+	deadline=$((NOW + 5000))
+	until line=$(grep "tag .*: root died, killed" "$AGENT_LOG" | tail -n 1) && [[ $line == *" in "[0-9]*" sweep"* ]] &&
+		grep -q "root died" <<<"$line" && [[ $line != "${ZLAST:-}" ]]; do
+		now
+		((NOW < deadline)) || { fail "no kill line in the agent's log"; return; }
+		msleep 0.05
+	done
+	[[ $line =~ in\ ([0-9]+)\ sweep ]] && ((BASH_REMATCH[1] <= 2)) ||
+		fail "the sweep chased zombies: $line"
 }
 
 # children_of PID: KIDS = its children (by /proc/*/stat, busybox-friendly)
