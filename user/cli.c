@@ -139,7 +139,7 @@ static int connect_agent(const char *pin_dir)
 		err_line("no agent is running for %s (start one: bpfguard agent --pin-dir %s)",
 			 pin_dir, pin_dir);
 	else if (fd == -EACCES || fd == -EPERM)
-		err_line("permission denied talking to the agent: bpfguard needs root");
+		err_line("permission denied opening the agent's socket for %s", pin_dir);
 	else if (fd < 0)
 		err_line("cannot reach the agent for %s: %s", pin_dir, strerror(-fd));
 	return fd;
@@ -147,8 +147,8 @@ static int connect_agent(const char *pin_dir)
 
 /* One request, one reply. Prints the agent's message; returns the exit code.
  * *payload (may be NULL) receives the reply's payload. */
-static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_ok,
-		void **payload, uint32_t *len)
+static int call_fds(const char *pin_dir, struct bg_req *req, const int *fds, int nfd,
+		    bool quiet_ok, void **payload, uint32_t *len)
 {
 	struct bg_rep rep;
 	void *pl = NULL;
@@ -159,7 +159,7 @@ static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_o
 		return EXIT_RUNTIME;
 	req->magic = BG_CTL_MAGIC;
 	req->version = BG_CTL_VERSION;
-	err = ctl_call(fd, req, pidfd, &rep, &pl);
+	err = ctl_call_fds(fd, req, fds, nfd, &rep, &pl);
 	close(fd);
 	if (err) {
 		err_line("no answer from the agent: %s", strerror(-err));
@@ -179,6 +179,12 @@ static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_o
 		free(pl);
 	}
 	return 0;
+}
+
+static int call(const char *pin_dir, struct bg_req *req, int pidfd, bool quiet_ok,
+		void **payload, uint32_t *len)
+{
+	return call_fds(pin_dir, req, &pidfd, pidfd >= 0, quiet_ok, payload, len);
 }
 
 /* Exactly one PID operand. Returns 0 or EXIT_USAGE after one line. */
@@ -307,6 +313,56 @@ int cmd_untag(int argc, char **argv)
 	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
 }
 
+static const char adopt_help[] =
+	"Usage: bpfguard adopt ROOT PID [--pin-dir DIR]\n\n"
+	"Register PID, and everything it forks from now on, as a descendant of ROOT, a\n"
+	"tagged process (or a member of a tagged lineage) that did not fork it: a process\n"
+	"a tagged program had started on its behalf (by a daemon, systemd-run, docker\n"
+	"exec, a job server). PID's existing children are not included. You must be\n"
+	"allowed to signal both. `list` shows PID as adopted.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+int cmd_adopt(int argc, char **argv)
+{
+	struct bg_req req = { .op = BG_OP_ADOPT };
+	pid_t pids[2];
+	int fds[2] = { -1, -1 }, rc;
+	struct common c;
+
+	options_first(argc, argv);
+	rc = parse_common(argc, argv, adopt_help, 0, "+h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (argc - optind != 2) {
+		err_line("adopt: two PIDs expected: ROOT PID (try `bpfguard adopt --help`)");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < 2; i++) {
+		int err = parse_pid(argv[optind + i], &pids[i]);
+
+		if (err) {
+			err_line("adopt: %s: '%s'", err == -ERANGE ? "pid out of range" : "not a pid",
+				 argv[optind + i]);
+			return EXIT_USAGE;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		fds[i] = open_pidfd(pids[i]);
+		if (fds[i] < 0) {
+			rc = EXIT_RUNTIME;
+			goto out;
+		}
+	}
+	req.pid = pids[0];
+	req.pid2 = pids[1];
+	rc = call_fds(c.pin_dir, &req, fds, 2, false, NULL, NULL);
+out:
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return rc;
+}
+
 static const char exec_help[] =
 	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
@@ -404,6 +460,7 @@ int cmd_status(int argc, char **argv)
 		[BG_STAT_KILL_SKIPPED] = "kills_skipped_identity",
 		[BG_STAT_KILL_FAILED] = "kills_failed",
 		[BG_STAT_SELF_SPARED] = "agent_spared",
+		[BG_STAT_KILL_REFUSED] = "kills_refused_uid",
 	};
 	struct bg_req req = { .op = BG_OP_STATUS };
 	struct bg_status st;
