@@ -9,7 +9,19 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-            libcmocka-dev gcc make golang-go
+            libcmocka-dev gcc make golang-go \
+            python3-yaml groff-base mandoc systemd man-db strace
+# (the last six: tests/deploy/check.sh parses deploy/ YAML, lints the man
+# page, runs systemd-analyze verify, which looks the page up with man, and
+# traces the agent's system calls against the unit's SystemCallFilter=)
+
+# `make install` / `make uninstall`: the binary, bpfguard(8) and the systemd
+# unit under $(DESTDIR)$(PREFIX). Nothing outside it is touched, nothing is
+# started or reloaded (systemctl daemon-reload is yours to run).
+PREFIX   ?= /usr/local
+SBINDIR  ?= $(PREFIX)/sbin
+MANDIR   ?= $(PREFIX)/share/man
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
 
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS   := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
@@ -48,7 +60,8 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean lib examples
+.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
+        install uninstall lib examples
 
 all: $(OUT)/bpfguard lib
 
@@ -178,6 +191,25 @@ test-kernels: all
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
 	$(Q)OUT=$(OUT) SANITIZE=$(SANITIZE) bash tests/run-all.sh
+
+# The unit names the installed binary: its ExecStart= is rewritten to SBINDIR.
+install: all
+	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR)
+	$(Q)install -m 0755 $(OUT)/bpfguard $(DESTDIR)$(SBINDIR)/bpfguard
+	$(Q)install -m 0644 docs/bpfguard.8 $(DESTDIR)$(MANDIR)/man8/bpfguard.8
+	$(Q)sed 's|^ExecStart=/usr/local/sbin/bpfguard |ExecStart=$(SBINDIR)/bpfguard |' \
+	  deploy/systemd/bpfguard.service > $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp
+	$(Q)grep -q '^ExecStart=$(SBINDIR)/bpfguard agent$$' $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp || \
+	  { rm -f $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp; echo "install: ExecStart= not rewritten" >&2; exit 1; }
+	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp
+	$(Q)mv $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp $(DESTDIR)$(UNITDIR)/bpfguard.service
+
+# Files only: the standard directories stay, even when empty.
+uninstall:
+	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
+	$(Q)rm -f $(DESTDIR)$(SBINDIR)/bpfguard $(DESTDIR)$(MANDIR)/man8/bpfguard.8 \
+	  $(DESTDIR)$(UNITDIR)/bpfguard.service
 
 # ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
 BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim

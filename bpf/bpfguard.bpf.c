@@ -69,6 +69,7 @@ __u32 sweep_tag;
 __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
 __u32 enroll_parent; /* active tag the root already belonged to, or 0 */
+__u32 adopt_pid;     /* adoption: register this tgid alone under enroll_tag */
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -115,6 +116,32 @@ static __always_inline bool descends_from(struct task_struct *task, __u32 root)
 	return false;
 }
 
+/*
+ * During an enrolment: is @task below @root, either by its real_parent chain
+ * or through an ancestor already recorded under @tag? The second covers a
+ * process whose parent died during the walk and was reparented away: the exit
+ * program recorded it (enroll_children), and its own children follow it.
+ */
+static __always_inline bool enrol_descends(struct task_struct *task, __u32 root, __u32 tag)
+{
+	struct task_struct *a = task;
+
+	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
+		__u32 tg = BPF_CORE_READ(a, tgid);
+		struct bg_proc *e;
+
+		if (tg == root)
+			return true;
+		if (tg <= 1)
+			return false;
+		e = bpf_map_lookup_elem(&procs, &tg);
+		if (e && e->tag == tag && e->start == BPF_CORE_READ(a, start_boottime))
+			return true;
+		a = BPF_CORE_READ(a, real_parent);
+	}
+	return false;
+}
+
 /* Is the recorded tag @tag (resolved) @anc or nested below it? */
 static __always_inline bool tag_within(__u32 tag, __u32 anc)
 {
@@ -155,9 +182,27 @@ static __always_inline struct bg_proc *live_member(struct task_struct *task, __u
 	__u32 tgid = task->tgid;
 	struct bg_proc *e = bpf_map_lookup_elem(&procs, &tgid);
 
-	if (!e || e->start != task->start_boottime || !tag_within(e->tag, tag))
+	if (!e || e->start != task->start_boottime || bg_group_dead(task) ||
+	    !tag_within(e->tag, tag))
 		return NULL;
 	return e;
+}
+
+/*
+ * May @t's owner signal @task? A privileged tag kills every descendant; an
+ * unprivileged one follows kill(2): the owner's real or effective uid must be
+ * the target's real or saved uid (its objective credentials).
+ */
+static __always_inline bool owner_may_signal(const struct bg_tag *t, struct task_struct *task)
+{
+	__u32 uid, suid;
+
+	if (!t || (t->flags & BG_TAG_F_PRIV))
+		return true;
+	uid = BPF_CORE_READ(task, real_cred, uid.val);
+	suid = BPF_CORE_READ(task, real_cred, suid.val);
+	return uid == t->owner_uid || uid == t->owner_ruid || suid == t->owner_uid ||
+	       suid == t->owner_ruid;
 }
 
 static __always_inline bool can_kill_in_kernel(void)
@@ -240,7 +285,7 @@ record:
 			.pid = ctgid,
 		};
 
-		if (can_kill_in_kernel())
+		if (can_kill_in_kernel() && owner_may_signal(t, child))
 			send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
 		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 			stat_inc(BG_STAT_RINGBUF_DROP);
@@ -275,6 +320,36 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
 	stat_inc(BG_STAT_ROOT_EXIT);
 }
 
+/* Children of one dying process recorded at most (the rest: the second pass). */
+#define BG_MAX_CHILDREN_WALK 1024
+
+/*
+ * A descendant of the root being enrolled is dying: its children are about
+ * to be reparented (to init or a subreaper) out of the real_parent chain the
+ * iterator follows. Record them now, under the new tag, while they are still
+ * its children. Runs only while an enrolment is in progress.
+ */
+static __always_inline void enroll_children(struct task_struct *p)
+{
+	struct list_head *head = &p->children, *pos;
+	__u32 ptgid = p->tgid;
+
+	pos = BPF_CORE_READ(p, children.next);
+	for (int i = 0; i < BG_MAX_CHILDREN_WALK && pos && pos != head; i++) {
+		struct task_struct *c = container_of(pos, struct task_struct, sibling);
+		struct bg_proc n = {
+			.start = BPF_CORE_READ(c, start_boottime),
+			.tag = enroll_tag,
+			.ppid = ptgid,
+		};
+		__u32 ctgid = BPF_CORE_READ(c, tgid);
+
+		if (bpf_map_update_elem(&procs, &ctgid, &n, BPF_NOEXIST) == 0)
+			stat_inc(BG_STAT_ENROLLED);
+		pos = BPF_CORE_READ(pos, next);
+	}
+}
+
 /*
  * Signal every live member of @tag's lineage, from the root's exit hook.
  * Walk the processes (a few hundred on a node), not the procs map: a hash
@@ -282,7 +357,8 @@ static __always_inline void report_death(__u32 tag, __u32 root_pid)
  * which cost ~2.5 ms per root death whatever the tree size. Identity is as
  * strict as the agent's: the task must be the one recorded (start time).
  */
-static __always_inline void kill_lineage_in_kernel(__u32 tag, __u32 root, __u32 sig)
+static __always_inline void kill_lineage_in_kernel(__u32 tag, const struct bg_tag *tg,
+						   __u32 root, __u32 sig)
 {
 	struct bpf_iter_task it;
 	struct task_struct *t;
@@ -291,7 +367,8 @@ static __always_inline void kill_lineage_in_kernel(__u32 tag, __u32 root, __u32 
 	while ((t = bpf_iter_task_next(&it))) {
 		__u32 pid = t->tgid;
 
-		if (pid == root || pid == agent_tgid || !live_member(t, tag))
+		if (pid == root || pid == agent_tgid || !live_member(t, tag) ||
+		    !owner_may_signal(tg, t))
 			continue;
 		t = bpf_task_acquire(t);
 		if (!t)
@@ -317,10 +394,16 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	struct bg_tag *t;
 
 	e = bpf_map_lookup_elem(&procs, &tgid);
-	if (!e)
+	if (!e) {
+		/* outside the few ms of an enrolment: one global read */
+		if (enroll_root && bg_group_dead(p) && descends_from(p, enroll_root))
+			enroll_children(p);
 		return 0;
+	}
 	if (!bg_group_dead(p))
 		return 0;
+	if (enroll_root && e->tag == enroll_tag)
+		enroll_children(p);
 
 	if ((e->flags & BG_PROC_ROOT) && e->start == bg_start_time(p)) {
 		__u32 tag = e->tag;
@@ -332,7 +415,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			/* deaths first: from now on the fork hook kills newborns */
 			report_death(tag, tgid);
 			if (can_kill_in_kernel())
-				kill_lineage_in_kernel(tag, tgid, sig);
+				kill_lineage_in_kernel(tag, t, tgid, sig);
 		}
 	}
 	bpf_map_delete_elem(&procs, &tgid);
@@ -359,14 +442,32 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	struct bg_proc *e, n = {};
 	__u64 start;
 
-	if (!task || !root || task->pid != task->tgid)
+	/* A process whose threads have all exited (a zombie, or one on its way
+	 * out) has passed, or is about to pass, its exit hook: an entry written
+	 * now might never be deleted. */
+	if (!task || task->pid != task->tgid || bg_group_dead(task))
 		return 0;
-
-	if (!descends_from(task, root))
-		return 0;
-
 	tgid = task->tgid;
 	start = task->start_boottime;
+
+	if (adopt_pid) {
+		/* `bpfguard adopt`: one process, not its existing children */
+		if (tgid != adopt_pid || !tag)
+			return 0;
+		n.start = start;
+		n.tag = tag;
+		n.ppid = BPF_CORE_READ(task, real_parent, tgid);
+		n.flags = BG_PROC_ADOPTED;
+		if (bpf_map_update_elem(&procs, &tgid, &n, BPF_ANY)) {
+			stat_inc(BG_STAT_PROCS_FULL);
+			bpf_seq_write(seq, &zero, sizeof(zero));
+		}
+		return 0;
+	}
+
+	if (!root || !enrol_descends(task, root, tag))
+		return 0;
+
 	e = bpf_map_lookup_elem(&procs, &tgid);
 	if (e && e->start == start) {
 		cur = resolve_tag(e->tag);
@@ -418,6 +519,8 @@ int bg_members(struct bpf_iter__task *ctx)
 		return 0;
 	m.pid = task->tgid;
 	m.start = e->start;
+	if (!owner_may_signal(bpf_map_lookup_elem(&tags, &sweep_tag), task))
+		m.flags = BG_MEMBER_REFUSED;
 	bpf_seq_write(seq, &m, sizeof(m));
 	return 0;
 }

@@ -15,7 +15,7 @@
 #endif
 
 /* Bumped whenever a pinned map's layout changes. */
-#define BG_FORMAT 2
+#define BG_FORMAT 3
 
 /* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
 #define BG_MAX_PROCS_DEFAULT 131072
@@ -35,7 +35,8 @@
  * never writes it, so the entry's existence plus start time identify the
  * process that was recorded: a reused pid never has the old entry.
  */
-#define BG_PROC_ROOT 0x1 /* this process is the root of entry.tag */
+#define BG_PROC_ROOT 0x1    /* this process is the root of entry.tag */
+#define BG_PROC_ADOPTED 0x2 /* registered by `bpfguard adopt`, not forked by the lineage */
 
 struct bg_proc {
 	__u64 start;	/* task->group_leader->start_boottime, ns */
@@ -65,8 +66,21 @@ struct bg_tag {
 	__u32 state;	  /* enum bg_tag_state */
 	__u32 signal;	  /* signal the lineage gets first (default SIGKILL) */
 	__u64 grace_ns;	  /* then SIGKILL this long after the root's death */
+	__u32 owner_uid;  /* effective uid of who tagged it (SO_PEERCRED) */
+	__u32 owner_ruid; /* and their real uid */
+	__u32 flags;	  /* BG_TAG_F_* */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct bg_tag) == 32, "bg_tag is a pinned layout");
+_Static_assert(sizeof(struct bg_tag) == 48, "bg_tag is a pinned layout");
+
+/*
+ * Tagged by root (or a holder of CAP_KILL + CAP_BPF): the root's death kills
+ * every descendant. Without it the kill(2) rule applies at kill time: only
+ * descendants whose real or saved uid is the owner's real or effective uid
+ * are signalled; the others (e.g. one that ran a setuid-root binary) are
+ * reported, not killed.
+ */
+#define BG_TAG_F_PRIV 0x1
 
 /* Longest --grace accepted. */
 #define BG_GRACE_MAX_NS (3600ull * 1000000000ull)
@@ -103,8 +117,10 @@ _Static_assert(sizeof(struct bg_event) == 24, "bg_event is a wire layout");
 struct bg_member {
 	__u64 start;
 	__u32 pid;
-	__u32 pad;
+	__u32 flags; /* BG_MEMBER_* */
 };
+/* The tag's owner may not signal it (kill(2) rule): report, do not kill. */
+#define BG_MEMBER_REFUSED 0x1
 _Static_assert(sizeof(struct bg_member) == 16, "bg_member is a wire layout");
 
 /* Per-CPU counters in the pinned `stats` map. BPF-owned first. */
@@ -123,6 +139,7 @@ enum bg_stat {
 	BG_STAT_KILL_SKIPPED,	/* candidates skipped: identity no longer matched */
 	BG_STAT_KILL_FAILED,	/* pidfd_open/pidfd_send_signal failed */
 	BG_STAT_SELF_SPARED,	/* the agent found itself in a doomed lineage */
+	BG_STAT_KILL_REFUSED,	/* descendants an unprivileged tag's owner may not signal */
 	BG_STAT_MAX,
 };
 

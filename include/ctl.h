@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 1
+#define BG_CTL_VERSION 2
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -24,6 +24,7 @@ enum bg_op {
 	BG_OP_UNTAG = 3,  /* pidfd attached */
 	BG_OP_LIST = 4,
 	BG_OP_UNLOAD = 5, /* detach, remove the pins, stop */
+	BG_OP_ADOPT = 6,  /* two pidfds: the tagged ROOT (req.pid), then PID (req.pid2) */
 };
 
 struct bg_req {
@@ -33,7 +34,7 @@ struct bg_req {
 	int32_t pid;	 /* the pid the user typed, in the client's namespace (for messages) */
 	uint32_t flags;	 /* none defined yet: must be 0 */
 	uint32_t signal; /* 0: default (SIGKILL) */
-	uint32_t pad;
+	int32_t pid2;	 /* adopt: the pid to register, as typed (for messages) */
 	uint64_t grace_ns; /* 0: none */
 };
 _Static_assert(sizeof(struct bg_req) == 32, "bg_req is a wire layout");
@@ -91,17 +92,21 @@ struct bg_list_tag {
 	uint32_t tag;
 	uint32_t root_pid;
 	uint32_t parent; /* active enclosing tag, 0 if top level */
+	uint32_t owner_uid; /* who tagged it (effective uid) */
+	uint32_t flags;	    /* BG_TAG_F_* */
 	uint32_t pad;
 };
-_Static_assert(sizeof(struct bg_list_tag) == 16, "bg_list_tag is a wire layout");
+_Static_assert(sizeof(struct bg_list_tag) == 24, "bg_list_tag is a wire layout");
 
 struct bg_list_proc {
-	uint32_t pid;
-	uint32_t ppid; /* recorded at fork (or at enrolment) */
-	uint32_t tag;  /* innermost active tag */
-	uint32_t flags;
+	uint32_t pid;	/* host pid (the agent's namespace) */
+	uint32_t ppid;	/* recorded at fork (or at enrolment) */
+	uint32_t tag;	/* innermost active tag */
+	uint32_t flags; /* BG_PROC_ROOT, BG_PROC_ADOPTED */
 	char comm[16];
+	uint32_t nspid; /* pid in its own PID namespace, 0 if the same as .pid */
+	uint32_t pad;
 };
-_Static_assert(sizeof(struct bg_list_proc) == 32, "bg_list_proc is a wire layout");
+_Static_assert(sizeof(struct bg_list_proc) == 40, "bg_list_proc is a wire layout");
 
 #endif /* BPFGUARD_CTL_H */

@@ -2,8 +2,9 @@
 /*
  * libbpfguard: the client side of bpfguard, for programs that tag processes
  * without running the `bpfguard` CLI (node agents, supervisors, Go through
- * cgo). It talks to a running agent over its control socket (include/ctl.h);
- * it needs root, as the CLI does, and links nothing but libc.
+ * cgo). It talks to a running agent over its control socket (include/ctl.h),
+ * which decides what the caller may do as for the CLI (root: anything; other
+ * users: the processes they could signal), and links nothing but libc.
  *
  * Conventions, for every function:
  *  - 0 (or a pid) on success, a negative errno on failure. The codes a
@@ -12,7 +13,8 @@
  *      -ENOTCONN   no agent is running for this pin dir
  *      -ESRCH      no such process (or it exited while being tagged)
  *      -EPERM      the agent refused (pid 1, a kernel thread, the agent
- *                  itself); -EPERM or -EACCES: the caller is not root
+ *                  itself, a process the caller may not signal, unload
+ *                  by a user); -EACCES: the socket is not the caller's
  *      -ENOENT     untag: the process is not tagged
  *      -ENOSPC     the agent's maps are full
  *      -ETIMEDOUT, -EPIPE, -EPROTO   the agent did not answer properly
@@ -86,6 +88,14 @@ BPFGUARD_API int bpfguard_tag_pidfd(int pidfd, const struct bpfguard_opts *opts)
 
 /* Stop guarding @pid. opts->signal and opts->grace_ns must be 0. */
 BPFGUARD_API int bpfguard_untag(pid_t pid, const struct bpfguard_opts *opts);
+
+/*
+ * Count @pid, and whatever it forks from now on, as a descendant of @root (a
+ * tagged process or a member of a tagged lineage) that did not fork it: a
+ * process started on @root's behalf by a daemon. @pid's existing children
+ * are not included. opts->signal and opts->grace_ns must be 0.
+ */
+BPFGUARD_API int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opts *opts);
 
 /*
  * Start @path (no PATH search) with @argv and @envp (NULL: the caller's

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test, in order: cmocka unit tests, the kernel suite on the running
-# kernel once per mode it supports, then the kernel matrix under qemu.
+# Every test, in order: cmocka unit tests, the deploy checks, the kernel
+# suite on the running kernel once per mode it supports, then the kernel
+# matrix under qemu.
 # Prints each part's own output, a summary, and last the total line
 # `N passed, M failed`. Exit status: non-zero if anything failed.
 set -uo pipefail
@@ -46,6 +47,14 @@ for t in "$out"/tests/test_*; do
 	((p + f > 0)) || f=1
 	add "unit: $name" "$p" "$f"
 done
+
+# Packaging: deploy/ YAML and Dockerfile, the systemd unit (and the agent
+# under its capabilities), the man page, make install / uninstall.
+echo
+echo "== deploy checks"
+OUT=$out bash "$top/tests/deploy/check.sh" 2>&1 | tee "$log/deploy"
+read -r p f < <(counts_from "$log/deploy")
+add "deploy (install, unit, man, yaml)" "$p" "$f"
 
 # Kernel mode needs the bpf_send_signal_task kfunc (Linux >= 6.13).
 modes=(user)

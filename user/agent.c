@@ -192,6 +192,68 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
 	return 0;
 }
 
+/* ---- who may signal whom ------------------------------------------- */
+
+/* Who sent a request, from SO_PEERCRED (never from the request itself). */
+struct caller {
+	uint32_t uid;  /* effective uid at connect() */
+	uint32_t ruid; /* real uid */
+	bool priv;     /* root, or CAP_KILL + CAP_BPF: may tag anything */
+};
+
+#define BG_CAP_KILL 5
+#define BG_CAP_BPF 39
+
+/*
+ * The real uid and capabilities come from the peer's /proc status, checked
+ * against the uid the kernel vouched for: a peer that exited (and whose pid
+ * was reused) yields no capability and its real uid stays the effective one.
+ */
+static void identify_caller(const struct ucred *cred, struct caller *c)
+{
+	struct proc_ids ids;
+	const uint64_t need = (1ull << BG_CAP_KILL) | (1ull << BG_CAP_BPF);
+
+	*c = (struct caller){ .uid = cred->uid, .ruid = cred->uid, .priv = cred->uid == 0 };
+	if (cred->pid > 0 && !read_proc_status(cred->pid, &ids) && ids.uid[1] == cred->uid) {
+		c->ruid = ids.uid[0];
+		if ((ids.cap_eff & need) == need)
+			c->priv = true;
+	}
+}
+
+/* The kill(2) rule: the sender's real or effective uid is the target's real
+ * or saved uid. The same rule the BPF side applies (owner_may_signal). */
+static bool uids_may_signal(uint32_t uid, uint32_t ruid, const struct proc_ids *t)
+{
+	return t->uid[0] == uid || t->uid[0] == ruid || t->uid[2] == uid || t->uid[2] == ruid;
+}
+
+static bool caller_may_signal(const struct caller *c, pid_t pid)
+{
+	struct proc_ids t;
+
+	if (c->priv)
+		return true;
+	return !read_proc_status(pid, &t) && uids_may_signal(c->uid, c->ruid, &t);
+}
+
+/* May the owner of tag @t signal @pid now? */
+static bool owner_may_signal(const struct bg_tag *t, pid_t pid)
+{
+	struct proc_ids ids;
+
+	if (!t || (t->flags & BG_TAG_F_PRIV))
+		return true;
+	return !read_proc_status(pid, &ids) && uids_may_signal(t->owner_uid, t->owner_ruid, &ids);
+}
+
+/* May @c change tag @t (re-tag, untag)? Its owner or a privileged caller. */
+static bool caller_owns(const struct caller *c, const struct bg_tag *t)
+{
+	return c->priv || (!(t->flags & BG_TAG_F_PRIV) && t->owner_uid == c->uid);
+}
+
 /* ---- killing ---------------------------------------------------------- */
 
 struct victim {
@@ -204,6 +266,8 @@ struct sweep {
 	uint32_t tag;
 	struct victim *v;
 	size_t n, cap;
+	uint32_t *refused; /* members the tag's owner may not signal (last sweep) */
+	size_t nref, refcap;
 	bool self_found;
 };
 
@@ -282,6 +346,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 	int err;
 
 	s->n = 0;
+	s->nref = 0;
 	*nfd = 0;
 	a->l.skel->bss->sweep_tag = s->tag;
 	err = loader_read_iter(a->l.members, &buf, &len);
@@ -297,6 +362,14 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 			continue;
 		if ((pid_t)m.pid == a->self) {
 			s->self_found = true;
+			continue;
+		}
+		if (m.flags & BG_MEMBER_REFUSED) {
+			if (grow((void **)&s->refused, &s->refcap, s->nref, sizeof(uint32_t), 16)) {
+				free(buf);
+				return -ENOMEM;
+			}
+			s->refused[s->nref++] = m.pid;
 			continue;
 		}
 		if (grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v), 256)) {
@@ -320,6 +393,18 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 			(*fds)[(*nfd)++] = fd;
 	}
 	return 0;
+}
+
+/* Descendants an unprivileged tag's owner may not signal: reported once,
+ * after the last sweep, and left alive. */
+static void report_refused(struct agent *a, struct sweep *s)
+{
+	const struct bg_tag *t = tt_find(&a->tt, s->tag);
+
+	stat_add(a, BG_STAT_KILL_REFUSED, s->nref);
+	for (size_t i = 0; i < s->nref; i++)
+		log_warn("tag %u: pid %u not killed: the tag's owner (uid %u) may not signal it",
+			 s->tag, s->refused[i], t ? t->owner_uid : 0);
 }
 
 static void report_self(struct agent *a, struct sweep *s)
@@ -361,11 +446,13 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 	}
 	stat_add(a, BG_STAT_KILLS, kills);
 	report_self(a, &s);
+	report_refused(a, &s);
 	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
 		 "%.3f ms after the root's exit",
 		 tag, (unsigned long long)kills, rounds,
 		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0);
 	free(s.v);
+	free(s.refused);
 	free(fds);
 	return err;
 }
@@ -413,6 +500,7 @@ static int start_grace(struct agent *a, uint32_t tag, const struct bg_tag *t, ui
 		 signal_name((int)t->signal, name, sizeof(name)), nfd,
 		 (double)(int64_t)(deadline - now_ns()) / 1e9);
 	free(s.v);
+	free(s.refused);
 	free(fds);
 	return err;
 }
@@ -494,6 +582,8 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 	v.start = e.start;
 	if (load_tags(a))
 		return;
+	if (!owner_may_signal(tt_find(&a->tt, ev->tag), (pid_t)v.pid))
+		return; /* reported with the lineage's last sweep */
 	fd = kill_verified(a, ev->tag, &v, g ? g->sig : SIGKILL);
 	if (fd >= 0) {
 		if (!g)
@@ -546,8 +636,10 @@ static bool pidfd_exited(int pidfd)
 	return poll(&p, 1, 0) > 0;
 }
 
-/* Resolve and vet the process a request names. Replies on failure. */
-static pid_t request_target(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+/* Resolve and vet the process a request names (@typed: the pid as the
+ * client typed it, for messages). Replies on failure. */
+static pid_t request_target(struct agent *a, int cfd, int32_t typed, int pidfd,
+			    const struct caller *c)
 {
 	struct proc_stat st;
 	pid_t pid;
@@ -558,7 +650,7 @@ static pid_t request_target(struct agent *a, int cfd, const struct bg_req *req, 
 	}
 	pid = pidfd_pid(pidfd);
 	if (pid <= 0 || pidfd_exited(pidfd)) {
-		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", req->pid);
+		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
 		return -1;
 	}
 	if (pid == 1) {
@@ -570,11 +662,21 @@ static pid_t request_target(struct agent *a, int cfd, const struct bg_req *req, 
 		return -1;
 	}
 	if (read_proc_stat(pid, &st)) {
-		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", req->pid);
+		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
 		return -1;
 	}
 	if (st.flags & BG_PF_KTHREAD) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", req->pid);
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", typed);
+		return -1;
+	}
+	/* checked after the pidfd was opened: if the pid was reused since, the
+	 * pidfd reports the exit and the answer is thrown away */
+	if (!caller_may_signal(c, pid) || pidfd_exited(pidfd)) {
+		if (pidfd_exited(pidfd))
+			ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
+		else
+			ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: uid %u may not "
+				     "signal pid %d", c->uid, typed);
 		return -1;
 	}
 	return pid;
@@ -591,7 +693,8 @@ static bool entry_is_process(const struct bg_proc *e, pid_t pid)
 	return e->start / (1000000000ull / (uint64_t)hz) == st.starttime;
 }
 
-static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd,
+		   const struct caller *c)
 {
 	struct bg_meta m;
 	struct bg_proc e;
@@ -607,7 +710,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "invalid signal or grace");
 		return;
 	}
-	pid = request_target(a, cfd, req, pidfd);
+	pid = request_target(a, cfd, req->pid, pidfd, c);
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
@@ -620,6 +723,11 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 
 		if ((e.flags & BG_PROC_ROOT) && cur == e.tag && own && own->root_pid == (uint32_t)pid) {
 			/* Tagging again updates how the lineage is ended. */
+			if (!caller_owns(c, own)) {
+				ctl_send_rep(cfd, EPERM, NULL, 0, "pid %d is already tagged by "
+					     "uid %u", req->pid, own->owner_uid);
+				return;
+			}
 			own->signal = req->signal ? req->signal : SIGKILL;
 			own->grace_ns = req->grace_ns;
 			put_tag(a, cur, own);
@@ -643,6 +751,9 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	t.state = BG_TAG_ACTIVE;
 	t.signal = req->signal ? req->signal : SIGKILL;
 	t.grace_ns = req->grace_ns;
+	t.owner_uid = c->uid;
+	t.owner_ruid = c->ruid;
+	t.flags = c->priv ? BG_TAG_F_PRIV : 0;
 	err = put_tag(a, id, &t);
 	if (err) {
 		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
@@ -727,21 +838,22 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	}
 	t.root_start = e.start;
 	put_tag(a, id, &t);
-	log_info("tagged pid %d as tag %u%s, %d tag(s) below it re-parented", pid, id,
-		 parent ? " (nested)" : "", nested);
+	log_info("tagged pid %d as tag %u for uid %u%s%s, %d tag(s) below it re-parented", pid,
+		 id, c->uid, c->priv ? "" : " (unprivileged)", parent ? " (nested)" : "", nested);
 	ctl_send_rep(cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
 		     parent ? ", nested" : "");
 	free(out);
 }
 
-static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pidfd)
+static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pidfd,
+		     const struct caller *c)
 {
 	struct bg_proc e;
 	struct bg_tag *t;
 	uint32_t cur;
 	pid_t pid;
 
-	pid = request_target(a, cfd, req, pidfd);
+	pid = request_target(a, cfd, req->pid, pidfd, c);
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
@@ -754,6 +866,11 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 		ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
 		return;
 	}
+	if (!caller_owns(c, t)) {
+		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: tag %u of pid %d belongs "
+			     "to %s", cur, req->pid, t->flags & BG_TAG_F_PRIV ? "root" : "another user");
+		return;
+	}
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	t->state = tt_parent(&a->tt, cur) ? BG_TAG_MERGED : BG_TAG_DETACHED;
@@ -761,8 +878,70 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
-	log_info("untagged pid %d (tag %u)", pid, cur);
+	log_info("untagged pid %d (tag %u) for uid %u", pid, cur, c->uid);
 	ctl_send_rep(cfd, 0, NULL, 0, "untagged %d", req->pid);
+}
+
+/*
+ * `bpfguard adopt ROOT PID`: PID (and what it forks from now on) joins the
+ * lineage of ROOT's innermost active tag, although ROOT did not fork it. The
+ * exact start time is read by the enrolment iterator in its adopt mode, as
+ * for tagged processes. PID's existing children are not included.
+ */
+static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const int *pidfd,
+		     const struct caller *c)
+{
+	struct bg_proc e;
+	uint32_t tag, cur;
+	char *buf = NULL;
+	size_t len = 0;
+	pid_t root, pid;
+	int err;
+
+	root = request_target(a, cfd, req->pid, pidfd[0], c);
+	if (root < 0)
+		return;
+	pid = request_target(a, cfd, req->pid2, pidfd[1], c);
+	if (pid < 0)
+		return;
+	if (load_tags(a)) {
+		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		return;
+	}
+	if (bpf_map_lookup_elem(a->procs_fd, &root, &e) || !entry_is_process(&e, root) ||
+	    !(tag = tt_resolve(&a->tt, e.tag)) || tt_find(&a->tt, tag)->state != BG_TAG_ACTIVE) {
+		ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not in a tagged lineage", req->pid);
+		return;
+	}
+	if (!bpf_map_lookup_elem(a->procs_fd, &pid, &e) && entry_is_process(&e, pid) &&
+	    (cur = tt_resolve(&a->tt, e.tag))) {
+		if (tt_within(&a->tt, cur, tag)) {
+			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already in tag %u's lineage",
+				     req->pid2, tag);
+		} else {
+			ctl_send_rep(cfd, EEXIST, NULL, 0, "pid %d already belongs to tag %u",
+				     req->pid2, cur);
+		}
+		return;
+	}
+	a->l.skel->bss->enroll_tag = tag;
+	a->l.skel->bss->adopt_pid = (uint32_t)pid;
+	err = loader_read_iter(a->l.enroll, &buf, &len);
+	a->l.skel->bss->adopt_pid = 0;
+	a->l.skel->bss->enroll_tag = 0;
+	free(buf);
+	if (!err && len)
+		err = -ENOSPC; /* the iterator writes only a map-full marker */
+	if (!err && (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != tag))
+		err = pidfd_exited(pidfd[1]) ? -ESRCH : -EIO;
+	if (err) {
+		ctl_send_rep(cfd, -err, NULL, 0, err == -ENOSPC ? "procs map full (%u processes): "
+			     "raise --max-procs" : "cannot adopt pid %d%.0u",
+			     err == -ENOSPC ? a->l.max_procs : (uint32_t)req->pid2, 0u);
+		return;
+	}
+	log_info("adopted pid %d into tag %u (root pid %d) for uid %u", pid, tag, root, c->uid);
+	ctl_send_rep(cfd, 0, NULL, 0, "adopted %d into tag %u", req->pid2, tag);
 }
 
 struct counter {
@@ -815,6 +994,7 @@ static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
 	uint32_t cur = tt_resolve(&l->a->tt, e->tag);
 	struct bg_tag *t = tt_find(&l->a->tt, cur);
 	struct bg_list_proc *p;
+	struct proc_ids ids;
 	char path[64];
 	ssize_t n;
 	int fd;
@@ -829,6 +1009,9 @@ static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
 	p->ppid = e->ppid;
 	p->tag = cur;
 	p->flags = (e->flags & BG_PROC_ROOT) && cur == e->tag ? BG_PROC_ROOT : 0;
+	p->flags |= e->flags & BG_PROC_ADOPTED;
+	if (!read_proc_status((pid_t)pid, &ids) && ids.nspid && (uint32_t)ids.nspid != pid)
+		p->nspid = (uint32_t)ids.nspid;
 	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	n = fd >= 0 ? read(fd, p->comm, sizeof(p->comm) - 1) : -1;
@@ -877,6 +1060,8 @@ static void op_list(struct agent *a, int cfd)
 			.tag = a->tt.ids[i],
 			.root_pid = a->tt.tags[i].root_pid,
 			.parent = tt_parent(&a->tt, a->tt.ids[i]),
+			.owner_uid = a->tt.tags[i].owner_uid,
+			.flags = a->tt.tags[i].flags,
 		};
 	}
 	if (l.n) /* l.p is NULL when nothing is tracked: memcpy(NULL) is UB */
@@ -909,20 +1094,19 @@ static void op_unload(struct agent *a, int cfd)
 
 static void handle_client(struct agent *a, int cfd)
 {
+	int pidfd[BG_CTL_MAX_FDS], err;
+	struct caller c;
 	struct bg_req req;
 	struct ucred cred;
-	int pidfd = -1, err;
 
-	err = ctl_recv_req(cfd, &req, &pidfd, &cred);
+	err = ctl_recv_req(cfd, &req, pidfd, &cred);
 	if (err) {
 		if (err == -EPROTO)
 			ctl_send_rep(cfd, EPROTO, NULL, 0, "malformed request");
 		return;
 	}
-	/* Only root talks to the agent until per-user rules exist. */
-	if (cred.uid != 0) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "only root may control bpfguard");
-	} else if (req.flags) {
+	identify_caller(&cred, &c);
+	if (req.flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
 	} else {
 		switch (req.op) {
@@ -930,23 +1114,30 @@ static void handle_client(struct agent *a, int cfd)
 			op_status(a, cfd);
 			break;
 		case BG_OP_TAG:
-			op_tag(a, cfd, &req, pidfd);
+			op_tag(a, cfd, &req, pidfd[0], &c);
 			break;
 		case BG_OP_UNTAG:
-			op_untag(a, cfd, &req, pidfd);
+			op_untag(a, cfd, &req, pidfd[0], &c);
+			break;
+		case BG_OP_ADOPT:
+			op_adopt(a, cfd, &req, pidfd, &c);
 			break;
 		case BG_OP_LIST:
 			op_list(a, cfd);
 			break;
 		case BG_OP_UNLOAD:
-			op_unload(a, cfd);
+			if (c.priv)
+				op_unload(a, cfd);
+			else
+				ctl_send_rep(cfd, EPERM, NULL, 0, "only root may unload bpfguard");
 			break;
 		default:
 			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req.op);
 		}
 	}
-	if (pidfd >= 0)
-		close(pidfd);
+	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
+		if (pidfd[i] >= 0)
+			close(pidfd[i]);
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -989,7 +1180,9 @@ static int open_socket(struct agent *a)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	old = umask(0177);
+	/* Anyone may connect: each request is authorized from SO_PEERCRED.
+	 * /run/bpfguard is root's (0755), so nobody else can replace it. */
+	old = umask(0111);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 64)) {
 		int err = -errno;
 

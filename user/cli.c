@@ -256,6 +256,44 @@ int cmd_untag(int argc, char **argv)
 	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
 }
 
+static const char adopt_help[] =
+	"Usage: bpfguard adopt ROOT PID [--pin-dir DIR]\n\n"
+	"Register PID, and everything it forks from now on, as a descendant of ROOT, a\n"
+	"tagged process (or a member of a tagged lineage) that did not fork it: a process\n"
+	"a tagged program had started on its behalf (by a daemon, systemd-run, docker\n"
+	"exec, a job server). PID's existing children are not included. You must be\n"
+	"allowed to signal both. `list` shows PID as adopted.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+int cmd_adopt(int argc, char **argv)
+{
+	char msg[BG_MSG_MAX];
+	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
+	pid_t pids[2];
+	struct common c;
+	int rc;
+
+	options_first(argc, argv);
+	rc = parse_common(argc, argv, adopt_help, 0, "+h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (argc - optind != 2) {
+		err_line("adopt: two PIDs expected: ROOT PID (try `bpfguard adopt --help`)");
+		return EXIT_USAGE;
+	}
+	for (int i = 0; i < 2; i++) {
+		int err = parse_pid(argv[optind + i], &pids[i]);
+
+		if (err) {
+			err_line("adopt: %s: '%s'", err == -ERANGE ? "pid out of range" : "not a pid",
+				 argv[optind + i]);
+			return EXIT_USAGE;
+		}
+	}
+	o.pin_dir = c.pin_dir;
+	return report(bpfguard_adopt(pids[0], pids[1], &o), msg, false);
+}
+
 static const char exec_help[] =
 	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
@@ -350,6 +388,7 @@ int cmd_status(int argc, char **argv)
 		[BG_STAT_KILL_SKIPPED] = "kills_skipped_identity",
 		[BG_STAT_KILL_FAILED] = "kills_failed",
 		[BG_STAT_SELF_SPARED] = "agent_spared",
+		[BG_STAT_KILL_REFUSED] = "kills_refused_uid",
 	};
 	struct bg_status st;
 	struct common c;

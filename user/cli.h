@@ -10,6 +10,7 @@
 int cmd_agent(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
 int cmd_untag(int argc, char **argv);
+int cmd_adopt(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_status(int argc, char **argv);

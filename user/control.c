@@ -68,23 +68,31 @@ int ctl_connect(const char *pin_dir)
 int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 	     void **payload)
 {
-	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	return ctl_call_fds(fd, req, &pidfd, pidfd >= 0 ? 1 : 0, rep, payload);
+}
+
+int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
+		 struct bg_rep *rep, void **payload)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * BG_CTL_MAX_FDS)] = { 0 };
 	struct iovec iov = { .iov_base = (void *)req, .iov_len = sizeof(*req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
 	int err;
 
 	*payload = NULL;
-	if (pidfd >= 0) {
+	if (nfd < 0 || nfd > BG_CTL_MAX_FDS)
+		return -EINVAL;
+	if (nfd > 0) {
 		struct cmsghdr *c;
 
 		msg.msg_control = cbuf;
-		msg.msg_controllen = sizeof(cbuf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfd);
 		c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pidfd, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfd);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfd);
 	}
 	do {
 		n = sendmsg(fd, &msg, MSG_NOSIGNAL);
@@ -113,7 +121,7 @@ int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 	return err;
 }
 
-int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
+int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct ucred *cred)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
 	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
@@ -128,7 +136,8 @@ int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
 	ssize_t n;
 	int err = 0;
 
-	*pidfd = -1;
+	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
+		pidfd[i] = -1;
 	err = set_timeouts(fd, 2);
 	if (err)
 		return err;
@@ -142,6 +151,8 @@ int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
 
 	/* Take ownership of every fd passed, even in a malformed message,
 	 * so a hostile client cannot make the agent leak descriptors. */
+	int got = 0;
+
 	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		size_t nfd;
 
@@ -152,8 +163,8 @@ int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (*pidfd < 0 && i == 0)
-				*pidfd = f;
+			if (got < BG_CTL_MAX_FDS)
+				pidfd[got++] = f;
 			else
 				close(f);
 		}
@@ -168,9 +179,10 @@ int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred)
 		err = -EPIPE;
 	if (!err && (req->magic != BG_CTL_MAGIC || req->version != BG_CTL_VERSION))
 		err = -EPROTO;
-	if (err && *pidfd >= 0) {
-		close(*pidfd);
-		*pidfd = -1;
+	for (int i = 0; err && i < BG_CTL_MAX_FDS; i++) {
+		if (pidfd[i] >= 0)
+			close(pidfd[i]);
+		pidfd[i] = -1;
 	}
 	return err;
 }

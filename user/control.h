@@ -16,14 +16,21 @@
  * (-ENOENT / -ECONNREFUSED: no agent). */
 int ctl_connect(const char *pin_dir);
 
+/* Pidfds a request may carry (adopt names two processes). */
+#define BG_CTL_MAX_FDS 2
+
 /* Client: send @req (with @pidfd attached when >= 0), wait for the reply.
  * *payload is malloc'd (caller frees) when rep->len > 0. Returns 0 or -errno. */
 int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 	     void **payload);
+/* The same with @nfd (0..BG_CTL_MAX_FDS) pidfds attached, in order. */
+int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
+		 struct bg_rep *rep, void **payload);
 
-/* Agent: read one request with its optional pidfd (-1 if none) and the
- * peer's credentials. Returns 0 or -errno (-EPROTO for a malformed one). */
-int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred);
+/* Agent: read one request with its pidfds (-1 where none: the first
+ * BG_CTL_MAX_FDS passed, the rest closed) and the peer's credentials.
+ * Returns 0 or -errno (-EPROTO for a malformed one). */
+int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct ucred *cred);
 
 /* Agent: send a reply: status is 0 or a positive errno. */
 int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,

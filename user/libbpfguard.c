@@ -135,7 +135,7 @@ int lbg_connect_error(struct lbg_call *c, int err)
 		return -ENOTCONN;
 	}
 	if (err == -EACCES || err == -EPERM) {
-		lbg_msg(c, "permission denied talking to the agent: bpfguard needs root");
+		lbg_msg(c, "permission denied opening the agent's socket for %s", c->pin_dir);
 		return err;
 	}
 	lbg_msg(c, "cannot reach the agent for %s: %s", c->pin_dir, errstr(-err, eb, sizeof(eb)));
@@ -168,28 +168,24 @@ int lbg_pidfd_error(struct lbg_call *c, pid_t pid, int err)
 	return -err;
 }
 
-/* One request, one reply. On success c->msg holds the agent's line and
- * *payload (when asked for) the reply's payload. */
-static int call(struct lbg_call *c, uint16_t op, pid_t pid, int pidfd, void **payload,
-		size_t *len)
+/* One request, one reply, @nfd pidfds attached. On success c->msg holds
+ * the agent's line and *payload (when asked for) the reply's payload. */
+static int call(struct lbg_call *c, struct bg_req *req, const int *fds, int nfd,
+		void **payload, size_t *len)
 {
-	struct bg_req req = {
-		.magic = BG_CTL_MAGIC,
-		.version = BG_CTL_VERSION,
-		.op = op,
-		.pid = pid,
-		.signal = (uint32_t)c->signal,
-		.grace_ns = c->grace_ns,
-	};
 	struct bg_rep rep;
 	void *pl = NULL;
 	char eb[128];
 	int fd, err;
 
+	req->magic = BG_CTL_MAGIC;
+	req->version = BG_CTL_VERSION;
+	req->signal = (uint32_t)c->signal;
+	req->grace_ns = c->grace_ns;
 	fd = ctl_connect(c->pin_dir);
 	if (fd < 0)
 		return lbg_connect_error(c, fd);
-	err = ctl_call(fd, &req, pidfd, &rep, &pl);
+	err = ctl_call_fds(fd, req, fds, nfd, &rep, &pl);
 	close(fd);
 	if (err) {
 		lbg_msg(c, "no answer from the agent: %s", errstr(-err, eb, sizeof(eb)));
@@ -209,6 +205,14 @@ static int call(struct lbg_call *c, uint16_t op, pid_t pid, int pidfd, void **pa
 	return 0;
 }
 
+/* A request about one process, named by its pidfd. */
+static int call_pid(struct lbg_call *c, uint16_t op, pid_t pid, int pidfd)
+{
+	struct bg_req req = { .op = op, .pid = pid };
+
+	return call(c, &req, &pidfd, 1, NULL, NULL);
+}
+
 static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
 {
 	struct lbg_call c;
@@ -226,7 +230,7 @@ static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
 	pidfd = sys_pidfd_open(pid);
 	if (pidfd < 0)
 		return lbg_pidfd_error(&c, pid, errno);
-	err = call(&c, op, pid, pidfd, NULL, NULL);
+	err = call_pid(&c, op, pid, pidfd);
 	close(pidfd);
 	return err;
 }
@@ -239,6 +243,34 @@ int bpfguard_tag(pid_t pid, const struct bpfguard_opts *opts)
 int bpfguard_untag(pid_t pid, const struct bpfguard_opts *opts)
 {
 	return pid_op(BG_OP_UNTAG, pid, opts);
+}
+
+int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opts *opts)
+{
+	struct bg_req req = { .op = BG_OP_ADOPT, .pid = root, .pid2 = pid };
+	int fds[2] = { -1, -1 }, err;
+	struct lbg_call c;
+
+	err = lbg_resolve(opts, 0, &c);
+	if (err)
+		return err;
+	if (root <= 0 || pid <= 0) {
+		lbg_msg(&c, "invalid pid %d", root <= 0 ? root : pid);
+		return -EINVAL;
+	}
+	/* ROOT's pidfd first, then PID's: the order the agent reads them in */
+	fds[0] = sys_pidfd_open(root);
+	if (fds[0] < 0)
+		return lbg_pidfd_error(&c, root, errno);
+	fds[1] = sys_pidfd_open(pid);
+	if (fds[1] < 0)
+		err = lbg_pidfd_error(&c, pid, errno);
+	else
+		err = call(&c, &req, fds, 2, NULL, NULL);
+	close(fds[0]);
+	if (fds[1] >= 0)
+		close(fds[1]);
+	return err;
 }
 
 /* The pid a pidfd names in our namespace, for messages: 0 if unknown,
@@ -282,12 +314,13 @@ int bpfguard_tag_pidfd(int pidfd, const struct bpfguard_opts *opts)
 		lbg_msg(&c, "the process of pidfd %d has exited", pidfd);
 		return -ESRCH;
 	}
-	return call(&c, BG_OP_TAG, pid, pidfd, NULL, NULL);
+	return call_pid(&c, BG_OP_TAG, pid, pidfd);
 }
 
 int bpfguard_request(enum bg_op op, const struct bpfguard_opts *opts, void **payload,
 		     size_t *len)
 {
+	struct bg_req req = { 0 };
 	struct lbg_call c;
 	int err;
 
@@ -300,10 +333,11 @@ int bpfguard_request(enum bg_op op, const struct bpfguard_opts *opts, void **pay
 		return err;
 	if (op != BG_OP_STATUS && op != BG_OP_LIST && op != BG_OP_UNLOAD) {
 		lbg_msg(&c, "request %d is not one of status, list, unload "
-			    "(bpfguard_tag/untag name a process)", (int)op);
+			    "(bpfguard_tag, _untag, _adopt name processes)", (int)op);
 		return -EINVAL;
 	}
-	return call(&c, (uint16_t)op, 0, -1, payload, len);
+	req.op = (uint16_t)op;
+	return call(&c, &req, NULL, 0, payload, len);
 }
 
 /* ---- bpfguard_exec ------------------------------------------------------ */
@@ -367,7 +401,7 @@ static int start_child(struct lbg_call *c, int sock, pid_t pid, const char *path
 		lbg_msg(c, "exec: no pidfd for the child: %s", errstr(err, eb, sizeof(eb)));
 		return -err;
 	}
-	err = call(c, BG_OP_TAG, pid, *pidfd, NULL, NULL);
+	err = call_pid(c, BG_OP_TAG, pid, *pidfd);
 	if (err)
 		goto fail;
 	/* a socket, not a pipe: MSG_NOSIGNAL spares the caller a SIGPIPE if

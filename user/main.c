@@ -20,6 +20,7 @@ static const struct {
 	{ "agent", cmd_agent, "run the enforcing agent (root, foreground)" },
 	{ "tag", cmd_tag, "kill PID's descendants when PID dies" },
 	{ "untag", cmd_untag, "stop guarding PID" },
+	{ "adopt", cmd_adopt, "count PID as a descendant of tagged ROOT" },
 	{ "exec", cmd_exec, "run CMD tagged: its tree cannot outlive it" },
 	{ "list", cmd_list, "show tagged processes and their descendants" },
 	{ "status", cmd_status, "is an agent enforcing? (exit 0 if so)" },

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -181,6 +182,88 @@ int read_proc_stat(pid_t pid, struct proc_stat *st)
 		return -err;
 	buf[n] = '\0';
 	return parse_proc_stat(buf, st);
+}
+
+/* The text after "@key:\t" at the start of a line of @buf, or NULL. */
+static const char *status_field(const char *buf, const char *key)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (!strncmp(p, key, klen) && p[klen] == ':')
+			return p + klen + 1;
+	return NULL;
+}
+
+int parse_proc_status(const char *buf, struct proc_ids *ids)
+{
+	const char *p = status_field(buf, "Uid");
+	char *end;
+
+	memset(ids, 0, sizeof(*ids));
+	if (!p)
+		return -EINVAL;
+	for (int i = 0; i < 4; i++) {
+		unsigned long v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p < '0' || *p > '9')
+			return -EINVAL;
+		errno = 0;
+		v = strtoul(p, &end, 10);
+		if (errno || v > UINT32_MAX)
+			return -EINVAL;
+		ids->uid[i] = (uint32_t)v;
+		p = end;
+	}
+	p = status_field(buf, "CapEff");
+	if (!p)
+		return -EINVAL;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!isxdigit((unsigned char)*p))
+		return -EINVAL;
+	errno = 0;
+	ids->cap_eff = strtoull(p, &end, 16);
+	if (errno || (*end != '\n' && *end))
+		return -EINVAL;
+	/* NSpid: one pid per namespace level, outermost first */
+	p = status_field(buf, "NSpid");
+	while (p && *p && *p != '\n') {
+		long v;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\n' || !*p)
+			break;
+		errno = 0;
+		v = strtol(p, &end, 10);
+		if (errno || end == p || v < 0 || v > BG_PID_MAX_LIMIT)
+			return -EINVAL;
+		ids->nspid = (pid_t)v;
+		p = end;
+	}
+	return 0;
+}
+
+int read_proc_status(pid_t pid, struct proc_ids *ids)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd, err;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		return -err;
+	buf[n] = '\0';
+	return parse_proc_status(buf, ids);
 }
 
 int parse_fdinfo_pid(const char *buf, pid_t *out)

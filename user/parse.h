@@ -53,6 +53,23 @@ int parse_proc_stat(const char *buf, struct proc_stat *st);
 /* Read and parse /proc/<pid>/stat. Returns 0 or -errno. */
 int read_proc_stat(pid_t pid, struct proc_stat *st);
 
+/* The fields of /proc/PID/status that bpfguard reads. */
+struct proc_ids {
+	uint32_t uid[4];  /* real, effective, saved, filesystem */
+	uint64_t cap_eff; /* CapEff bit mask */
+	pid_t nspid;	  /* pid in the process's own (innermost) PID namespace */
+};
+
+/*
+ * Parse the text of /proc/PID/status: the Uid:, CapEff: and NSpid: lines
+ * (NSpid is absent before Linux 4.1: then nspid is 0). Returns 0 or -EINVAL
+ * when Uid: or CapEff: is missing or malformed.
+ */
+int parse_proc_status(const char *buf, struct proc_ids *ids);
+
+/* Read and parse /proc/<pid>/status. Returns 0 or -errno. */
+int read_proc_status(pid_t pid, struct proc_ids *ids);
+
 /* The "Pid:" line of /proc/self/fdinfo/<pidfd>: the pid in our namespace,
  * 0 when not visible there, -1 when the process has been reaped. Returns 0
  * or -EINVAL when the text has no Pid: line. */

@@ -102,19 +102,32 @@ int render_json(FILE *out, const struct list_view *v)
 		const struct bg_list_proc *root = find_proc(v, t->root_pid);
 		int first = 1;
 
-		fprintf(out, "%s{\"pid\":%u,\"tag\":%u,\"parent_tag\":%u,\"comm\":", i ? "," : "",
-			t->root_pid, t->tag, t->parent);
+		fprintf(out, "%s{\"pid\":%u,\"tag\":%u,\"parent_tag\":%u,\"owner_uid\":%u,"
+			"\"privileged\":%s,\"nspid\":%u,\"comm\":", i ? "," : "", t->root_pid, t->tag,
+			t->parent, t->owner_uid, t->flags & BG_TAG_F_PRIV ? "true" : "false",
+			root && root->nspid ? root->nspid : t->root_pid);
 		json_string(out, root ? root->comm : "");
-		fputs(",\"descendants\":[", out);
-		for (size_t j = 0; j < v->nprocs; j++) {
-			const struct bg_list_proc *p = &v->procs[j];
+		/* descendants: host pids; adopted: those registered by `adopt`;
+		 * nspids: "host pid": pid in its own namespace, where they differ */
+		for (int part = 0; part < 3; part++) {
+			fputs(part == 0 ? ",\"descendants\":[" : part == 1 ? "],\"adopted\":[" :
+			      "],\"nspids\":{", out);
+			first = 1;
+			for (size_t j = 0; j < v->nprocs; j++) {
+				const struct bg_list_proc *p = &v->procs[j];
 
-			if (is_root_of(p, t) || !tag_within(v, p->tag, t->tag))
-				continue;
-			fprintf(out, "%s%u", first ? "" : ",", p->pid);
-			first = 0;
+				if (is_root_of(p, t) || !tag_within(v, p->tag, t->tag) ||
+				    (part == 1 && !(p->flags & BG_PROC_ADOPTED)) ||
+				    (part == 2 && !p->nspid))
+					continue;
+				if (part == 2)
+					fprintf(out, "%s\"%u\":%u", first ? "" : ",", p->pid, p->nspid);
+				else
+					fprintf(out, "%s%u", first ? "" : ",", p->pid);
+				first = 0;
+			}
 		}
-		fputs("]}", out);
+		fputs("}}", out);
 	}
 	fputs("]\n", out);
 	return ferror(out) ? -EIO : 0;
@@ -159,8 +172,15 @@ static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
 	const struct bg_list_tag *t = find_tag(c->v, p->tag);
 
 	fprintf(c->out, "%u %s", p->pid, p->comm);
-	if ((p->flags & BG_PROC_ROOT) && t && t->root_pid == p->pid)
+	if (p->nspid)
+		fprintf(c->out, " (pid %u in its namespace)", p->nspid);
+	if ((p->flags & BG_PROC_ROOT) && t && t->root_pid == p->pid) {
 		fprintf(c->out, " [tag %u]", p->tag);
+		if (!(t->flags & BG_TAG_F_PRIV))
+			fprintf(c->out, " (uid %u)", t->owner_uid);
+	}
+	if (p->flags & BG_PROC_ADOPTED)
+		fputs(" [adopted]", c->out);
 	fputc('\n', c->out);
 }
 

@@ -56,7 +56,9 @@ TESTS=(
 	many_children many_preexisting exec threads untagged untag nested
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
-	graceful_restart graceful_bad_input unload library go_example
+	graceful_restart graceful_bad_input unload
+	user_tag_own user_denied user_setuid_spared adopt pidns_tag zombie_children
+	library go_example
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -72,6 +74,10 @@ AGENT_LOG=
 AGENT_MODE= # the mode the suite's agent reported (status)
 FEATURES=   # " btf ringbuf ... " as the agent reported them (status)
 KAGENT_PID= # the kernel-mode agent of test_mode_kernel
+TUID=       # the unprivileged test users' uids (setup_users)
+TUID2=
+TUSERS=()   # users this run created with useradd (removed at cleanup)
+UDIR=       # binaries and a world-writable dir the test users can reach
 DESC=       # the termer descendant of a graceful test
 DIED_AT=    # death_watch: ms from the start to the death
 L_PID=
@@ -1389,6 +1395,10 @@ cleanup() {
 		bounded 15 "$BPFGUARD" unload --pin-dir "$d" >"$TMP/unload.log" 2>&1
 		((BRC == 0)) || msg "warning: unload --pin-dir $d failed: $(head -n 3 "$TMP/unload.log")"
 	done
+	for d in "${TUSERS[@]}"; do
+		bounded 15 userdel "$d" >"$TMP/userdel.log" 2>&1
+		((BRC == 0)) || msg "warning: could not remove user $d: $(head -n 2 "$TMP/userdel.log")"
+	done
 	rm -rf "$PIN" "$PIN-none" "$PIN-kernel" 2>/dev/null
 	[[ -e $PIN ]] && msg "warning: could not remove $PIN"
 	[[ -n $SLEEPFD ]] && exec {SLEEPFD}>&-
@@ -1426,6 +1436,280 @@ run_one() {
 		[[ -n $AGENT_LOG ]] && agent_log_tail 5
 	fi
 	return $ok
+}
+
+# ---- several users (the kill(2) rule) ---------------------------------------
+
+# Two unprivileged users made for this run (useradd, removed at cleanup) or,
+# where there is no useradd (the qemu guests), two bare numeric uids: the
+# agent goes by uids, not names. The binaries are copied where they can reach.
+setup_users() {
+	local u
+	[[ -n $TUID ]] && return 0
+	UDIR=$TMP/u
+	chmod 0711 "$TMP" && mkdir -p "$UDIR/w" && chmod 0755 "$UDIR" && chmod 1777 "$UDIR/w" ||
+		{ fail "setup: cannot make $UDIR"; return 1; }
+	cp "$BPFGUARD" "$HELPERS/tree" "$HELPERS/asuser" "$UDIR/" ||
+		{ fail "setup: cannot copy the binaries to $UDIR"; return 1; }
+	if command -v useradd >/dev/null 2>&1; then
+		for u in "bpfgt$$a" "bpfgt$$b"; do
+			useradd --system --no-create-home --shell /bin/false "$u" >/dev/null 2>&1 ||
+				{ fail "setup: useradd $u failed"; return 1; }
+			TUSERS+=("$u")
+		done
+		TUID=$(id -u "${TUSERS[0]}") && TUID2=$(id -u "${TUSERS[1]}") ||
+			{ fail "setup: id -u failed"; return 1; }
+	else
+		TUID=64101 TUID2=64102
+	fi
+	msg "test users: uid $TUID and $TUID2${TUSERS[*]:+ (${TUSERS[*]})}"
+}
+
+# ucli UID ARGS...: the CLI run as UID. Sets RC, OUT, ERR.
+ucli() {
+	local uid=$1
+	shift
+	bounded 15 "$UDIR/asuser" "$uid" "$UDIR/bpfguard" "$@" >"$TMP/cli.out" 2>"$TMP/cli.err"
+	RC=$BRC
+	OUT=$(<"$TMP/cli.out")
+	ERR=$(<"$TMP/cli.err")
+}
+
+# utree UID SHAPE ARGS...: a tree helper run as UID, building at once.
+utree() {
+	local uid=$1
+	shift
+	SEQ=$((SEQ + 1))
+	TREE_OUT=$UDIR/w/tree$SEQ
+	"$UDIR/asuser" "$uid" "$UDIR/tree" --life 300 "$TREE_OUT" "$@" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	ROOT=$!
+	disown "$ROOT" 2>/dev/null
+	track "$ROOT"
+	wait_tree
+}
+
+test_user_tag_own() {
+	local r
+	setup_users || return
+	utree "$TUID" children 2 || return
+	r=$ROOT
+	read_stat "${TREE_PIDS[0]}" && [[ $(grep '^Uid:' "/proc/${TREE_PIDS[0]}/status") == *$'\t'$TUID$'\t'* ]] ||
+		{ fail "setup: the tree does not run as uid $TUID"; return; }
+	ucli "$TUID" tag "$r" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID could not tag its own process: exit $RC: $ERR"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"$r "*"[tag "*"] (uid $TUID)"* ]] || { fail "list does not show uid $TUID's tag on $r: $(oneline "$OUT")"; return; }
+	kill_root_expect_dead "$r" "${TREE_PIDS[@]}" || return
+
+	# exec: an unprivileged user runs a command tagged
+	"$UDIR/asuser" "$TUID" "$UDIR/bpfguard" exec --pin-dir "$PIN" -- /bin/sh -c \
+		"sleep 300 & echo \$! >$UDIR/w/x$$; echo \$\$ >$UDIR/w/y$$; wait" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	r=$!
+	disown "$r" 2>/dev/null
+	track "$r"
+	wait_file "$UDIR/w/x$$" 5000 && wait_file "$UDIR/w/y$$" 5000 || { fail "exec as uid $TUID did not start its command: $(tail -n 2 "$TMP/helpers.log")"; return; }
+	local c
+	read -r c <"$UDIR/w/x$$"
+	track "$c"
+	[[ $(<"$UDIR/w/y$$") == "$r" ]] || { fail "setup: exec did not exec in place"; return; }
+	kill_root_expect_dead "$r" "$c"
+}
+
+test_user_denied() {
+	local mine other rootp d
+	setup_users || return
+	utree "$TUID2" children 1 || return
+	other=$ROOT
+	tagged_tree children 1 || return
+	rootp=$ROOT
+	local -a rk=("${TREE_PIDS[@]}")
+	utree "$TUID" children 1 || return
+	mine=$ROOT
+	ucli "$TUID" tag "$other" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"permission denied"* ]] || { fail "uid $TUID tagging uid $TUID2's process: exit $RC: $ERR"; return; }
+	ucli "$TUID" tag "$rootp" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"permission denied"* ]] || { fail "uid $TUID re-tagging root's process: exit $RC: $ERR"; return; }
+	ucli "$TUID" untag "$rootp" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"permission denied"* ]] || { fail "uid $TUID untagging root's tag: exit $RC: $ERR"; return; }
+	ucli "$TUID" tag 1 --pin-dir "$PIN"
+	[[ $RC == 1 ]] || { fail "uid $TUID tagging pid 1: exit $RC: $ERR"; return; }
+	ucli "$TUID" unload --pin-dir "$PIN"
+	[[ $RC == 1 ]] || { fail "uid $TUID unloading: exit $RC: $ERR"; return; }
+	for d in procs tags deaths; do
+		bounded 15 "$UDIR/asuser" "$TUID" --obj-get "$PIN/$d" >"$TMP/objget" 2>&1
+		[[ $BRC == 1 ]] || { fail "uid $TUID opened pinned map $d: $(<"$TMP/objget")"; return; }
+	done
+	ucli "$TUID" tag "$mine" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID tagging its own process: exit $RC: $ERR"; return; }
+	ucli "$TUID2" untag "$mine" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"permission denied"* ]] || { fail "uid $TUID2 untagging uid $TUID's tag: exit $RC: $ERR"; return; }
+	agent_ok || { fail "the agent died"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"$rootp "*"[tag "* && $OUT == *"$mine "*"(uid $TUID)"* ]] || { fail "a tag was lost: $(oneline "$OUT")"; return; }
+	ucli "$TUID" untag "$mine" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID untagging its own tag: exit $RC: $ERR"; return; }
+	# root's tag still kills
+	kill_root_expect_dead "$rootp" "${rk[@]}"
+}
+
+# A user's tagged process has a child that became root entirely (su-like,
+# through a setuid-root binary) and one that did not: the first is reported,
+# not killed; the second dies.
+test_user_setuid_spared() {
+	local sh plain suid before after line
+	setup_users || return
+	cp "$HELPERS/asuser" "$UDIR/suroot" && chown 0:0 "$UDIR/suroot" && chmod 4755 "$UDIR/suroot" ||
+		{ fail "setup: cannot make a setuid-root copy of asuser"; return; }
+	rm -f "$UDIR/w/s1" "$UDIR/w/s2"
+	"$UDIR/asuser" "$TUID" /bin/sh -c "$UDIR/suroot 0 sleep 300 & echo \$! >$UDIR/w/s1; sleep 300 & echo \$! >$UDIR/w/s2; wait" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	sh=$!
+	disown "$sh" 2>/dev/null
+	track "$sh"
+	wait_file "$UDIR/w/s1" 5000 && wait_file "$UDIR/w/s2" 5000 || { fail "setup: the user's shell did not start its children"; return; }
+	read -r suid <"$UDIR/w/s1"
+	read -r plain <"$UDIR/w/s2"
+	track "$suid" "$plain"
+	now
+	local deadline=$((NOW + 5000))
+	while :; do # the setuid child must have become root before the tag
+		line=$(grep '^Uid:' "/proc/$suid/status" 2>/dev/null)
+		[[ $line == "Uid:"$'\t0\t0\t0\t0' ]] && break
+		now
+		((NOW < deadline)) || { fail "setup: the setuid-root child did not become root ($line; is $UDIR on a nosuid mount?)"; return; }
+		msleep 0.01
+	done
+	ucli "$TUID" tag "$sh" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID tagging its shell: exit $RC: $ERR"; return; }
+	cli status --pin-dir "$PIN"
+	before=$(sed -n 's/.*kills_refused_uid=\([0-9]*\).*/\1/p' <<<"$OUT")
+	kill_root_expect_dead "$sh" "$plain" || return
+	msleep 0.5
+	check_alive "$suid" || { fail "the root-owned descendant of uid $TUID's tag was killed"; return; }
+	cli status --pin-dir "$PIN"
+	after=$(sed -n 's/.*kills_refused_uid=\([0-9]*\).*/\1/p' <<<"$OUT")
+	[[ -n $before && -n $after ]] && ((after > before)) ||
+		{ fail "kills_refused_uid did not grow ($before -> $after)"; return; }
+	grep -q "pid $suid not killed" "$AGENT_LOG" || fail "no log line reports pid $suid: $(agent_log_tail)"
+}
+
+test_adopt() {
+	local r x xc
+	tagged_tree children 1 || return
+	r=$ROOT
+	local -a rt=("${TREE_PIDS[@]}")
+	start_tree --go children 1 # a process that r did not fork
+	x=$ROOT
+	cli adopt "$x" "$r" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"not in a tagged lineage"* ]] || { fail "adopt into an untagged ROOT: exit $RC: $ERR"; return; }
+	cli adopt "$r" --pin-dir "$PIN"
+	[[ $RC == 2 ]] || { fail "adopt with one pid: exit $RC (want 2): $ERR"; return; }
+	cli adopt "$r" "$x" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "adopt $r $x: exit $RC: $ERR"; return; }
+	: >"$TREE_GO" # x forks its child only now
+	wait_tree || return
+	xc=${TREE_PIDS[0]}
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"$x "*"[adopted]"* && $OUT == *"$xc "* ]] || { fail "list does not show $x as adopted with its child $xc: $(oneline "$OUT")"; return; }
+	if setup_users; then
+		utree "$TUID" children 1 || return
+		ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+		[[ $RC == 0 ]] || { fail "uid $TUID tagging its own process: exit $RC: $ERR"; return; }
+		ucli "$TUID" adopt "$ROOT" "$r" --pin-dir "$PIN"
+		[[ $RC == 1 && $ERR == *"permission denied"* ]] || { fail "uid $TUID adopting root's process: exit $RC: $ERR"; return; }
+	else
+		return
+	fi
+	kill_root_expect_dead "$r" "${rt[@]}" "$x" "$xc"
+}
+
+# bpfguard run inside another PID namespace tags the process its pid names
+# there; list shows the host pid and the namespace's.
+test_pidns_tag() {
+	local u init r nsr f=$TMP/nstag$$ p line
+	local -a kids=()
+	rm -f "$f"
+	unshare -p -f --mount-proc /bin/sh -c "/bin/sh -c 'sleep 300 & sleep 300 & wait' & r=\$!; sleep 0.2; \"$BPFGUARD\" tag \$r --pin-dir \"$PIN\" >$f.out 2>&1; echo \"\$r \$?\" >$f; wait" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	u=$!
+	disown "$u" 2>/dev/null
+	track "$u"
+	wait_file "$f" 10000 || { fail "setup: nothing ran inside the new PID namespace: $(tail -n 2 "$TMP/helpers.log")"; return; }
+	read -r nsr rc <"$f"
+	[[ $rc == 0 ]] || { fail "tag $nsr inside the namespace: exit $rc: $(<"$f.out")"; return; }
+	# the host pids: unshare -> the namespace's init -> r -> two sleeps
+	children_of "$u" && init=${KIDS[0]:-}
+	[[ -n $init ]] && children_of "$init" && r=${KIDS[0]:-}
+	[[ -n ${r:-} ]] && children_of "$r" && kids=("${KIDS[@]}")
+	((${#kids[@]} == 2)) || { fail "setup: cannot find the namespace's processes from the host (unshare $u, init ${init:-?}, r ${r:-?})"; return; }
+	track "$init" "$r" "${kids[@]}"
+	line=$(grep '^NSpid:' "/proc/$r/status")
+	[[ $line == *$'\t'"$nsr" ]] || { fail "setup: host pid $r is not pid $nsr inside ($line)"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"$r sh (pid $nsr in its namespace) [tag "* ]] || { fail "list does not show host pid $r as the tagged root with namespace pid $nsr: $(oneline "$OUT")"; return; }
+	kill_root_expect_dead "$r" "${kids[@]}"
+}
+
+# A root with unreaped (zombie) children and live ones: the zombies have
+# passed their exit hook, so enrolment must not record them (an entry that no
+# exit hook would ever delete); the sweep must not chase them either.
+test_zombie_children() {
+	local f=$TMP/zomb$$ r k line
+	local -a kids
+	# the 20 exit a second after their parent has exec'd sleep, which never reaps
+	/bin/sh -c "i=0; while [ \$i -lt 20 ]; do sleep 1 & i=\$((i+1)); done; for i in 1 2 3; do sleep 300 & echo \$! >>$f; done; exec sleep 300" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	r=$!
+	disown "$r" 2>/dev/null
+	track "$r"
+	now
+	local deadline=$((NOW + 10000))
+	until [[ -e $f ]] && (($(wc -l <"$f") >= 3)) && [[ $(<"/proc/$r/comm") == sleep ]]; do
+		now
+		((NOW < deadline)) || { fail "setup: the root did not start its children"; return; }
+		msleep 0.01
+	done
+	kids=()
+	while read -r k; do kids+=("$k"); done <"$f"
+	track "${kids[@]}"
+	local z=0
+	until ((z == 20)); do
+		z=0
+		children_of "$r"
+		for k in "${KIDS[@]}"; do read_stat "$k" && [[ $S_STATE == Z ]] && z=$((z + 1)); done
+		now
+		((NOW < deadline)) || { fail "setup: $z zombie children, want 20"; return; }
+		msleep 0.05
+	done
+	tag "$r" --pin-dir "$PIN" || return
+	cli list --json --pin-dir "$PIN"
+	line=$(sed -n "s/.*\"pid\":$r,[^]]*\"descendants\":\[\([0-9,]*\)\].*/\1/p" <<<"$OUT")
+	[[ $line == "${kids[0]},${kids[1]},${kids[2]}" || $(tr ',' '\n' <<<"$line" | sort | tr '\n' ' ') == "$(printf '%s\n' "${kids[@]}" | sort | tr '\n' ' ')" ]] ||
+		{ fail "tracked descendants are '$line', want the 3 live ones ${kids[*]}"; return; }
+	kill_root_expect_dead "$r" "${kids[@]}" || return
+	now
+	deadline=$((NOW + 5000))
+	until line=$(grep "tag .*: root died, killed" "$AGENT_LOG" | tail -n 1) && [[ $line == *" in "[0-9]*" sweep"* ]] &&
+		grep -q "root died" <<<"$line" && [[ $line != "${ZLAST:-}" ]]; do
+		now
+		((NOW < deadline)) || { fail "no kill line in the agent's log"; return; }
+		msleep 0.05
+	done
+	[[ $line =~ in\ ([0-9]+)\ sweep ]] && ((BASH_REMATCH[1] <= 2)) ||
+		fail "the sweep chased zombies: $line"
+}
+
+# children_of PID: KIDS = its children (by /proc/*/stat, busybox-friendly)
+children_of() {
+	local s
+	KIDS=()
+	for s in /proc/[0-9]*/stat; do
+		s=${s#/proc/}
+		s=${s%/stat}
+		read_stat "$s" 2>/dev/null || continue
+		[[ $S_PPID == "$1" ]] && KIDS+=("$s")
+	done
+	((${#KIDS[@]} > 0))
 }
 
 main() {

@@ -174,7 +174,7 @@ static void test_connect_errors(void **state)
 				 "(start one: bpfguard agent --pin-dir /sys/fs/bpf/p)");
 	assert_int_equal(lbg_connect_error(&c, -ECONNREFUSED), -ENOTCONN);
 	assert_int_equal(lbg_connect_error(&c, -EACCES), -EACCES);
-	assert_string_equal(msg, "permission denied talking to the agent: bpfguard needs root");
+	assert_string_equal(msg, "permission denied opening the agent's socket for /sys/fs/bpf/p");
 	assert_int_equal(lbg_connect_error(&c, -EPERM), -EPERM);
 	assert_int_equal(lbg_connect_error(&c, -ENAMETOOLONG), -ENAMETOOLONG);
 	assert_string_equal(msg, "cannot reach the agent for /sys/fs/bpf/p: File name too long");
@@ -228,6 +228,9 @@ static void test_public_args(void **state)
 	assert_string_equal(msg, "invalid pid 0");
 	assert_int_equal(bpfguard_tag(-5, &o), -EINVAL);
 	assert_int_equal(bpfguard_untag(0, &o), -EINVAL);
+	assert_int_equal(bpfguard_adopt(0, getpid(), &o), -EINVAL);
+	assert_int_equal(bpfguard_adopt(getpid(), -1, &o), -EINVAL);
+	assert_string_equal(msg, "invalid pid -1");
 	assert_int_equal(bpfguard_tag(getpid(), &bad), -EINVAL);
 	assert_int_equal(bpfguard_tag_pidfd(-1, &o), -EINVAL);
 	assert_int_equal(bpfguard_request(BG_OP_TAG, &o, &pl, &len), -EINVAL);
@@ -236,6 +239,7 @@ static void test_public_args(void **state)
 	assert_int_equal(bpfguard_request((enum bg_op)99, &o, NULL, NULL), -EINVAL);
 	o.signal = SIGTERM;
 	assert_int_equal(bpfguard_untag(getpid(), &o), -EINVAL);
+	assert_int_equal(bpfguard_adopt(getpid(), getpid(), &o), -EINVAL);
 	assert_int_equal(bpfguard_request(BG_OP_STATUS, &o, NULL, NULL), -EINVAL);
 	o.signal = 0;
 
@@ -267,6 +271,7 @@ static void test_no_agent(void **state)
 	assert_int_equal(bpfguard_tag(getpid(), &o), -ENOTCONN);
 	assert_string_equal(msg, want);
 	assert_int_equal(bpfguard_untag(getpid(), &o), -ENOTCONN);
+	assert_int_equal(bpfguard_adopt(getpid(), getppid(), &o), -ENOTCONN);
 	assert_int_equal(bpfguard_exec("/bin/true", argv, NULL, &o, &fd), -ENOTCONN);
 	assert_string_equal(msg, want);
 	assert_int_equal(fd, -1);

@@ -569,6 +569,70 @@ static void test_duration_invalid(void **state)
 	assert_true(ns == 7);
 }
 
+/* ---- /proc/PID/status ---------------------------------------------------- */
+
+static void test_status_basic(void **state)
+{
+	const char *txt = "Name:\tsleep\nUmask:\t0022\nState:\tS (sleeping)\n"
+			  "Uid:\t1000\t1001\t1002\t1003\nGid:\t100\t100\t100\t100\n"
+			  "NSpid:\t4242\t17\t3\nCapInh:\t0000000000000000\n"
+			  "CapEff:\t000001fffeffffff\nCapBnd:\t000001ffffffffff\n";
+	struct proc_ids ids;
+
+	(void)state;
+	assert_int_equal(parse_proc_status(txt, &ids), 0);
+	assert_int_equal(ids.uid[0], 1000);
+	assert_int_equal(ids.uid[1], 1001);
+	assert_int_equal(ids.uid[2], 1002);
+	assert_int_equal(ids.uid[3], 1003);
+	assert_true(ids.cap_eff == 0x1fffeffffffull);
+	assert_int_equal(ids.nspid, 3); /* the innermost level */
+}
+
+/* Before Linux 4.1 there is no NSpid: line; "Uid" must not match "Uidx". */
+static void test_status_no_nspid_and_prefixes(void **state)
+{
+	struct proc_ids ids;
+
+	(void)state;
+	assert_int_equal(parse_proc_status("Uidx:\t5\t5\t5\t5\nUid:\t0\t0\t0\t0\n"
+					   "CapEff:\t0000000000000000\n", &ids), 0);
+	assert_int_equal(ids.uid[0], 0);
+	assert_int_equal(ids.nspid, 0);
+	assert_true(ids.cap_eff == 0);
+}
+
+static void test_status_garbage(void **state)
+{
+	static const char *bad[] = {
+		"",
+		"CapEff:\t0\n",				 /* no Uid */
+		"Uid:\t1\t2\t3\nCapEff:\t0\n",		 /* three uids */
+		"Uid:\t1\t2\t3\t-4\nCapEff:\t0\n",	 /* negative */
+		"Uid:\t1\t2\t3\t99999999999\nCapEff:\t0\n", /* above u32 */
+		"Uid:\t1\t2\t3\t4\n",			 /* no CapEff */
+		"Uid:\t1\t2\t3\t4\nCapEff:\tzz\n",
+		"Uid:\t1\t2\t3\t4\nCapEff:\t0\nNSpid:\tx\n",
+		"Uid:\t1\t2\t3\t4\nCapEff:\t0\nNSpid:\t-1\n",
+	};
+	struct proc_ids ids;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(parse_proc_status(bad[i], &ids), -EINVAL);
+}
+
+static void test_status_self(void **state)
+{
+	struct proc_ids ids;
+
+	(void)state;
+	assert_int_equal(read_proc_status(getpid(), &ids), 0);
+	assert_int_equal(ids.uid[0], getuid());
+	assert_int_equal(ids.uid[1], geteuid());
+	assert_int_equal(read_proc_status(0x7ffffff0, &ids), -ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +664,10 @@ int main(void)
 		cmocka_unit_test(test_signal_name),
 		cmocka_unit_test(test_duration_valid),
 		cmocka_unit_test(test_duration_invalid),
+		cmocka_unit_test(test_status_basic),
+		cmocka_unit_test(test_status_no_nspid_and_prefixes),
+		cmocka_unit_test(test_status_garbage),
+		cmocka_unit_test(test_status_self),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

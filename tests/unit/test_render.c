@@ -28,7 +28,8 @@ struct payload {
 static void tag(struct payload *p, uint32_t id, uint32_t root_pid, uint32_t parent)
 {
 	assert_true(p->nt < sizeof(p->tags) / sizeof(p->tags[0]));
-	p->tags[p->nt++] = (struct bg_list_tag){ .tag = id, .root_pid = root_pid, .parent = parent };
+	p->tags[p->nt++] = (struct bg_list_tag){ .tag = id, .root_pid = root_pid, .parent = parent,
+						 .flags = BG_TAG_F_PRIV };
 }
 
 static void proc(struct payload *p, uint32_t pid, uint32_t ppid, uint32_t t, int root,
@@ -136,11 +137,11 @@ static void test_parse_exact(void **state)
 	proc(&p, 101, 100, 1, 0, "make");
 	proc(&p, 102, 101, 2, 1, "cc");
 	seal(&p);
-	assert_int_equal(p.len, 8 + 2 * 16 + 3 * 32);
+	assert_int_equal(p.len, 8 + 2 * 24 + 3 * 40);
 	assert_int_equal(p.v.ntags, 2);
 	assert_int_equal(p.v.nprocs, 3);
 	assert_ptr_equal(p.v.tags, (char *)p.buf + 8);
-	assert_ptr_equal(p.v.procs, (char *)p.buf + 8 + 2 * 16);
+	assert_ptr_equal(p.v.procs, (char *)p.buf + 8 + 2 * 24);
 	assert_int_equal(p.v.tags[1].tag, 2);
 	assert_int_equal(p.v.tags[1].parent, 1);
 	assert_int_equal(p.v.procs[2].pid, 102);
@@ -267,8 +268,8 @@ static void test_json_one_tag(void **state)
 	proc(&p, 103, 100, 1, 0, "sleep");
 	seal(&p);
 	expect_output(&p, 1,
-		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"comm\":\"bash\","
-		      "\"descendants\":[101,102,103]}]\n");
+		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":100,\"comm\":\"bash\","
+		      "\"descendants\":[101,102,103],\"adopted\":[],\"nspids\":{}}]\n");
 }
 
 /*
@@ -298,12 +299,12 @@ static void test_json_nested(void **state)
 	build_nested(&p);
 	seal(&p);
 	expect_output(&p, 1,
-		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"comm\":\"sh\","
-		      "\"descendants\":[101,102,103,104]},"
-		      "{\"pid\":102,\"tag\":2,\"parent_tag\":1,\"comm\":\"inner\","
-		      "\"descendants\":[103]},"
-		      "{\"pid\":200,\"tag\":3,\"parent_tag\":0,\"comm\":\"other\","
-		      "\"descendants\":[201]}]\n");
+		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":100,\"comm\":\"sh\","
+		      "\"descendants\":[101,102,103,104],\"adopted\":[],\"nspids\":{}},"
+		      "{\"pid\":102,\"tag\":2,\"parent_tag\":1,\"owner_uid\":0,\"privileged\":true,\"nspid\":102,\"comm\":\"inner\","
+		      "\"descendants\":[103],\"adopted\":[],\"nspids\":{}},"
+		      "{\"pid\":200,\"tag\":3,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":200,\"comm\":\"other\","
+		      "\"descendants\":[201],\"adopted\":[],\"nspids\":{}}]\n");
 }
 
 static void test_json_three_deep(void **state)
@@ -320,12 +321,12 @@ static void test_json_three_deep(void **state)
 	proc(&p, 31, 30, 3, 0, "m");
 	seal(&p);
 	expect_output(&p, 1,
-		      "[{\"pid\":10,\"tag\":1,\"parent_tag\":0,\"comm\":\"l1\","
-		      "\"descendants\":[20,30,31]},"
-		      "{\"pid\":20,\"tag\":2,\"parent_tag\":1,\"comm\":\"l2\","
-		      "\"descendants\":[30,31]},"
-		      "{\"pid\":30,\"tag\":3,\"parent_tag\":2,\"comm\":\"l3\","
-		      "\"descendants\":[31]}]\n");
+		      "[{\"pid\":10,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":10,\"comm\":\"l1\","
+		      "\"descendants\":[20,30,31],\"adopted\":[],\"nspids\":{}},"
+		      "{\"pid\":20,\"tag\":2,\"parent_tag\":1,\"owner_uid\":0,\"privileged\":true,\"nspid\":20,\"comm\":\"l2\","
+		      "\"descendants\":[30,31],\"adopted\":[],\"nspids\":{}},"
+		      "{\"pid\":30,\"tag\":3,\"parent_tag\":2,\"owner_uid\":0,\"privileged\":true,\"nspid\":30,\"comm\":\"l3\","
+		      "\"descendants\":[31],\"adopted\":[],\"nspids\":{}}]\n");
 }
 
 static void test_json_escaped_comm(void **state)
@@ -337,9 +338,9 @@ static void test_json_escaped_comm(void **state)
 	proc(&p, 400, 1, 4, 1, "q\"b\\n\nc\x01\xc3");
 	seal(&p);
 	expect_output(&p, 1,
-		      "[{\"pid\":400,\"tag\":4,\"parent_tag\":0,"
-		      "\"comm\":\"q\\\"b\\\\n\\nc\\u0001\\u00c3\","
-		      "\"descendants\":[]}]\n");
+		      "[{\"pid\":400,\"tag\":4,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,"
+		      "\"nspid\":400,\"comm\":\"q\\\"b\\\\n\\nc\\u0001\\u00c3\","
+		      "\"descendants\":[],\"adopted\":[],\"nspids\":{}}]\n");
 }
 
 /* The root's record is missing (it raced with its exit): comm is "". */
@@ -352,8 +353,49 @@ static void test_json_root_missing(void **state)
 	proc(&p, 501, 500, 5, 0, "x");
 	seal(&p);
 	expect_output(&p, 1,
-		      "[{\"pid\":500,\"tag\":5,\"parent_tag\":0,\"comm\":\"\","
-		      "\"descendants\":[501]}]\n");
+		      "[{\"pid\":500,\"tag\":5,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":500,\"comm\":\"\","
+		      "\"descendants\":[501],\"adopted\":[],\"nspids\":{}}]\n");
+}
+
+/* An unprivileged tag with an adopted member and members in another PID
+ * namespace: owner, adoption and namespace pids show in both renderings. */
+static void build_user_tag(struct payload *p)
+{
+	tag(p, 7, 700, 0);
+	p->tags[p->nt - 1].flags = 0;
+	p->tags[p->nt - 1].owner_uid = 1000;
+	proc(p, 700, 1, 7, 1, "job");
+	p->procs[p->np - 1].nspid = 1;
+	proc(p, 701, 700, 7, 0, "worker");
+	p->procs[p->np - 1].nspid = 2;
+	proc(p, 650, 1, 7, 0, "spawned");
+	p->procs[p->np - 1].flags = BG_PROC_ADOPTED;
+}
+
+static void test_json_user_adopted_ns(void **state)
+{
+	struct payload p = { 0 };
+
+	(void)state;
+	build_user_tag(&p);
+	seal(&p);
+	expect_output(&p, 1,
+		      "[{\"pid\":700,\"tag\":7,\"parent_tag\":0,\"owner_uid\":1000,\"privileged\":false,"
+		      "\"nspid\":1,\"comm\":\"job\",\"descendants\":[701,650],\"adopted\":[650],"
+		      "\"nspids\":{\"701\":2}}]\n");
+}
+
+static void test_tree_user_adopted_ns(void **state)
+{
+	struct payload p = { 0 };
+
+	(void)state;
+	build_user_tag(&p);
+	seal(&p);
+	expect_output(&p, 0,
+		      "700 job (pid 1 in its namespace) [tag 7] (uid 1000)\n"
+		      "|-- 650 spawned [adopted]\n"
+		      "`-- 701 worker (pid 2 in its namespace)\n");
 }
 
 /* ---- render_tree --------------------------------------------------------- */
@@ -515,6 +557,8 @@ int main(void)
 		cmocka_unit_test(test_json_escaped_comm),
 		cmocka_unit_test(test_json_root_missing),
 		cmocka_unit_test(test_tree_empty),
+		cmocka_unit_test(test_json_user_adopted_ns),
+		cmocka_unit_test(test_tree_user_adopted_ns),
 		cmocka_unit_test(test_tree_small),
 		cmocka_unit_test(test_tree_nested),
 		cmocka_unit_test(test_tree_root_missing),
