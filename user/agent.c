@@ -226,6 +226,8 @@ static void note_kill(struct agent *a, uint32_t tag, uint32_t pid, const char *c
 	struct ev e = { .type = EV_KILL, .tag = tag, .pid = pid, .comm = comm, .sig = sig,
 			.latency_ns = since(a->kill_ts), .flag = a->kill_newborn };
 
+	if (!events_active(&a->ev) && !a->verbose)
+		return; /* the kill path pays nothing more */
 	if (a->verbose) {
 		char q[96], name[16];
 
