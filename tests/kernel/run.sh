@@ -1698,10 +1698,11 @@ test_events_stop() {
 
 # A loss counter that rises is reported: an agent whose procs map holds 4
 # processes is made to miss children (procs_map_full); the stream gets a
-# drop line and the log a warning.
+# drop line and the log a warning. That agent runs with -v: libbpf's own
+# messages are in its log, and every line of it has a syslog priority.
 test_events_drop() {
-	local pin=$PIN-obs log=$TMP/agent-obs.log f=$TMP/ev.drop why
-	launch_agent "$pin" "$log" --max-procs 4 || { fail "a second agent (--max-procs 4): $AGENT_WHY"; return; }
+	local pin=$PIN-obs log=$TMP/agent-obs.log f=$TMP/ev.drop why bad
+	launch_agent "$pin" "$log" --max-procs 4 -v || { fail "a second agent (--max-procs 4): $AGENT_WHY"; return; }
 	OAGENT_PID=$L_PID
 	events_start "$f" "" "$pin" || return
 	start_tree --go children 8
@@ -1716,7 +1717,10 @@ test_events_drop() {
 	OAGENT_PID=
 	bounded 15 "$BPFGUARD" unload --pin-dir "$pin" >/dev/null 2>&1
 	why=$(json_check --lines "$f" --has event=drop counter=procs_map_full delta=* total=*) || { fail "$why"; return; }
-	grep -q '^<4>bpfguard: procs_map_full rose by' "$log" || fail "the agent logged no warning for procs_map_full: $(tail -n 3 "$log")"
+	grep -q '^<4>bpfguard: procs_map_full rose by' "$log" || { fail "the agent logged no warning for procs_map_full: $(tail -n 3 "$log")"; return; }
+	grep -q '^<[4-7]>bpfguard: libbpf: ' "$log" || { fail "-v: no libbpf message in the agent's log"; return; }
+	bad=$(grep -v '^<[0-7]>bpfguard: ' "$log" | head -n 2)
+	[[ -z $bad ]] || fail "agent log lines without a <N>bpfguard: prefix: $(oneline "$bad")"
 }
 
 STATUS_COUNTERS="forks_tracked exits_tracked root_exits procs_map_full deaths_map_full ringbuf_drops enrolled kernel_kills kernel_kills_failed kills kills_skipped_identity kills_failed agent_spared kills_refused_uid"
