@@ -1815,9 +1815,11 @@ http_req() {
 	local fd line n=0 body=0
 	HTTP_STATUS='' HTTP_HEAD='' HTTP_BODY=''
 	{ exec {fd}<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
-	printf '%s' "$2" >&"$fd" 2>/dev/null
+	# in a subshell: a connection the agent closed at once may raise SIGPIPE
+	(printf '%s' "$2" >&"$fd") 2>/dev/null
 	while ((n++ < 20000)); do
-		IFS= read -r -t 10 -u "$fd" line || { [[ -n $line ]] || break; }
+		line='' # a reset connection leaves it unset
+		IFS= read -r -t 10 -u "$fd" line 2>/dev/null || { [[ -n ${line:-} ]] || break; }
 		if ((body)); then
 			HTTP_BODY+=$line$'\n'
 		elif [[ -z ${line%$'\r'} ]]; then
