@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 2
+#define BG_CTL_VERSION 3 /* 3: BG_OP_EVENTS, struct bg_status grew */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -25,6 +25,8 @@ enum bg_op {
 	BG_OP_LIST = 4,
 	BG_OP_UNLOAD = 5, /* detach, remove the pins, stop */
 	BG_OP_ADOPT = 6,  /* two pidfds: the tagged ROOT (req.pid), then PID (req.pid2) */
+	BG_OP_EVENTS = 7, /* subscribe: after the reply, the connection carries
+			   * JSON lines (one per event) until either side closes */
 };
 
 struct bg_req {
@@ -80,8 +82,37 @@ struct bg_status {
 	uint32_t max_procs;
 	uint32_t max_tags;
 	uint64_t counters[16]; /* enum bg_stat, summed over CPUs */
+	/* since version 3: what the agent itself counted (reset when it restarts) */
+	uint64_t agent_counters[8]; /* enum bg_agent_stat */
+	uint64_t start_time;	    /* the agent's start, CLOCK_REALTIME seconds */
+	uint32_t subscribers;	    /* event stream subscribers now */
+	uint32_t metrics_port;	    /* --metrics port, 0 if not serving */
+	/*
+	 * Kill latency, the root's exit (as the kernel stamped it) to the
+	 * agent finding its lineage empty, of lineages killed without a grace
+	 * period: lat_buckets[i] counts latencies in (2^(i-1), 2^i] us
+	 * (lat_buckets[0]: <= 1 us), the last bucket those above 2^32 us.
+	 */
+	uint64_t lat_count;
+	uint64_t lat_sum_us;
+	uint64_t lat_buckets[34]; /* BG_LAT_BUCKETS */
 };
-_Static_assert(sizeof(struct bg_status) == 32 + 64 + 128, "bg_status is a wire layout");
+_Static_assert(sizeof(struct bg_status) == 32 + 64 + 128 + 64 + 16 + 16 + 34 * 8,
+	       "bg_status is a wire layout");
+
+#define BG_LAT_BUCKETS 34
+/* Upper bound of lat_buckets[i] in us, for i < BG_LAT_BUCKETS - 1. */
+#define BG_LAT_LE_US(i) (1ull << (i))
+
+/* Counters the agent keeps in memory (struct bg_status.agent_counters). */
+enum bg_agent_stat {
+	BG_ASTAT_EVENTS,	/* event lines queued to subscribers */
+	BG_ASTAT_SUBS_DROPPED,	/* subscribers dropped: did not read (backlog full) */
+	BG_ASTAT_REFUSED,	/* control requests answered with an error */
+	BG_ASTAT_METRICS_OK,	/* /metrics scrapes served */
+	BG_ASTAT_METRICS_BAD,	/* HTTP requests refused, timed out or over the limit */
+	BG_ASTAT_MAX,
+};
 
 /*
  * Payload of BG_OP_LIST: uint32_t ntags, uint32_t nprocs, then ntags

@@ -32,10 +32,13 @@
 #include "bpfguard.h"
 #include "bpfguard.skel.h"
 #include "control.h"
+#include "events.h"
 #include "lineage.h"
 #include "loader.h"
 #include "log.h"
+#include "metrics.h"
 #include "parse.h"
+#include "render.h"
 
 /* A lineage still not empty after this long is retried on the next tick. */
 #define KILL_ROUND_BUDGET_NS (10ull * 1000000000ull)
@@ -67,6 +70,18 @@ struct agent {
 	char kernel[64];
 	bool stop;
 	char sock_path[108], lock_path[108];
+	/* observability (events.c, metrics.c): see the "events" section */
+	bool verbose;
+	struct events ev;
+	struct metrics m;
+	struct lat_hist lat;
+	uint64_t start_time, refused;
+	uint64_t kill_ts;  /* death of the lineage being signalled (0: unknown) */
+	bool kill_newborn; /* ... and the signal goes to a process born into it */
+	uint64_t loss_seen[4];
+	bool loss_primed;
+	const struct bg_req *req; /* the request being answered, and by whom */
+	struct ucred req_cred;
 };
 
 static uint64_t now_ns(void)
@@ -192,6 +207,117 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
 	return 0;
 }
 
+/* ---- events: hooks into the event stream and the logs ---------------- */
+
+/* Events about a tag go to its unprivileged owner too, else to root only. */
+static uint32_t audience(const struct bg_tag *t)
+{
+	return t && !(t->flags & BG_TAG_F_PRIV) ? t->owner_uid : EV_AUDIENCE_PRIV;
+}
+
+static int64_t since(uint64_t ts)
+{
+	return ts ? (int64_t)(now_ns() - ts) : -1;
+}
+
+/* A signal went to @pid of @tag's lineage (comm read before it was sent). */
+static void note_kill(struct agent *a, uint32_t tag, uint32_t pid, const char *comm, int sig)
+{
+	struct ev e = { .type = EV_KILL, .tag = tag, .pid = pid, .comm = comm, .sig = sig,
+			.latency_ns = since(a->kill_ts), .flag = a->kill_newborn };
+
+	if (!events_active(&a->ev) && !a->verbose)
+		return; /* the kill path pays nothing more */
+	if (a->verbose) {
+		char q[96], name[16];
+
+		json_quote(q, sizeof(q), comm);
+		log_debug("tag %u: SIG%s to pid %u %s%s, %.3f ms after the root's exit", tag,
+			  signal_name(sig, name, sizeof(name)), pid, q,
+			  a->kill_newborn ? " (born into the dying lineage)" : "",
+			  e.latency_ns >= 0 ? (double)e.latency_ns / 1e6 : -1.0);
+	}
+	events_emit(&a->ev, &e, audience(tt_find(&a->tt, tag)));
+}
+
+/* The lineage of @tag's dead root is empty: a kill-latency sample (only
+ * without a grace period: a grace would measure itself). */
+static void note_lineage_dead(struct agent *a, uint32_t tag, uint64_t kills, int sweeps,
+			      uint64_t death_ts)
+{
+	const struct bg_tag *t = tt_find(&a->tt, tag);
+	struct ev e = { .type = EV_LINEAGE_DEAD, .tag = tag, .pid = t ? t->root_pid : 0,
+			.count = kills, .total = (uint64_t)sweeps, .latency_ns = since(death_ts) };
+
+	if (e.latency_ns >= 0 && t && !t->grace_ns)
+		lat_add(&a->lat, (uint64_t)e.latency_ns / 1000);
+	events_emit(&a->ev, &e, audience(t));
+}
+
+static const char *op_name(uint16_t op)
+{
+	static const char *const names[] = {
+		[BG_OP_STATUS] = "status", [BG_OP_TAG] = "tag",	  [BG_OP_UNTAG] = "untag",
+		[BG_OP_LIST] = "list",	   [BG_OP_UNLOAD] = "unload", [BG_OP_ADOPT] = "adopt",
+		[BG_OP_EVENTS] = "events",
+	};
+
+	return op < sizeof(names) / sizeof(names[0]) && names[op] ? names[op] : "unknown";
+}
+
+/* Every error reply is a refused request: logged, counted, an event for
+ * root and for the user who asked. */
+static void on_reply(void *ctx, int status, const char *msg)
+{
+	struct agent *a = ctx;
+	struct ev e = { .type = EV_REFUSED, .err = status, .msg = msg, .op = "malformed" };
+
+	if (!status)
+		return;
+	a->refused++;
+	e.uid = a->req_cred.uid;
+	if (a->req) {
+		e.op = op_name(a->req->op);
+		e.pid = (uint32_t)a->req->pid;
+		e.pid2 = (uint32_t)a->req->pid2;
+	}
+	log_notice("refused %s from uid %u (pid %d): %s", e.op, e.uid, a->req_cred.pid, msg);
+	events_emit(&a->ev, &e, e.uid);
+}
+
+/* Loss counters that rose since the last look: a line each, and an event. */
+static void check_losses(struct agent *a)
+{
+	static const uint32_t idx[] = { BG_STAT_RINGBUF_DROP, BG_STAT_PROCS_FULL,
+					BG_STAT_DEATHS_FULL };
+	uint64_t now[4], vals[a->ncpus];
+	bool first = !a->loss_primed;
+
+	for (size_t i = 0; i < 3; i++) {
+		uint32_t k = idx[i];
+
+		now[i] = 0;
+		if (!bpf_map_lookup_elem(a->stats_fd, &k, vals))
+			for (int c = 0; c < a->ncpus; c++)
+				now[i] += vals[c];
+	}
+	now[3] = a->ev.dropped;
+	for (size_t i = 0; i < 4; i++) {
+		const char *name = i < 3 ? bg_stat_desc[idx[i]].name
+					 : bg_astat_desc[BG_ASTAT_SUBS_DROPPED].name;
+		struct ev e = { .type = EV_DROP, .counter = name, .total = now[i],
+				.count = now[i] - a->loss_seen[i] };
+
+		if (!first && now[i] > a->loss_seen[i]) {
+			log_warn("%s rose by %llu to %llu", name, (unsigned long long)e.count,
+				 (unsigned long long)now[i]);
+			events_emit(&a->ev, &e, EV_AUDIENCE_PRIV);
+		}
+		a->loss_seen[i] = now[i];
+	}
+	a->loss_primed = true;
+}
+
 /* ---- who may signal whom ------------------------------------------- */
 
 /* Who sent a request, from SO_PEERCRED (never from the request itself). */
@@ -280,6 +406,7 @@ struct sweep {
  */
 static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig)
 {
+	char comm[16] = "";
 	struct bg_proc now;
 	int fd;
 
@@ -292,6 +419,8 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, 
 		stat_add(a, BG_STAT_KILL_SKIPPED, 1);
 		return -ESRCH;
 	}
+	if (events_active(&a->ev) || a->verbose)
+		read_comm(v->pid, comm);
 	if (pidfd_send_signal(fd, sig, NULL, 0)) {
 		int err = -errno;
 
@@ -300,6 +429,7 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, 
 			stat_add(a, BG_STAT_KILL_FAILED, 1);
 		return err;
 	}
+	note_kill(a, tag, v->pid, comm, sig);
 	return fd;
 }
 
@@ -402,9 +532,20 @@ static void report_refused(struct agent *a, struct sweep *s)
 	const struct bg_tag *t = tt_find(&a->tt, s->tag);
 
 	stat_add(a, BG_STAT_KILL_REFUSED, s->nref);
-	for (size_t i = 0; i < s->nref; i++)
+	for (size_t i = 0; i < s->nref; i++) {
+		struct ev e = { .type = EV_KILL_REFUSED, .tag = s->tag, .pid = s->refused[i],
+				.uid = t ? t->owner_uid : 0,
+				.msg = "the tag's owner may not signal it (kill(2) rule)" };
+		char comm[16];
+
 		log_warn("tag %u: pid %u not killed: the tag's owner (uid %u) may not signal it",
 			 s->tag, s->refused[i], t ? t->owner_uid : 0);
+		if (events_active(&a->ev)) {
+			read_comm(s->refused[i], comm);
+			e.comm = comm;
+			events_emit(&a->ev, &e, audience(t));
+		}
+	}
 }
 
 static void report_self(struct agent *a, struct sweep *s)
@@ -447,6 +588,8 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 	stat_add(a, BG_STAT_KILLS, kills);
 	report_self(a, &s);
 	report_refused(a, &s);
+	if (!err)
+		note_lineage_dead(a, tag, kills, rounds, death_ts);
 	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
 		 "%.3f ms after the root's exit",
 		 tag, (unsigned long long)kills, rounds,
@@ -535,9 +678,16 @@ static uint64_t handle_deaths(struct agent *a)
 		if (bpf_map_lookup_elem(a->deaths_fd, &key, &d))
 			continue;
 		if (t && t->state == BG_TAG_ACTIVE) {
+			/* once per death, whichever agent takes it up */
+			struct ev e = { .type = EV_ROOT_EXIT, .tag = key, .pid = d.root_pid,
+					.sig = (int)t->signal, .grace_ns = t->grace_ns,
+					.latency_ns = since(d.ts) };
+
 			t->state = BG_TAG_DOOMED;
 			put_tag(a, key, t);
+			events_emit(&a->ev, &e, audience(t));
 		}
+		a->kill_ts = d.ts;
 		deadline = d.ts + (t ? t->grace_ns : 0);
 		if (t && t->signal != SIGKILL && t->grace_ns && now_ns() < deadline) {
 			if (!g && start_grace(a, key, t, deadline))
@@ -584,7 +734,14 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 		return;
 	if (!owner_may_signal(tt_find(&a->tt, ev->tag), (pid_t)v.pid))
 		return; /* reported with the lineage's last sweep */
+	if (events_active(&a->ev) || a->verbose) {
+		struct bg_death d;
+
+		a->kill_ts = bpf_map_lookup_elem(a->deaths_fd, &ev->tag, &d) ? 0 : d.ts;
+	}
+	a->kill_newborn = true;
 	fd = kill_verified(a, ev->tag, &v, g ? g->sig : SIGKILL);
+	a->kill_newborn = false;
 	if (fd >= 0) {
 		if (!g)
 			stat_add(a, BG_STAT_KILLS, 1);
@@ -693,6 +850,26 @@ static bool entry_is_process(const struct bg_proc *e, pid_t pid)
 	return e->start / (1000000000ull / (uint64_t)hz) == st.starttime;
 }
 
+/* A tag was made (or, @updated, its signal and grace changed). */
+static void note_tag(struct agent *a, uint32_t id, const struct bg_tag *t,
+		     const struct caller *c, bool updated)
+{
+	struct ev e = { .type = EV_TAG, .tag = id, .pid = t->root_pid, .uid = c->uid,
+			.priv = t->flags & BG_TAG_F_PRIV, .parent_tag = t->parent,
+			.sig = (int)t->signal, .grace_ns = t->grace_ns, .flag = updated };
+	char comm[16];
+
+	if (updated)
+		log_info("tag %u (pid %u) updated for uid %u: signal %u, grace %llu ms", id,
+			 t->root_pid, c->uid, t->signal,
+			 (unsigned long long)(t->grace_ns / 1000000ull));
+	if (!events_active(&a->ev))
+		return;
+	read_comm(t->root_pid, comm);
+	e.comm = comm;
+	events_emit(&a->ev, &e, audience(t));
+}
+
 static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd,
 		   const struct caller *c)
 {
@@ -731,6 +908,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			own->signal = req->signal ? req->signal : SIGKILL;
 			own->grace_ns = req->grace_ns;
 			put_tag(a, cur, own);
+			note_tag(a, cur, own, c, true);
 			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
 			return;
 		}
@@ -840,6 +1018,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	put_tag(a, id, &t);
 	log_info("tagged pid %d as tag %u for uid %u%s%s, %d tag(s) below it re-parented", pid,
 		 id, c->uid, c->priv ? "" : " (unprivileged)", parent ? " (nested)" : "", nested);
+	note_tag(a, id, &t, c, false);
 	ctl_send_rep(cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
 		     parent ? ", nested" : "");
 	free(out);
@@ -850,7 +1029,7 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 {
 	struct bg_proc e;
 	struct bg_tag *t;
-	uint32_t cur;
+	uint32_t cur, into;
 	pid_t pid;
 
 	pid = request_target(a, cfd, req->pid, pidfd, c);
@@ -873,12 +1052,16 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	}
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
-	t->state = tt_parent(&a->tt, cur) ? BG_TAG_MERGED : BG_TAG_DETACHED;
+	into = tt_parent(&a->tt, cur);
+	t->state = into ? BG_TAG_MERGED : BG_TAG_DETACHED;
 	if (put_tag(a, cur, t)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
 	log_info("untagged pid %d (tag %u) for uid %u", pid, cur, c->uid);
+	events_emit(&a->ev, &(struct ev){ .type = EV_UNTAG, .tag = cur, .pid = (uint32_t)pid,
+					  .uid = c->uid, .parent_tag = into },
+		    audience(t));
 	ctl_send_rep(cfd, 0, NULL, 0, "untagged %d", req->pid);
 }
 
@@ -941,6 +1124,15 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 		return;
 	}
 	log_info("adopted pid %d into tag %u (root pid %d) for uid %u", pid, tag, root, c->uid);
+	if (events_active(&a->ev)) {
+		struct ev e = { .type = EV_ADOPT, .tag = tag, .pid = (uint32_t)pid,
+				.pid2 = (uint32_t)root, .uid = c->uid };
+		char comm[16];
+
+		read_comm((uint32_t)pid, comm);
+		e.comm = comm;
+		events_emit(&a->ev, &e, audience(tt_find(&a->tt, tag)));
+	}
 	ctl_send_rep(cfd, 0, NULL, 0, "adopted %d into tag %u", req->pid2, tag);
 }
 
@@ -960,26 +1152,64 @@ static int count_member(void *ctx, uint32_t pid, const struct bg_proc *p)
 	return 0;
 }
 
-static void op_status(struct agent *a, int cfd)
+/* The status snapshot: `status` and the metrics both show this. */
+static void fill_status(void *ctx, struct bg_status *st)
 {
-	struct bg_status st = {
-		.mode = (uint32_t)a->mode,
-		.agent_pid = (uint32_t)a->self,
-		.features = a->features,
-	};
+	struct agent *a = ctx;
 	struct counter c = { .a = a };
 
-	memcpy(st.kernel, a->kernel, sizeof(st.kernel));
+	memset(st, 0, sizeof(*st));
+	st->mode = (uint32_t)a->mode;
+	st->agent_pid = (uint32_t)a->self;
+	st->features = a->features;
+	memcpy(st->kernel, a->kernel, sizeof(st->kernel));
 	load_tags(a);
 	for (size_t i = 0; i < a->tt.n; i++)
 		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
-			st.tags++;
+			st->tags++;
 	scan_procs(a, count_member, &c);
-	st.tracked = c.tracked;
-	st.max_procs = a->l.max_procs;
-	st.max_tags = a->l.max_tags;
-	stats_sum(a, st.counters, BG_STAT_MAX);
+	st->tracked = c.tracked;
+	st->max_procs = a->l.max_procs;
+	st->max_tags = a->l.max_tags;
+	stats_sum(a, st->counters, BG_STAT_MAX);
+	st->agent_counters[BG_ASTAT_EVENTS] = a->ev.sent;
+	st->agent_counters[BG_ASTAT_SUBS_DROPPED] = a->ev.dropped;
+	st->agent_counters[BG_ASTAT_REFUSED] = a->refused;
+	st->agent_counters[BG_ASTAT_METRICS_OK] = a->m.ok;
+	st->agent_counters[BG_ASTAT_METRICS_BAD] = a->m.bad;
+	st->start_time = a->start_time;
+	st->subscribers = (uint32_t)a->ev.n;
+	st->metrics_port = a->m.listen_fd >= 0 ? a->m.port : 0;
+	st->lat_count = a->lat.count;
+	st->lat_sum_us = a->lat.sum_us;
+	memcpy(st->lat_buckets, a->lat.buckets, sizeof(st->lat_buckets));
+}
+
+static void op_status(struct agent *a, int cfd)
+{
+	struct bg_status st;
+
+	fill_status(a, &st);
 	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
+}
+
+/* Subscribe to the event stream: answer, then keep the connection (the
+ * caller must not close it when this returns true). */
+static bool op_events(struct agent *a, int cfd, const struct caller *c)
+{
+	int err = events_may_subscribe(&a->ev, c->uid, c->priv);
+
+	if (err) {
+		ctl_send_rep(cfd, EBUSY, NULL, 0, "too many event subscribers (at most %d, %d per "
+			     "unprivileged user)", EV_MAX_SUBS, EV_MAX_SUBS_PER_UID);
+		return false;
+	}
+	if (ctl_send_rep(cfd, 0, NULL, 0, "subscribed") ||
+	    events_subscribe(&a->ev, cfd, c->uid, c->priv))
+		return false;
+	log_info("events: uid %u subscribed%s (%zu subscriber(s))", c->uid,
+		 c->priv ? "" : " (its own tags only)", a->ev.n);
+	return true;
 }
 
 struct lister {
@@ -1092,20 +1322,25 @@ static void op_unload(struct agent *a, int cfd)
 	ctl_send_rep(cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
 }
 
-static void handle_client(struct agent *a, int cfd)
+/* Answer one request. Returns true if the connection was kept (an event
+ * subscriber), false if the caller closes it. */
+static bool handle_client(struct agent *a, int cfd)
 {
 	int pidfd[BG_CTL_MAX_FDS], err;
+	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
+	bool keep = false;
 	struct caller c;
 	struct bg_req req;
-	struct ucred cred;
 
 	err = ctl_recv_req(cfd, &req, pidfd, &cred);
+	a->req_cred = cred; /* for on_reply() */
 	if (err) {
 		if (err == -EPROTO)
 			ctl_send_rep(cfd, EPROTO, NULL, 0, "malformed request");
-		return;
+		return false;
 	}
 	identify_caller(&cred, &c);
+	a->req = &req;
 	if (req.flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
 	} else {
@@ -1131,13 +1366,18 @@ static void handle_client(struct agent *a, int cfd)
 			else
 				ctl_send_rep(cfd, EPERM, NULL, 0, "only root may unload bpfguard");
 			break;
+		case BG_OP_EVENTS:
+			keep = op_events(a, cfd, &c);
+			break;
 		default:
 			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req.op);
 		}
 	}
+	a->req = NULL;
 	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
 		if (pidfd[i] >= 0)
 			close(pidfd[i]);
+	return keep;
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -1230,6 +1470,26 @@ static void read_signals(struct agent *a)
 	}
 }
 
+/* Event stream, refusal reports, loss watch, and (if asked) metrics. */
+static int start_observers(struct agent *a, const struct agent_opts *o)
+{
+	int err;
+
+	a->ev.ep_fd = a->m.ep_fd = a->ep_fd;
+	ctl_observe_replies(on_reply, a);
+	check_losses(a); /* the baseline: only rises from now on are reported */
+	if (!o->metrics_addr)
+		return 0;
+	err = metrics_open(&a->m, o->metrics_addr);
+	if (err) {
+		log_err("cannot serve metrics on %s: %s", o->metrics_addr, strerror(-err));
+		return err;
+	}
+	log_info("metrics: serving http://%.*s:%u/metrics", (int)(strrchr(o->metrics_addr, ':') -
+		 o->metrics_addr), o->metrics_addr, a->m.port);
+	return 0;
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
@@ -1238,6 +1498,10 @@ int agent_run(const struct agent_opts *o)
 
 	a.self = getpid();
 	a.mode = o->mode;
+	a.verbose = o->verbose;
+	a.start_time = (uint64_t)time(NULL);
+	events_init(&a.ev, -1);
+	metrics_init(&a.m, -1);
 	a.ncpus = libbpf_num_possible_cpus();
 	if (a.ncpus <= 0) {
 		log_err("cannot count CPUs");
@@ -1308,6 +1572,9 @@ int agent_run(const struct agent_opts *o)
 		log_err("epoll: %s", strerror(errno));
 		goto out;
 	}
+	err = start_observers(&a, o);
+	if (err)
+		goto out;
 
 	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, socket %s",
 		 o->pin_dir, a.mode == BG_MODE_KERNEL ? "kernel" : "user", a.l.max_procs,
@@ -1339,10 +1606,10 @@ int agent_run(const struct agent_opts *o)
 			} else if (fd == a.listen_fd) {
 				int cfd = accept4(a.listen_fd, NULL, NULL, SOCK_CLOEXEC);
 
-				if (cfd >= 0) {
-					handle_client(&a, cfd);
+				if (cfd >= 0 && !handle_client(&a, cfd))
 					close(cfd);
-				}
+			} else if (!events_handle(&a.ev, fd, ev[i].events)) {
+				metrics_handle(&a.m, fd, ev[i].events, now_ns(), fill_status, &a);
 			}
 		}
 		if (a.stop)
@@ -1350,9 +1617,14 @@ int agent_run(const struct agent_opts *o)
 		/* Always drain and check: a death found late is still a death. */
 		ring_buffer__consume(a.rb);
 		next_deadline = handle_deaths(&a);
+		check_losses(&a);
+		metrics_expire(&a.m, now_ns());
 	}
 	rc = 0;
 out:
+	ctl_observe_replies(NULL, NULL);
+	events_close_all(&a.ev, rc ? "agent failed" : "agent stopping");
+	metrics_close(&a.m);
 	if (a.listen_fd >= 0) {
 		close(a.listen_fd);
 		unlink(a.sock_path);

@@ -10,6 +10,7 @@ struct agent_opts {
 	int mode; /* enum bg_mode */
 	bool verbose;
 	uint32_t max_procs, max_tags;
+	const char *metrics_addr; /* --metrics ADDR:PORT (validated), NULL: none */
 };
 
 /* Run the agent until SIGTERM/SIGINT or an unload request. Returns the

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -15,7 +17,9 @@
 #include "cli.h"
 #include "control.h"
 #include "libbpfguard.h"
+#include "libbpfguard_priv.h"
 #include "loader.h"
+#include "metrics.h"
 #include "parse.h"
 #include "render.h"
 
@@ -32,6 +36,7 @@ enum {
 	OPT_MAX_TAGS,
 	OPT_SIGNAL,
 	OPT_GRACE,
+	OPT_METRICS,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
@@ -366,37 +371,23 @@ int cmd_list(int argc, char **argv)
 }
 
 static const char status_help[] =
-	"Usage: bpfguard status [--pin-dir DIR]\n\n"
+	"Usage: bpfguard status [--json] [--pin-dir DIR]\n\n"
 	"Exit 0 if an agent is attached and enforcing for DIR, 1 if not. Prints the\n"
 	"mode, the tag and process counts, and the counters of what was done and of\n"
 	"what could not be done (full maps, ring-buffer drops).\n\n"
+	"  --json         one JSON object: agent, kernel, tags, tracked, limits, every\n"
+	"                 counter, and the kill-latency histogram (README.md has the schema)\n"
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 int cmd_status(int argc, char **argv)
 {
-	static const char *const names[BG_STAT_MAX] = {
-		[BG_STAT_FORK_TRACKED] = "forks_tracked",
-		[BG_STAT_EXIT_TRACKED] = "exits_tracked",
-		[BG_STAT_ROOT_EXIT] = "root_exits",
-		[BG_STAT_PROCS_FULL] = "procs_map_full",
-		[BG_STAT_DEATHS_FULL] = "deaths_map_full",
-		[BG_STAT_RINGBUF_DROP] = "ringbuf_drops",
-		[BG_STAT_ENROLLED] = "enrolled",
-		[BG_STAT_KERNEL_KILLS] = "kernel_kills",
-		[BG_STAT_KERNEL_KILL_FAILED] = "kernel_kills_failed",
-		[BG_STAT_KILLS] = "kills",
-		[BG_STAT_KILL_SKIPPED] = "kills_skipped_identity",
-		[BG_STAT_KILL_FAILED] = "kills_failed",
-		[BG_STAT_SELF_SPARED] = "agent_spared",
-		[BG_STAT_KILL_REFUSED] = "kills_refused_uid",
-	};
 	struct bg_status st;
 	struct common c;
 	void *pl = NULL;
 	size_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, status_help, 0, "h", &c);
+	rc = parse_common(argc, argv, status_help, ALLOW_JSON, "h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -414,6 +405,8 @@ int cmd_status(int argc, char **argv)
 	memcpy(&st, pl, sizeof(st));
 	free(pl);
 	st.kernel[sizeof(st.kernel) - 1] = '\0';
+	if (c.json)
+		return render_status_json(stdout, &st, c.pin_dir) ? EXIT_RUNTIME : 0;
 	printf("agent:   enforcing (pid %u), mode %s, pin dir %s\n", st.agent_pid,
 	       st.mode == BG_MODE_KERNEL ? "kernel" : "user", c.pin_dir);
 	printf("kernel:  %s, features:%s%s%s%s%s%s\n", st.kernel,
@@ -427,12 +420,123 @@ int cmd_status(int argc, char **argv)
 	printf("limits:  %u processes, %u tags\n", st.max_procs, st.max_tags);
 	printf("counters:");
 	for (int i = 0; i < BG_STAT_MAX; i++)
-		printf(" %s=%llu", names[i], (unsigned long long)st.counters[i]);
+		printf(" %s=%llu", bg_stat_desc[i].name, (unsigned long long)st.counters[i]);
+	printf("\nagent counters:");
+	for (int i = 0; i < BG_ASTAT_MAX; i++)
+		printf(" %s=%llu", bg_astat_desc[i].name, (unsigned long long)st.agent_counters[i]);
+	printf("\nkill latency: %llu lineage(s) measured", (unsigned long long)st.lat_count);
+	if (st.lat_count)
+		printf(", mean %.3f ms", (double)st.lat_sum_us / (double)st.lat_count / 1000.0);
+	printf("; %u event subscriber(s)", st.subscribers);
+	if (st.metrics_port)
+		printf("; metrics on port %u", st.metrics_port);
 	printf("\n");
 	if (st.counters[BG_STAT_PROCS_FULL] || st.counters[BG_STAT_DEATHS_FULL])
 		printf("WARNING: a map was full: some processes could not be tracked "
 		       "(raise --max-procs / --max-tags)\n");
 	return 0;
+}
+
+static const char events_help[] =
+	"Usage: bpfguard events [--pin-dir DIR]\n\n"
+	"Follow the agent's events as they happen: one JSON object per line on stdout\n"
+	"(tag, untag, adopt, root_exit, kill, lineage_dead, kill_refused, refused, drop;\n"
+	"the first line is \"subscribed\", the last \"agent_stop\" if the agent stops).\n"
+	"root sees every event; another user sees those of the tags it owns and the\n"
+	"refusals of its own requests. A reader that falls more than 1 MiB behind is\n"
+	"dropped by the agent (exit 1). README.md has the schema of each event.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+/* Copy whole lines from the agent to stdout until it closes the stream.
+ * Returns the exit code: 0 if the last line was agent_stop. */
+static int follow_events(int fd)
+{
+	static const char stop[] = "\"event\":\"agent_stop\"";
+	static char buf[1 << 16];
+	bool stopped = false;
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, buf + len, sizeof(buf) - len);
+		char *end;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		/* only whole lines: a reader of the output never sees half a line */
+		end = memrchr(buf, '\n', len);
+		if (!end) {
+			if (len == sizeof(buf)) {
+				err_line("events: a line longer than %zu bytes from the agent",
+					 sizeof(buf));
+				return EXIT_RUNTIME;
+			}
+			continue;
+		}
+		end++;
+		if (fwrite(buf, 1, (size_t)(end - buf), stdout) != (size_t)(end - buf) ||
+		    fflush(stdout))
+			return EXIT_RUNTIME;
+		stopped = memmem(buf, (size_t)(end - buf), stop, strlen(stop)) != NULL;
+		len -= (size_t)(end - buf);
+		memmove(buf, end, len);
+	}
+	if (stopped)
+		return 0;
+	err_line("events: the agent closed the stream (it stopped, or dropped this reader)");
+	return EXIT_RUNTIME;
+}
+
+/* For the one command that keeps its connection (events): the library's
+ * line about a failed connect. */
+static int connect_agent(const char *pin_dir)
+{
+	char msg[BG_MSG_MAX] = "";
+	struct lbg_call c = { .msg = msg, .msg_len = sizeof(msg) };
+	int fd = ctl_connect(pin_dir);
+
+	if (fd >= 0)
+		return fd;
+	snprintf(c.pin_dir, sizeof(c.pin_dir), "%s", pin_dir);
+	lbg_connect_error(&c, fd);
+	err_line("%s", msg);
+	return -1;
+}
+
+int cmd_events(int argc, char **argv)
+{
+	struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
+			      .op = BG_OP_EVENTS };
+	struct timeval none = { 0 };
+	struct bg_rep rep;
+	struct common c;
+	void *pl = NULL;
+	int rc, fd, err;
+
+	rc = parse_common(argc, argv, events_help, 0, "h", &c);
+	if (rc)
+		return rc == 1 ? 0 : rc;
+	if (optind < argc) {
+		err_line("events: unexpected argument '%s'", argv[optind]);
+		return EXIT_USAGE;
+	}
+	fd = connect_agent(c.pin_dir);
+	if (fd < 0)
+		return EXIT_RUNTIME;
+	err = ctl_call(fd, &req, -1, &rep, &pl);
+	free(pl);
+	if (err || rep.status) {
+		err_line("events: %s", err ? strerror(-err) : rep.msg);
+		close(fd);
+		return EXIT_RUNTIME;
+	}
+	/* the stream may stay quiet for hours: no receive timeout from here */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	rc = follow_events(fd);
+	close(fd);
+	return rc;
 }
 
 static const char unload_help[] =
@@ -473,7 +577,7 @@ int cmd_unload(int argc, char **argv)
 
 static const char agent_help[] =
 	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
-	"                      [--max-procs N] [--max-tags N]\n\n"
+	"                      [--max-procs N] [--max-tags N] [--metrics ADDR:PORT]\n\n"
 	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
 	"the lineage of every tagged process that dies. Runs in the foreground until\n"
 	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
@@ -486,7 +590,11 @@ static const char agent_help[] =
 	"                   kernel can, else user\n"
 	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
 	"  --max-tags N     tags (default 4096)\n"
-	"  -v, --verbose    libbpf's own messages (verifier log on failure)\n";
+	"  --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+	"                   (a numeric address: 127.0.0.1:9469, [::1]:9469; port 0\n"
+	"                   picks a free one, logged). Off unless given\n"
+	"  -v, --verbose    libbpf's own messages (verifier log on failure) and a\n"
+	"                   debug line per signal sent\n";
 
 static int parse_count(const char *opt, const char *s, uint32_t *out)
 {
@@ -510,6 +618,7 @@ int cmd_agent(int argc, char **argv)
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -551,6 +660,18 @@ int cmd_agent(int argc, char **argv)
 			if (parse_count("--max-tags", optarg, &ao.max_tags))
 				return EXIT_USAGE;
 			break;
+		case OPT_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+
+			if (metrics_parse_addr(optarg, &ss, &sl)) {
+				err_line("agent: invalid --metrics '%s' (a numeric ADDR:PORT, e.g. "
+					 "127.0.0.1:9469 or [::1]:9469)", optarg);
+				return EXIT_USAGE;
+			}
+			ao.metrics_addr = optarg;
+			break;
+		}
 		case 'v':
 			ao.verbose = true;
 			break;

@@ -14,6 +14,7 @@ int cmd_adopt(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 
 #endif /* BG_CLI_H */

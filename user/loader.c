@@ -145,17 +145,30 @@ int loader_prepare_dir(const char *pin_dir)
 	return 0;
 }
 
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/*
+ * libbpf's messages, one log line each with its syslog level (the verifier
+ * log arrives as one multi-line message: every line gets the prefix, so
+ * journald keeps the level and nothing reads as a line of its own).
+ */
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	(void)level;
-	return vfprintf(stderr, fmt, ap);
+	int prio = level == LIBBPF_WARN ? 4 : level == LIBBPF_INFO ? 6 : 7;
+	char *buf = NULL, *line, *save = NULL;
+	int n = vasprintf(&buf, fmt, ap);
+
+	if (n < 0)
+		return n;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		fprintf(stderr, "<%d>bpfguard: libbpf: %s\n", prio, line);
+	free(buf);
+	return n;
 }
 
 static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level != LIBBPF_WARN)
 		return 0;
-	return vfprintf(stderr, fmt, ap);
+	return libbpf_log(level, fmt, ap);
 }
 
 /* Size of an already pinned map, 0 if none: pinned sizes win over flags,
@@ -202,7 +215,7 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 	char path[320];
 	int err;
 
-	libbpf_set_print(verbose ? libbpf_print : libbpf_quiet);
+	libbpf_set_print(verbose ? libbpf_log : libbpf_quiet);
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
 
 	l->skel = bpfguard__open();

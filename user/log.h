@@ -10,6 +10,9 @@
 
 #define log_err(fmt, ...) fprintf(stderr, "<3>bpfguard: " fmt "\n", ##__VA_ARGS__)
 #define log_warn(fmt, ...) fprintf(stderr, "<4>bpfguard: " fmt "\n", ##__VA_ARGS__)
+#define log_notice(fmt, ...) fprintf(stderr, "<5>bpfguard: " fmt "\n", ##__VA_ARGS__)
 #define log_info(fmt, ...) fprintf(stderr, "<6>bpfguard: " fmt "\n", ##__VA_ARGS__)
+/* the agent writes these only with -v */
+#define log_debug(fmt, ...) fprintf(stderr, "<7>bpfguard: " fmt "\n", ##__VA_ARGS__)
 
 #endif /* BG_LOG_H */

@@ -24,6 +24,7 @@ static const struct {
 	{ "exec", cmd_exec, "run CMD tagged: its tree cannot outlive it" },
 	{ "list", cmd_list, "show tagged processes and their descendants" },
 	{ "status", cmd_status, "is an agent enforcing? (exit 0 if so)" },
+	{ "events", cmd_events, "follow what the agent does, as JSON lines" },
 	{ "unload", cmd_unload, "detach everything and remove the pins" },
 };
 

@@ -325,3 +325,101 @@ int render_tree(FILE *out, const struct list_view *v)
 	free(c.kids);
 	return ferror(out) ? -EIO : 0;
 }
+
+const struct counter_desc bg_stat_desc[BG_STAT_MAX] = {
+	[BG_STAT_FORK_TRACKED] = { "forks_tracked", "Children recorded by the fork program." },
+	[BG_STAT_EXIT_TRACKED] = { "exits_tracked", "Tracked processes that exited." },
+	[BG_STAT_ROOT_EXIT] = { "root_exits", "Tagged roots that exited." },
+	[BG_STAT_PROCS_FULL] = { "procs_map_full",
+				 "Processes that could not be recorded: the procs map was full." },
+	[BG_STAT_DEATHS_FULL] = { "deaths_map_full",
+				  "Root deaths that could not be recorded: the deaths map was full." },
+	[BG_STAT_RINGBUF_DROP] = { "ringbuf_drops",
+				   "Ring-buffer records dropped (the deaths map still holds them)." },
+	[BG_STAT_ENROLLED] = { "enrolled", "Processes enrolled when a tag was applied." },
+	[BG_STAT_KERNEL_KILLS] = { "kernel_kills", "Signals sent in the kernel (mode kernel)." },
+	[BG_STAT_KERNEL_KILL_FAILED] = { "kernel_kills_failed",
+					 "Signals the kernel could not send in-kernel." },
+	[BG_STAT_KILLS] = { "kills", "Descendants SIGKILLed by the agent." },
+	[BG_STAT_KILL_SKIPPED] = { "kills_skipped_identity",
+				   "Kill candidates skipped: no longer the recorded process." },
+	[BG_STAT_KILL_FAILED] = { "kills_failed", "Kills that failed (pidfd_open, pidfd_send_signal)." },
+	[BG_STAT_SELF_SPARED] = { "agent_spared", "Times the agent found itself in a doomed lineage." },
+	[BG_STAT_KILL_REFUSED] = { "kills_refused_uid",
+				   "Descendants not killed: the unprivileged tag owner may not signal them." },
+};
+
+const struct counter_desc bg_astat_desc[BG_ASTAT_MAX] = {
+	[BG_ASTAT_EVENTS] = { "events_sent", "Event lines queued to subscribers." },
+	[BG_ASTAT_SUBS_DROPPED] = { "event_subscribers_dropped",
+				    "Event subscribers dropped because they did not read." },
+	[BG_ASTAT_REFUSED] = { "requests_refused", "Control requests answered with an error." },
+	[BG_ASTAT_METRICS_OK] = { "metrics_scrapes", "Metrics requests served." },
+	[BG_ASTAT_METRICS_BAD] = { "metrics_errors",
+				   "HTTP requests refused, timed out or over the connection limit." },
+};
+
+const char *feature_name(uint32_t bit)
+{
+	switch (bit) {
+	case BG_FEAT_BTF:
+		return "btf";
+	case BG_FEAT_RINGBUF:
+		return "ringbuf";
+	case BG_FEAT_TASK_ITER:
+		return "task_iter";
+	case BG_FEAT_TASK_FROM_PID:
+		return "task_from_pid";
+	case BG_FEAT_SEND_SIGNAL_TASK:
+		return "send_signal_task";
+	case BG_FEAT_GROUP_DEAD_ARG:
+		return "exit_group_dead";
+	}
+	return NULL;
+}
+
+const char *mode_name(uint32_t mode)
+{
+	return mode == BG_MODE_KERNEL ? "kernel" : mode == BG_MODE_USER ? "user" : "unknown";
+}
+
+int render_status_json(FILE *out, const struct bg_status *st, const char *pin_dir)
+{
+	char kernel[sizeof(st->kernel) + 1];
+	int first = 1;
+
+	memcpy(kernel, st->kernel, sizeof(st->kernel));
+	kernel[sizeof(st->kernel)] = '\0';
+	fprintf(out, "{\"agent\":{\"pid\":%u,\"mode\":\"%s\",\"pin_dir\":", st->agent_pid,
+		mode_name(st->mode));
+	json_string(out, pin_dir);
+	fprintf(out, ",\"start_time\":%llu,\"subscribers\":%u,\"metrics_port\":%u},",
+		(unsigned long long)st->start_time, st->subscribers, st->metrics_port);
+	fputs("\"kernel\":{\"release\":", out);
+	json_string(out, kernel);
+	fputs(",\"features\":[", out);
+	for (uint32_t bit = 1; bit; bit <<= 1) {
+		if (!(st->features & bit) || !feature_name(bit))
+			continue;
+		fprintf(out, "%s\"%s\"", first ? "" : ",", feature_name(bit));
+		first = 0;
+	}
+	fprintf(out, "]},\"tags\":%u,\"tracked\":%u,\"limits\":{\"max_procs\":%u,"
+		"\"max_tags\":%u},\"counters\":{", st->tags, st->tracked, st->max_procs, st->max_tags);
+	for (int i = 0; i < BG_STAT_MAX; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", bg_stat_desc[i].name,
+			(unsigned long long)st->counters[i]);
+	fputs("},\"agent_counters\":{", out);
+	for (int i = 0; i < BG_ASTAT_MAX; i++)
+		fprintf(out, "%s\"%s\":%llu", i ? "," : "", bg_astat_desc[i].name,
+			(unsigned long long)st->agent_counters[i]);
+	/* per bucket, not cumulative: count of latencies in (previous le, le] */
+	fprintf(out, "},\"kill_latency_us\":{\"count\":%llu,\"sum\":%llu,\"buckets\":[",
+		(unsigned long long)st->lat_count, (unsigned long long)st->lat_sum_us);
+	for (int i = 0; i < BG_LAT_BUCKETS - 1; i++)
+		fprintf(out, "%s{\"le\":%llu,\"count\":%llu}", i ? "," : "",
+			BG_LAT_LE_US(i), (unsigned long long)st->lat_buckets[i]);
+	fprintf(out, "],\"over\":%llu}}\n",
+		(unsigned long long)st->lat_buckets[BG_LAT_BUCKETS - 1]);
+	return ferror(out) ? -EIO : 0;
+}

@@ -4,6 +4,7 @@
 #define BG_RENDER_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ctl.h"
@@ -24,5 +25,21 @@ void json_string(FILE *out, const char *s);
 
 int render_json(FILE *out, const struct list_view *v);
 int render_tree(FILE *out, const struct list_view *v);
+
+/* A counter's name (status, JSON, metrics: bpfguard_<name>_total) and a
+ * one-line description (the metrics' HELP). */
+struct counter_desc {
+	const char *name;
+	const char *help;
+};
+extern const struct counter_desc bg_stat_desc[];  /* enum bg_stat */
+extern const struct counter_desc bg_astat_desc[]; /* enum bg_agent_stat */
+
+/* Name of one BG_FEAT_* bit, NULL for an unknown one. */
+const char *feature_name(uint32_t bit);
+const char *mode_name(uint32_t mode);
+
+/* `bpfguard status --json`: one object (schema in README.md). */
+int render_status_json(FILE *out, const struct bg_status *st, const char *pin_dir);
 
 #endif /* BG_RENDER_H */

@@ -89,6 +89,7 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
+ip link set lo up # the metrics test talks to 127.0.0.1
 echo "guest: kernel $(uname -r)"
 export PATH=/bin:/sbin BPFGUARD=/t/bpfguard HELPERS=/t/helpers TMPDIR=/tmp
 /bin/bash /t/run.sh > /tmp/log 2>&1

@@ -12,6 +12,22 @@
  * every PID listed (it may hold more). Elements that are not objects are
  * ignored; with a duplicated key the last one counts (as most parsers do).
  *
+ *   jsoncheck --lines FILE [--has|--one|--none COND...]...
+ *
+ * FILE must be JSON lines (`bpfguard events`): every line, newline-terminated,
+ * one JSON object (validated in full as above). Each group of conditions
+ * after --has must be met together by at least one line, after --one by
+ * exactly one line, after --none by no line. A COND is KEY=VALUE (the member
+ * KEY exists and equals VALUE: numerically for a number, byte for byte for a
+ * decoded string, literally for true/false/null; VALUE * matches anything)
+ * or KEY!=VALUE (KEY is missing or differs).
+ *
+ *   jsoncheck --get FILE PATH...
+ *
+ * FILE must hold one JSON text; prints the value at each PATH (members and
+ * array indexes joined by dots: counters.kills, kill_latency_us.buckets.3.le)
+ * on its own line: a number in full, a string decoded, true/false/null.
+ *
  * Exit 0 if all holds; else one line of explanation on stdout and exit 1.
  * Usage errors: a line on stderr, exit 2.
  */
@@ -584,7 +600,9 @@ static bool num_is(const struct jv *v, long long want)
 
 static void __attribute__((noreturn)) usage(const char *why)
 {
-	fprintf(stderr, "jsoncheck: %s\nusage: jsoncheck FILE [ROOT[:PID,PID...]]...\n", why);
+	fprintf(stderr, "jsoncheck: %s\nusage: jsoncheck FILE [ROOT[:PID,PID...]]...\n"
+		"       jsoncheck --lines FILE [--has|--one|--none KEY=VALUE|KEY!=VALUE...]...\n"
+		"       jsoncheck --get FILE PATH...\n", why);
 	exit(2);
 }
 
@@ -712,6 +730,262 @@ static bool check_spec(const struct jv *top, const char *spec)
 	return false;
 }
 
+/* ---- --lines ------------------------------------------------------------ */
+
+struct cond {
+	const char *key;
+	size_t klen;
+	const char *val;
+	bool neg;
+};
+
+static void parse_cond(const char *arg, struct cond *c)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || (eq == arg + 1 && arg[0] == '!'))
+		usage("a condition is KEY=VALUE or KEY!=VALUE");
+	c->neg = eq[-1] == '!';
+	c->key = arg;
+	c->klen = (size_t)(eq - arg) - (c->neg ? 1 : 0);
+	c->val = eq + 1;
+}
+
+static bool value_is(const struct jv *v, const char *want)
+{
+	char *end;
+	double d;
+
+	if (!v)
+		return false;
+	if (!strcmp(want, "*"))
+		return true;
+	switch (v->t) {
+	case J_NUM:
+		d = strtod(want, &end);
+		return *want && !*end && d == v->num;
+	case J_STR:
+		return v->slen == strlen(want) && !memcmp(v->str, want, v->slen);
+	case J_TRUE:
+		return !strcmp(want, "true");
+	case J_FALSE:
+		return !strcmp(want, "false");
+	case J_NULL:
+		return !strcmp(want, "null");
+	default:
+		return false;
+	}
+}
+
+static bool cond_holds(const struct jv *o, const struct cond *c)
+{
+	const struct jv *found = NULL;
+
+	for (size_t i = 0; i < o->n; i++)
+		if (o->klen[i] == c->klen && !memcmp(o->key[i], c->key, c->klen))
+			found = o->item[i];
+	return value_is(found, c->val) != c->neg;
+}
+
+struct line {
+	struct jv *obj;
+	const char *text;
+	size_t len;
+};
+
+static const char *group_text(char **args, int n)
+{
+	static char out[512];
+	size_t o = 0;
+
+	out[0] = 0;
+	for (int i = 0; i < n && o < sizeof(out) - 1; i++)
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "", args[i]);
+	return out;
+}
+
+/* One group: how many lines meet every condition; @first: the first one. */
+static size_t count_matches(const struct line *l, size_t nl, char **args, int n, size_t *first)
+{
+	struct cond c;
+	size_t hits = 0;
+
+	for (size_t i = 0; i < nl; i++) {
+		bool all = true;
+
+		for (int k = 0; k < n && all; k++) {
+			parse_cond(args[k], &c);
+			all = cond_holds(l[i].obj, &c);
+		}
+		if (all && !hits++)
+			*first = i;
+	}
+	return hits;
+}
+
+static int lines_main(int argc, char **argv)
+{
+	struct line *l = NULL;
+	size_t len = 0, nl = 0, cap = 0;
+	char *buf;
+	int ok = 1;
+
+	if (argc < 3)
+		usage("--lines needs FILE");
+	buf = read_file(argv[2], &len);
+	if (!buf) {
+		printf("cannot read %s: %s\n", argv[2], strerror(errno));
+		return 1;
+	}
+	text = buf;
+	text_len = len;
+	for (size_t pos = 0; ok && pos < len;) {
+		const char *nlp = memchr(buf + pos, '\n', len - pos);
+		struct parser p = { 0 };
+		size_t end = nlp ? (size_t)(nlp - buf) : len;
+		struct jv *v;
+
+		if (!nlp) {
+			printf("line %zu is not terminated: %s\n", nl + 1, excerpt(buf + pos, len - pos, 200));
+			ok = 0;
+			break;
+		}
+		p.s = (const unsigned char *)buf + pos;
+		p.len = end - pos;
+		v = parse_value(&p);
+		if (v) {
+			skip_ws(&p);
+			if (p.pos < p.len || v->t != J_OBJ) {
+				perr(&p, v->t != J_OBJ ? "not an object" : "trailing data after the value");
+				free_value(v);
+				v = NULL;
+			}
+		}
+		if (!v) {
+			printf("line %zu is not a JSON object (%s at byte %zu): %s\n", nl + 1, p.err,
+			       p.err_pos, excerpt(buf + pos, end - pos, 200));
+			ok = 0;
+			break;
+		}
+		if (nl == cap) {
+			cap = cap ? cap * 2 : 64;
+			l = xrealloc(l, cap * sizeof(*l));
+		}
+		l[nl++] = (struct line){ v, buf + pos, end - pos };
+		pos = end + 1;
+	}
+	for (int i = 3; ok && i < argc;) {
+		const char *kind = argv[i];
+		int j = i + 1;
+		size_t hits, first = 0;
+
+		if (strcmp(kind, "--has") && strcmp(kind, "--one") && strcmp(kind, "--none"))
+			usage("expected --has, --one or --none");
+		while (j < argc && strncmp(argv[j], "--", 2))
+			j++;
+		if (j == i + 1)
+			usage("a group needs at least one condition");
+		hits = count_matches(l, nl, argv + i + 1, j - i - 1, &first);
+		if (!strcmp(kind, "--has") && !hits) {
+			printf("no line of %zu has %s\n", nl, group_text(argv + i + 1, j - i - 1));
+			ok = 0;
+		} else if (!strcmp(kind, "--one") && hits != 1) {
+			printf("%zu line(s) of %zu have %s, expected one%s%s\n", hits, nl,
+			       group_text(argv + i + 1, j - i - 1), hits ? "; the first: " : "",
+			       hits ? excerpt(l[first].text, l[first].len, 200) : "");
+			ok = 0;
+		} else if (!strcmp(kind, "--none") && hits) {
+			printf("line %zu has %s: %s\n", first + 1, group_text(argv + i + 1, j - i - 1),
+			       excerpt(l[first].text, l[first].len, 200));
+			ok = 0;
+		}
+		i = j;
+	}
+	for (size_t i = 0; i < nl; i++)
+		free_value(l[i].obj);
+	free(l);
+	free(buf);
+	return ok ? 0 : 1;
+}
+
+/* ---- --get -------------------------------------------------------------- */
+
+static const struct jv *walk(const struct jv *v, const char *path)
+{
+	while (v && *path) {
+		const char *dot = strchr(path, '.');
+		size_t n = dot ? (size_t)(dot - path) : strlen(path);
+		const struct jv *next = NULL;
+		long long idx;
+
+		if (v->t == J_OBJ) {
+			for (size_t i = 0; i < v->n; i++)
+				if (v->klen[i] == n && !memcmp(v->key[i], path, n))
+					next = v->item[i];
+		} else if (v->t == J_ARR && parse_pid(path, n, &idx) && (size_t)idx < v->n) {
+			next = v->item[idx];
+		}
+		v = next;
+		path += n + (dot ? 1 : 0);
+	}
+	return v;
+}
+
+static int get_main(int argc, char **argv)
+{
+	struct parser p = { 0 };
+	struct jv *top;
+	size_t len = 0;
+	char *buf;
+	int ok = 1;
+
+	if (argc < 4)
+		usage("--get needs FILE and at least one PATH");
+	buf = read_file(argv[2], &len);
+	if (!buf) {
+		printf("cannot read %s: %s\n", argv[2], strerror(errno));
+		return 1;
+	}
+	p.s = (const unsigned char *)buf;
+	p.len = len;
+	top = parse_value(&p);
+	if (top) {
+		skip_ws(&p);
+		if (p.pos < p.len) {
+			perr(&p, "trailing data after the JSON value");
+			free_value(top);
+			top = NULL;
+		}
+	}
+	if (!top) {
+		printf("not JSON (%s at byte %zu): %s\n", p.err, p.err_pos,
+		       len ? excerpt(buf, len, 200) : "(empty)");
+		free(buf);
+		return 1;
+	}
+	for (int i = 3; ok && i < argc; i++) {
+		const struct jv *v = walk(top, argv[i]);
+
+		if (!v || v->t == J_OBJ || v->t == J_ARR) {
+			printf("%s: %s in %s\n", argv[i], v ? "not a scalar" : "missing",
+			       excerpt(buf, len, 200));
+			ok = 0;
+		} else if (v->t == J_NUM && v->num == (double)(long long)v->num) {
+			printf("%lld\n", (long long)v->num);
+		} else if (v->t == J_NUM) {
+			printf("%.17g\n", v->num);
+		} else if (v->t == J_STR) {
+			fwrite(v->str, 1, v->slen, stdout);
+			putchar('\n');
+		} else {
+			puts(v->t == J_TRUE ? "true" : v->t == J_FALSE ? "false" : "null");
+		}
+	}
+	free_value(top);
+	free(buf);
+	return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct parser p = { 0 };
@@ -720,6 +994,10 @@ int main(int argc, char **argv)
 	char *buf;
 	int ok = 1;
 
+	if (argc >= 2 && !strcmp(argv[1], "--lines"))
+		return lines_main(argc, argv);
+	if (argc >= 2 && !strcmp(argv[1], "--get"))
+		return get_main(argc, argv);
 	if (argc < 2)
 		usage("missing FILE");
 	buf = read_file(argv[1], &len);
