@@ -56,6 +56,11 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRCS))
 HELPER_SRCS := $(wildcard tests/kernel/helpers/*.c)
 HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS))
+# The Go helper (tests/kernel/helpers/gothread): static (CGO_ENABLED=0), so it
+# runs in the qemu guests too. Without go it is not built, and the one test
+# that needs it fails saying so. (GO, GO_ENV: see make examples.)
+GOTHREAD := $(OUT)/tests/gothread
+GO_SRCS  := $(wildcard tests/kernel/helpers/gothread/*.go) tests/kernel/helpers/gothread/go.mod
 
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
@@ -97,7 +102,7 @@ $(OUT)/tests/%: tests/kernel/helpers/%.c $(OUT)/libbpfguard.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread -Iinclude $< $(OUT)/libbpfguard.a -o $@
 
-test-bins: $(UNIT_BINS) $(HELPER_BINS) examples
+test-bins: $(UNIT_BINS) $(HELPER_BINS) $(GOTHREAD) examples
 
 # ---- libbpfguard: the client library (include/libbpfguard.h) ----
 # Its own objects: position-independent, not sanitized (any program can
@@ -157,6 +162,15 @@ $(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(OUT)/libbp
 	$(Q)cd examples/go && env $(GO_ENV) $(GO) build -trimpath \
 	  -ldflags '-linkmode external -extldflags -static' -o $(abspath $@) .
 
+$(GOTHREAD): $(GO_SRCS) | $(OUT)/tests
+	$(call msg,GO,$@)
+	$(Q)if ! command -v $(GO) >/dev/null 2>&1; then \
+	  echo "warning: no $(GO) (make deps installs golang-go): $@ not built, test go_thread_child will fail" >&2; \
+	else \
+	  cd tests/kernel/helpers/gothread && env $(GO_ENV) CGO_ENABLED=0 \
+	    $(GO) build -trimpath -buildvcs=false -o $(abspath $@) .; \
+	fi
+
 # Install what is missing (root, apt). Quiet and quick when all is there.
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -177,7 +191,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do ./$$t || fail=1; done; exit $$fail
 
 # MODE=user|kernel to pick the agent's mode (default: auto)
-ktest: all $(HELPER_BINS) examples
+ktest: all $(HELPER_BINS) $(GOTHREAD) examples
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
 
 # The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.

@@ -1,0 +1,3 @@
+module bpfguard/gothread
+
+go 1.19
