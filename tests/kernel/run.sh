@@ -2555,7 +2555,7 @@ main() {
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
 	found=1
-	for t in tree jsoncheck termer libdemo storm states dethread uidhop; do
+	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop; do
 		[[ -x $HELPERS/$t ]] || found=0
 	done
 	if ((found == 0)); then

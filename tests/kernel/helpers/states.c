@@ -205,7 +205,7 @@ static void __attribute__((noreturn)) vforker(void)
 static int collect(const char *out, pid_t *kids, int nkids)
 {
 	char text[NROLES * 40 + 1] = "";
-	long deadline = now_ms() + 30000;
+	long deadline = now_ms() + 15000; /* below the test's 20 s: we clean up first */
 	size_t off = 0;
 	int got = 0;
 
@@ -217,7 +217,7 @@ static int collect(const char *out, pid_t *kids, int nkids)
 		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0) {
 			if (left > 0 && errno == EINTR)
 				continue;
-			fprintf(stderr, "states: timed out waiting for the tree\n");
+			fprintf(stderr, "states: no report from every descendant within 15 s\n");
 			goto fail;
 		}
 		if (read(rep_r, &r, sizeof(r)) != (ssize_t)sizeof(r)) {
@@ -244,7 +244,7 @@ fail:
 static int build(const char *out)
 {
 	pid_t kids[5], tracee;
-	int fds[2], n = 0;
+	int fds[2], sync[2], n = 0;
 
 	if (pipe(fds)) {
 		perror("states: pipe");
@@ -260,16 +260,28 @@ static int build(const char *out)
 		sleeper();
 	}
 	n += kids[n] > 0;
+	/* the tracer stops the tracee only once it has reported (else it may
+	 * stop it before its report, forever) */
+	if (pipe(sync)) {
+		perror("states: pipe");
+		return -1;
+	}
 	tracee = kids[n] = xfork();
 	if (kids[n] == 0) {
 		report("tracee");
+		if (write(sync[1], "", 1) != 1)
+			_exit(3);
 		sleeper();
 	}
 	n += kids[n] > 0;
 	kids[n] = xfork();
 	if (kids[n] == 0) {
+		struct pollfd pfd = { sync[0], POLLIN, 0 };
+		char c;
+
 		signal(SIGCHLD, SIG_DFL);
-		if (tracee <= 0 || seize_and_stop(tracee)) {
+		if (tracee <= 0 || poll(&pfd, 1, 10000) != 1 || read(sync[0], &c, 1) != 1 ||
+		    seize_and_stop(tracee)) {
 			report("error");
 			_exit(1);
 		}
