@@ -266,6 +266,15 @@ record:
 	/* NOEXIST: two attached copies of this program (during an agent
 	 * upgrade) both run; the second must not count as a failure. */
 	err = bpf_map_update_elem(&procs, &ctgid, &c, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* Another copy of this program recorded it (same start), or the
+		 * entry is stale: a process that never passed an exit hook
+		 * while tracked left it, and its pid came round again. */
+		struct bg_proc *old = bpf_map_lookup_elem(&procs, &ctgid);
+
+		if (old && old->start != c.start)
+			err = bpf_map_update_elem(&procs, &ctgid, &c, BPF_ANY);
+	}
 	if (!err)
 		stat_inc(BG_STAT_FORK_TRACKED);
 	else if (err != -EEXIST)

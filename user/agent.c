@@ -988,7 +988,10 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			return;
 		}
 		t.state = parent ? BG_TAG_MERGED : BG_TAG_DETACHED;
-		put_tag(a, id, &t);
+		if (parent)
+			put_tag(a, id, &t);
+		else
+			bpf_map_delete_elem(a->tags_fd, &id);
 		if (full) {
 			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
 			ctl_send_rep(cfd, ENOSPC, NULL, 0,
@@ -1054,7 +1057,10 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	into = tt_parent(&a->tt, cur);
 	t->state = into ? BG_TAG_MERGED : BG_TAG_DETACHED;
-	if (put_tag(a, cur, t)) {
+	/* A detached tag resolves to nothing, as a missing one does: free its
+	 * slot (else tag/untag cycles fill the map). A merged one stays: its
+	 * members resolve through it. */
+	if (into ? put_tag(a, cur, t) : bpf_map_delete_elem(a->tags_fd, &cur)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}

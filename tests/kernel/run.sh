@@ -62,7 +62,7 @@ TESTS=(
 	library go_example
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
-	stopped_traced_dstate
+	stopped_traced_dstate tag_slots
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -2504,6 +2504,27 @@ metrics_checks() {
 	scrape "$port" || return
 	((M[bpfguard_metrics_errors_total] >= e0 + 5)) || { fail "bpfguard_metrics_errors_total grew by $((M[bpfguard_metrics_errors_total] - e0)), expected >= 5"; return; }
 	agent_ok || fail "the agent is not answering after the bad requests"
+}
+
+# Untagging a top-level root frees its tag slot: an agent with room for 2
+# tags survives 6 tag/untag cycles (and a nested untag keeps its forwarding
+# record only while needed).
+test_tag_slots() {
+	local pin=$PIN-obs log=$TMP/agent-slots.log i
+	launch_agent "$pin" "$log" --max-tags 2 || { fail "a second agent (--max-tags 2): $AGENT_WHY"; return; }
+	OAGENT_PID=$L_PID
+	start_tree children 1
+	wait_tree || return
+	for ((i = 1; i <= 6; i++)); do
+		cli tag "$ROOT" --pin-dir "$pin"
+		[[ $RC == 0 ]] || { fail "cycle $i: tag: exit $RC: $ERR"; break; }
+		cli untag "$ROOT" --pin-dir "$pin"
+		[[ $RC == 0 ]] || { fail "cycle $i: untag: exit $RC: $ERR"; break; }
+	done
+	halt_agent "$OAGENT_PID"
+	OAGENT_PID=
+	bounded 15 "$BPFGUARD" unload --pin-dir "$pin" >/dev/null 2>&1
+	[[ -z $REASON ]]
 }
 
 # children_of PID: KIDS = its children (by /proc/*/stat, busybox-friendly)
