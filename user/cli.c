@@ -47,19 +47,13 @@ enum {
 #define ALLOW_JSON 0x1
 #define ALLOW_GRACE 0x2
 
-struct common {
-	char *pin_dir;
-	int json;
-	int sig;	   /* 0: default (SIGKILL) */
-	uint64_t grace_ns; /* 0: none */
-};
-
 /*
- * Parse the options every client command shares. Returns 0, 1 when --help
- * was printed, or EXIT_USAGE after printing one line.
+ * Parse the options every client command shares into @c (cli_parse set the
+ * defaults). Returns 0, CLI_HELP when --help was printed, or EXIT_USAGE after
+ * printing one line.
  */
 static int parse_common(int argc, char **argv, const char *help, int allow,
-			const char *optstring, struct common *c)
+			const char *optstring, struct cli_args *c)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
@@ -71,10 +65,10 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 	};
 	int o, err;
 
-	memset(c, 0, sizeof(*c));
-	c->pin_dir = BG_PIN_DIR_DEFAULT;
 	opterr = 0;
-	optind = 1;
+	/* 0, not 1: glibc then starts afresh (scan order, a half-read "-xy"),
+	 * so that a second parse in one process (the fuzz target) is exact. */
+	optind = 0;
 	while ((o = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_PIN_DIR:
@@ -112,7 +106,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			break;
 		case 'h':
 			fputs(help, stdout);
-			return 1;
+			return CLI_HELP;
 		case ':':
 			err_line("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
 			return EXIT_USAGE;
@@ -218,25 +212,19 @@ static int open_pidfd(pid_t pid)
 	return fd;
 }
 
-static int pid_request(int argc, char **argv, const char *help, uint16_t op)
+static int pid_request(int argc, char **argv, enum cli_cmd cmd, uint16_t op)
 {
 	struct bg_req req = { .op = op };
-	struct common c;
-	pid_t pid;
+	struct cli_args c;
 	int rc, pidfd;
 
-	rc = parse_common(argc, argv, help, op == BG_OP_TAG ? ALLOW_GRACE : 0, "+h", &c);
+	rc = cli_parse(cmd, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	/* "+" keeps getopt from reading a negative pid as options: reject
-	 * what follows the pid only after it, still as usage errors. */
-	rc = one_pid(argc, argv, &pid);
-	if (rc)
-		return rc;
-	pidfd = open_pidfd(pid);
+		return rc == CLI_HELP ? 0 : rc;
+	pidfd = open_pidfd(c.pid);
 	if (pidfd < 0)
 		return EXIT_RUNTIME;
-	req.pid = pid;
+	req.pid = c.pid;
 	req.signal = (uint32_t)c.sig;
 	req.grace_ns = c.grace_ns;
 	rc = call(c.pin_dir, &req, pidfd, false, NULL, NULL);
@@ -297,14 +285,12 @@ static void options_first(int argc, char **argv)
 
 int cmd_tag(int argc, char **argv)
 {
-	options_first(argc, argv);
-	return pid_request(argc, argv, tag_help, BG_OP_TAG);
+	return pid_request(argc, argv, CLI_TAG, BG_OP_TAG);
 }
 
 int cmd_untag(int argc, char **argv)
 {
-	options_first(argc, argv);
-	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
+	return pid_request(argc, argv, CLI_UNTAG, BG_OP_UNTAG);
 }
 
 static const char exec_help[] =
@@ -319,16 +305,12 @@ static const char exec_help[] =
 int cmd_exec(int argc, char **argv)
 {
 	struct bg_req req = { .op = BG_OP_TAG };
-	struct common c;
+	struct cli_args c;
 	int rc, pidfd;
 
-	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", &c);
+	rc = cli_parse(CLI_EXEC, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind >= argc) {
-		err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	pidfd = open_pidfd(getpid());
 	if (pidfd < 0)
 		return EXIT_RUNTIME;
@@ -339,8 +321,8 @@ int cmd_exec(int argc, char **argv)
 	close(pidfd);
 	if (rc)
 		return rc;
-	execvp(argv[optind], argv + optind);
-	err_line("exec: %s: %s", argv[optind], strerror(errno));
+	execvp(argv[c.cmd], argv + c.cmd);
+	err_line("exec: %s: %s", argv[c.cmd], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }
 
@@ -356,18 +338,14 @@ int cmd_list(int argc, char **argv)
 {
 	struct bg_req req = { .op = BG_OP_LIST };
 	struct list_view v;
-	struct common c;
+	struct cli_args c;
 	void *pl = NULL;
 	uint32_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", &c);
+	rc = cli_parse(CLI_LIST, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("list: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
 	if (rc)
 		return rc;
@@ -407,18 +385,14 @@ int cmd_status(int argc, char **argv)
 	};
 	struct bg_req req = { .op = BG_OP_STATUS };
 	struct bg_status st;
-	struct common c;
+	struct cli_args c;
 	void *pl = NULL;
 	uint32_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, status_help, 0, "h", &c);
+	rc = cli_parse(CLI_STATUS, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("status: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	rc = call(c.pin_dir, &req, -1, true, &pl, &len);
 	if (rc)
 		return rc;
@@ -460,16 +434,12 @@ static const char unload_help[] =
 int cmd_unload(int argc, char **argv)
 {
 	struct bg_req req = { .op = BG_OP_UNLOAD };
-	struct common c;
+	struct cli_args c;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, unload_help, 0, "h", &c);
+	rc = cli_parse(CLI_UNLOAD, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("unload: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	fd = ctl_connect(c.pin_dir);
 	if (fd >= 0) {
 		close(fd);
@@ -520,7 +490,8 @@ static int parse_count(const char *opt, const char *s, uint32_t *out)
 	return 0;
 }
 
-int cmd_agent(int argc, char **argv)
+/* The agent's options into a->agent. Returns 0, CLI_HELP or EXIT_USAGE. */
+static int parse_agent(int argc, char **argv, struct cli_args *a)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
@@ -531,49 +502,49 @@ int cmd_agent(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_AUTO };
-	char *pin = NULL;
+	struct agent_opts *ao = &a->agent;
 	int o;
 
+	ao->pin_dir = BG_PIN_DIR_DEFAULT;
+	ao->mode = BG_MODE_AUTO;
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* a fresh start: see parse_common() */
 	while ((o = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_PIN_DIR:
-			pin = optarg;
-			if (check_pin_dir(pin)) {
+			if (check_pin_dir(optarg)) {
 				err_line("agent: invalid --pin-dir '%s': an absolute path is needed",
 					 optarg);
 				return EXIT_USAGE;
 			}
-			ao.pin_dir = pin;
+			ao->pin_dir = optarg;
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "auto")) {
-				ao.mode = BG_MODE_AUTO;
+				ao->mode = BG_MODE_AUTO;
 			} else if (!strcmp(optarg, "user")) {
-				ao.mode = BG_MODE_USER;
+				ao->mode = BG_MODE_USER;
 			} else if (!strcmp(optarg, "kernel")) {
-				ao.mode = BG_MODE_KERNEL;
+				ao->mode = BG_MODE_KERNEL;
 			} else {
 				err_line("agent: invalid --mode '%s' (auto, kernel or user)", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_MAX_PROCS:
-			if (parse_count("--max-procs", optarg, &ao.max_procs))
+			if (parse_count("--max-procs", optarg, &ao->max_procs))
 				return EXIT_USAGE;
 			break;
 		case OPT_MAX_TAGS:
-			if (parse_count("--max-tags", optarg, &ao.max_tags))
+			if (parse_count("--max-tags", optarg, &ao->max_tags))
 				return EXIT_USAGE;
 			break;
 		case 'v':
-			ao.verbose = true;
+			ao->verbose = true;
 			break;
 		case 'h':
 			fputs(agent_help, stdout);
-			return 0;
+			return CLI_HELP;
 		case ':':
 			err_line("agent: option '%s' needs an argument", argv[optind - 1]);
 			return EXIT_USAGE;
@@ -587,5 +558,67 @@ int cmd_agent(int argc, char **argv)
 		err_line("agent: unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	return agent_run(&ao);
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct cli_args a;
+	int rc;
+
+	rc = cli_parse(CLI_AGENT, argc, argv, &a);
+	if (rc)
+		return rc == CLI_HELP ? 0 : rc;
+	return agent_run(&a.agent);
+}
+
+/* No operand may follow the options of list, status and unload. */
+static int no_operand(int argc, char **argv)
+{
+	if (optind < argc) {
+		err_line("%s: unexpected argument '%s'", argv[0], argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	a->pin_dir = BG_PIN_DIR_DEFAULT;
+	switch (cmd) {
+	case CLI_AGENT:
+		return parse_agent(argc, argv, a);
+	case CLI_TAG:
+	case CLI_UNTAG:
+		options_first(argc, argv);
+		/* "+" keeps getopt from reading a negative pid as options: reject
+		 * what follows the pid only after it, still as usage errors. */
+		rc = parse_common(argc, argv, cmd == CLI_TAG ? tag_help : untag_help,
+				  cmd == CLI_TAG ? ALLOW_GRACE : 0, "+h", a);
+		return rc ? rc : one_pid(argc, argv, &a->pid);
+	case CLI_EXEC:
+		rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", a);
+		if (rc)
+			return rc;
+		if (optind >= argc) {
+			err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
+			return EXIT_USAGE;
+		}
+		a->cmd = optind;
+		return 0;
+	case CLI_LIST:
+		rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", a);
+		return rc ? rc : no_operand(argc, argv);
+	case CLI_STATUS:
+		rc = parse_common(argc, argv, status_help, 0, "h", a);
+		return rc ? rc : no_operand(argc, argv);
+	case CLI_UNLOAD:
+		rc = parse_common(argc, argv, unload_help, 0, "h", a);
+		return rc ? rc : no_operand(argc, argv);
+	}
+	err_line("%s: unknown command", argv[0]);
+	return EXIT_USAGE;
 }
