@@ -33,6 +33,7 @@ int check_pin_dir(char *dir)
 	return 0;
 }
 
+/* Above a byte, so that optopt tells a refused long option from a short one. */
 enum {
 	OPT_PIN_DIR = 0x100,
 	OPT_JSON,
@@ -41,11 +42,44 @@ enum {
 	OPT_MAX_TAGS,
 	OPT_SIGNAL,
 	OPT_GRACE,
+	OPT_VERBOSE,
+	OPT_HELP,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
 #define ALLOW_JSON 0x1
 #define ALLOW_GRACE 0x2
+
+/*
+ * The usage error for the option getopt_long just returned (@o, one that
+ * this command does not take) or refused ('?'), naming it as it was typed.
+ * getopt has moved past a long option and its argument ("--signal TERM"),
+ * but not past a group like "-xy" whose 'x' it refused: a refused short
+ * option is named alone ("-x"), unless @pids and it starts a negative
+ * number, then that whole argument ("-55": not a pid). Returns EXIT_USAGE.
+ */
+static int refuse(int argc, char **argv, int o, bool pids)
+{
+	char one[3] = { '-', (char)optopt, '\0' };
+	const char *arg = argv[optind - 1];
+	bool digit = optopt >= '0' && optopt <= '9';
+
+	if (o != '?' && optarg && optind >= 2 && optarg == argv[optind - 1]) {
+		arg = argv[optind - 2];
+	} else if (o == '?' && optopt && optopt < OPT_PIN_DIR) {
+		arg = one;
+		/* the group is argv[optind - 1] if getopt is done with it */
+		for (int i = optind - 1; pids && digit && i <= optind && i < argc; i++)
+			if (i > 0 && argv[i][0] == '-' && argv[i][1] == optopt)
+				arg = argv[i];
+	}
+	if (pids && arg[0] == '-' && arg[1] >= '0' && arg[1] <= '9')
+		err_line("%s: not a pid: '%s'", argv[0], arg);
+	else
+		err_line("%s: unknown option '%s' (try `bpfguard %s --help`)", argv[0], arg,
+			 argv[0]);
+	return EXIT_USAGE;
+}
 
 /*
  * Parse the options every client command shares into @c (cli_parse set the
@@ -60,7 +94,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "signal", required_argument, NULL, OPT_SIGNAL },
 		{ "grace", required_argument, NULL, OPT_GRACE },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{},
 	};
 	int o, err;
@@ -105,6 +139,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			}
 			break;
 		case 'h':
+		case OPT_HELP:
 			fputs(help, stdout);
 			return CLI_HELP;
 		case ':':
@@ -112,14 +147,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			return EXIT_USAGE;
 		default:
 unknown:
-			if (argv[optind - 1][0] == '-' && argv[optind - 1][1] >= '0' &&
-			    argv[optind - 1][1] <= '9') {
-				err_line("%s: not a pid: '%s'", argv[0], argv[optind - 1]);
-				return EXIT_USAGE;
-			}
-			err_line("%s: unknown option '%s' (try `bpfguard %s --help`)", argv[0],
-				 argv[optind - 1], argv[0]);
-			return EXIT_USAGE;
+			return refuse(argc, argv, o, true);
 		}
 	}
 	return 0;
@@ -498,8 +526,8 @@ static int parse_agent(int argc, char **argv, struct cli_args *a)
 		{ "mode", required_argument, NULL, OPT_MODE },
 		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "verbose", no_argument, NULL, OPT_VERBOSE },
+		{ "help", no_argument, NULL, OPT_HELP },
 		{},
 	};
 	struct agent_opts *ao = &a->agent;
@@ -540,18 +568,18 @@ static int parse_agent(int argc, char **argv, struct cli_args *a)
 				return EXIT_USAGE;
 			break;
 		case 'v':
+		case OPT_VERBOSE:
 			ao->verbose = true;
 			break;
 		case 'h':
+		case OPT_HELP:
 			fputs(agent_help, stdout);
 			return CLI_HELP;
 		case ':':
 			err_line("agent: option '%s' needs an argument", argv[optind - 1]);
 			return EXIT_USAGE;
 		default:
-			err_line("agent: unknown option '%s' (try `bpfguard agent --help`)",
-				 argv[optind - 1]);
-			return EXIT_USAGE;
+			return refuse(argc, argv, o, false);
 		}
 	}
 	if (optind < argc) {
@@ -597,10 +625,10 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 		/* "+" keeps getopt from reading a negative pid as options: reject
 		 * what follows the pid only after it, still as usage errors. */
 		rc = parse_common(argc, argv, cmd == CLI_TAG ? tag_help : untag_help,
-				  cmd == CLI_TAG ? ALLOW_GRACE : 0, "+h", a);
+				  cmd == CLI_TAG ? ALLOW_GRACE : 0, "+:h", a);
 		return rc ? rc : one_pid(argc, argv, &a->pid);
 	case CLI_EXEC:
-		rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", a);
+		rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+:h", a);
 		if (rc)
 			return rc;
 		if (optind >= argc) {
@@ -610,13 +638,13 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 		a->cmd = optind;
 		return 0;
 	case CLI_LIST:
-		rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", a);
+		rc = parse_common(argc, argv, list_help, ALLOW_JSON, ":h", a);
 		return rc ? rc : no_operand(argc, argv);
 	case CLI_STATUS:
-		rc = parse_common(argc, argv, status_help, 0, "h", a);
+		rc = parse_common(argc, argv, status_help, 0, ":h", a);
 		return rc ? rc : no_operand(argc, argv);
 	case CLI_UNLOAD:
-		rc = parse_common(argc, argv, unload_help, 0, "h", a);
+		rc = parse_common(argc, argv, unload_help, 0, ":h", a);
 		return rc ? rc : no_operand(argc, argv);
 	}
 	err_line("%s: unknown command", argv[0]);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for check_pin_dir() in user/cli.c. */
+/* Unit tests for user/cli.c: check_pin_dir() and cli_parse(). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -120,6 +122,115 @@ static void test_length(void **state)
 	}
 }
 
+/* ---- cli_parse ----------------------------------------------------------- */
+
+/* Parse "ARG ARG ..." (space-separated) for @cmd; what went to stderr is
+ * left in @err. Returns cli_parse's answer. */
+static int parse_line(enum cli_cmd cmd, const char *line, struct cli_args *a, char *err,
+		      size_t errlen)
+{
+	char buf[256], *argv[16], *tok, *save = NULL, *msg = NULL;
+	FILE *real_err = stderr;
+	size_t len = 0;
+	int argc = 0, rc;
+
+	assert_true(strlen(line) < sizeof(buf));
+	strcpy(buf, line);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		assert_true(argc < 15);
+		argv[argc++] = tok;
+	}
+	argv[argc] = NULL;
+	stderr = open_memstream(&msg, &len);
+	assert_non_null(stderr);
+	rc = cli_parse(cmd, argc, argv, a);
+	fclose(stderr);
+	stderr = real_err;
+	snprintf(err, errlen, "%s", msg);
+	free(msg);
+	return rc;
+}
+
+static void expect_usage(enum cli_cmd cmd, const char *line, const char *want)
+{
+	struct cli_args a;
+	char err[256];
+
+	assert_int_equal(parse_line(cmd, line, &a, err, sizeof(err)), EXIT_USAGE);
+	assert_string_equal(err, want);
+}
+
+static void test_parse_values(void **state)
+{
+	struct cli_args a;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse_line(CLI_TAG, "tag 4242 --signal TERM --grace 2s "
+				    "--pin-dir /sys/fs/bpf/t/", &a, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(a.pid, 4242);
+	assert_int_equal(a.sig, 15);
+	assert_true(a.grace_ns == 2000000000ull);
+	assert_string_equal(a.pin_dir, "/sys/fs/bpf/t");
+
+	assert_int_equal(parse_line(CLI_EXEC, "exec --signal=INT -- sh -c true", &a, err,
+				    sizeof(err)), 0);
+	assert_int_equal(a.sig, 2);
+	assert_int_equal(a.cmd, 3); /* "sh", after "--" */
+
+	assert_int_equal(parse_line(CLI_AGENT, "agent --mode user --max-tags 8 -v", &a, err,
+				    sizeof(err)), 0);
+	assert_int_equal(a.agent.mode, 1); /* BG_MODE_USER */
+	assert_int_equal(a.agent.max_tags, 8);
+	assert_true(a.agent.verbose);
+}
+
+/*
+ * Found by tests/fuzz/fuzz_cli: the option named in a usage error was the
+ * argument before it ("tag -55" said unknown option 'tag', "untag --signal
+ * TERM" said 'TERM'), and a missing argument was an unknown option.
+ */
+static void test_usage_names_what_was_typed(void **state)
+{
+	(void)state;
+	expect_usage(CLI_TAG, "tag -55", "bpfguard: tag: not a pid: '-55'\n");
+	expect_usage(CLI_TAG, "tag -5", "bpfguard: tag: not a pid: '-5'\n");
+	expect_usage(CLI_TAG, "tag -xh",
+		     "bpfguard: tag: unknown option '-x' (try `bpfguard tag --help`)\n");
+	expect_usage(CLI_AGENT, "agent -vx",
+		     "bpfguard: agent: unknown option '-x' (try `bpfguard agent --help`)\n");
+	expect_usage(CLI_UNTAG, "untag --signal TERM 5",
+		     "bpfguard: untag: unknown option '--signal' (try `bpfguard untag --help`)\n");
+	expect_usage(CLI_LIST, "list --json=1",
+		     "bpfguard: list: unknown option '--json=1' (try `bpfguard list --help`)\n");
+	expect_usage(CLI_TAG, "tag --pin-dir",
+		     "bpfguard: tag: option '--pin-dir' needs an argument\n");
+	expect_usage(CLI_STATUS, "status --pin-dir",
+		     "bpfguard: status: option '--pin-dir' needs an argument\n");
+	expect_usage(CLI_AGENT, "agent --mode",
+		     "bpfguard: agent: option '--mode' needs an argument\n");
+}
+
+/* A parse leaves nothing behind for the next one: before getopt restarted
+ * from optind 0, the 'h' left over from "-xh" printed the next one's help. */
+static void test_parse_twice(void **state)
+{
+	struct cli_args a;
+	char err[256];
+
+	(void)state;
+	expect_usage(CLI_TAG, "tag -xh",
+		     "bpfguard: tag: unknown option '-x' (try `bpfguard tag --help`)\n");
+	assert_int_equal(parse_line(CLI_LIST, "list --json", &a, err, sizeof(err)), 0);
+	assert_int_equal(a.json, 1);
+	/* and a "+" (tag: stop at the pid) does not stay for the next */
+	assert_int_equal(parse_line(CLI_TAG, "tag 7", &a, err, sizeof(err)), 0);
+	assert_int_equal(parse_line(CLI_LIST, "list x --json", &a, err, sizeof(err)),
+			 EXIT_USAGE);
+	assert_string_equal(err, "bpfguard: list: unexpected argument 'x'\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -130,6 +241,9 @@ int main(void)
 		cmocka_unit_test(test_double_slash),
 		cmocka_unit_test(test_root_only),
 		cmocka_unit_test(test_length),
+		cmocka_unit_test(test_parse_values),
+		cmocka_unit_test(test_usage_names_what_was_typed),
+		cmocka_unit_test(test_parse_twice),
 	};
 
 	return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
