@@ -486,6 +486,33 @@ static void test_tree_ppid_loop(void **state)
 	assert_int_equal(lines, 3);
 }
 
+/*
+ * Found with tests/fuzz/fuzz_ctl_rep: a malformed answer that lists a pid
+ * twice (the agent's map cannot: pids are its keys) made the recorded
+ * parents loop inside the part the root reaches, and the tree went round
+ * them to its depth bound, doubling at every fork: `bpfguard list` never
+ * ended. Each process is now drawn once, whatever the answer holds.
+ */
+static void test_tree_duplicate_pids(void **state)
+{
+	struct payload p = { 0 };
+	char *out;
+
+	(void)state;
+	tag(&p, 1, 100, 0);
+	proc(&p, 100, 1, 1, 1, "root");
+	proc(&p, 5, 100, 1, 0, "a");
+	proc(&p, 6, 5, 1, 0, "b");
+	proc(&p, 7, 5, 1, 0, "c");
+	proc(&p, 5, 6, 1, 0, "a2");
+	proc(&p, 5, 7, 1, 0, "a3");
+	seal(&p);
+	out = render(&p, 0);
+	assert_true(count_lines(out) <= 6);
+	assert_non_null(strstr(out, "100 root [tag 1]\n"));
+	free(out);
+}
+
 /* Process flags: BG_PROC_ROOT shows [tag N] only on the tag's own root. */
 static void test_tree_root_flag(void **state)
 {
@@ -521,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_tree_deep),
 		cmocka_unit_test(test_tree_ppid_loop),
 		cmocka_unit_test(test_tree_root_flag),
+		cmocka_unit_test(test_tree_duplicate_pids),
 	};
 
 	return cmocka_run_group_tests_name("render", tests, NULL, NULL);
