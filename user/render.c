@@ -159,7 +159,11 @@ static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
 {
 	const struct bg_list_tag *t = find_tag(c->v, p->tag);
 
-	fprintf(c->out, "%u %s", p->pid, p->comm);
+	fprintf(c->out, "%u ", p->pid);
+	/* comm is what the process named itself: a newline would draw lines
+	 * of its own, an escape would talk to the terminal. '?', as ps does. */
+	for (const unsigned char *s = (const unsigned char *)p->comm; *s; s++)
+		fputc(*s < 0x20 || *s == 0x7f ? '?' : *s, c->out);
 	if ((p->flags & BG_PROC_ROOT) && t && t->root_pid == p->pid)
 		fprintf(c->out, " [tag %u]", p->tag);
 	fputc('\n', c->out);
