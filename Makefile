@@ -9,7 +9,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-            libcmocka-dev gcc make golang-go \
+            libcmocka-dev gcc make golang-go libclang-rt-14-dev \
             python3-yaml groff-base mandoc systemd man-db strace
 # (the last six: tests/deploy/check.sh parses deploy/ YAML, lints the man
 # page, runs systemd-analyze verify, which looks the page up with man, and
@@ -66,7 +66,7 @@ GO_SRCS  := $(wildcard tests/kernel/helpers/gothread/*.go) tests/kernel/helpers/
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
 .PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
-        install uninstall lib examples
+        install uninstall lib examples fuzz fuzz-bins
 
 all: $(OUT)/bpfguard lib
 
@@ -243,6 +243,36 @@ $(OUT)/bench/bench: tests/bench/bench.c include/bpfguard.h | $(OUT)/bench
 bench: all $(BENCH_BINS)
 	OUT=$(OUT) bash tests/bench/run.sh
 
+# ---- make fuzz: libFuzzer targets (tests/fuzz), one after another ----
+# FUZZ_RUNS executions per target (default 10000000), or FUZZ_SECONDS each.
+# New inputs and crash artifacts go under $(OUT)/fuzz, never into the tree.
+# The user/ objects are built again with clang's coverage and sanitizers.
+FUZZ_OUT    := $(OUT)/fuzz
+FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(FUZZ_OUT)/%,$(FUZZ_SRCS))
+FUZZ_OBJS   := $(patsubst $(OUT)/obj/%.o,$(FUZZ_OUT)/obj/%.o,$(LIB_OBJS))
+FUZZ_CFLAGS := -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT) \
+               $(LIBBPF_CFLAGS) -MMD -MP -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+$(FUZZ_OUT)/obj:
+	$(Q)mkdir -p $@
+
+$(FUZZ_OBJS): $(OUT)/bpfguard.skel.h
+
+$(FUZZ_OUT)/obj/%.o: user/%.c | $(FUZZ_OUT)/obj
+	$(call msg,CC-FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call msg,FUZZ-LD,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< $(FUZZ_OBJS) $(LIBBPF_LIBS) -o $@
+
+fuzz-bins: $(FUZZ_BINS)
+
+fuzz: deps
+	$(Q)OUT=$(OUT) bash tests/fuzz/run.sh
+
 # Regenerate vmlinux/vmlinux.h from the running kernel; replace only on change.
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(OUT)/vmlinux.h.new
@@ -252,4 +282,4 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test, in order: cmocka unit tests, the deploy checks, the kernel
-# suite on the running kernel once per mode it supports, then the kernel
-# matrix under qemu.
+# Every test, in order: cmocka unit tests, the deploy checks, a short run of
+# each libFuzzer target (FUZZ_SECONDS each, default 20; not in the
+# SANITIZE=1 run), the kernel suite on the running kernel once per mode it
+# supports, then the kernel matrix under qemu.
 # Prints each part's own output, a summary, and last the total line
 # `N passed, M failed`. Exit status: non-zero if anything failed.
 set -uo pipefail
@@ -55,6 +56,30 @@ echo "== deploy checks"
 OUT=$out bash "$top/tests/deploy/check.sh" 2>&1 | tee "$log/deploy"
 read -r p f < <(counts_from "$log/deploy")
 add "deploy (install, unit, man, yaml)" "$p" "$f"
+
+# Each fuzz target counts as one test: passed if it ran clean for its time,
+# failed if it crashed, broke a property, did not build or gave no result.
+echo
+if [[ ${SANITIZE:-} == 1 ]]; then
+	echo "== fuzz targets: skipped in the SANITIZE=1 run (they carry ASan + UBSan already); make test runs them"
+else
+	echo "== fuzz targets, ${FUZZ_SECONDS:-20} s each (make fuzz runs them longer)"
+	FUZZ_SECONDS=${FUZZ_SECONDS:-20} OUT=$out bash "$top/tests/fuzz/run.sh" 2>&1 | tee "$log/fuzz"
+	n=0
+	for src in "$top"/tests/fuzz/fuzz_*.c; do
+		[[ -e $src ]] || continue
+		name=$(basename "$src" .c)
+		n=$((n + 1))
+		if grep -q "^fuzz $name: ok," "$log/fuzz"; then
+			add "fuzz: $name" 1 0
+		elif grep -q "^fuzz $name: FAIL," "$log/fuzz"; then
+			add "fuzz: $name" 0 1
+		else
+			add "fuzz: $name (no result)" 0 1
+		fi
+	done
+	((n > 0)) || add "fuzz: no targets in tests/fuzz" 0 1
+fi
 
 # Kernel mode needs the bpf_send_signal_task kfunc (Linux >= 6.13).
 modes=(user)

@@ -97,7 +97,10 @@ int parse_duration(const char *s, uint64_t max_ns, uint64_t *ns)
 	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > max_ns) /* keep scanning the syntax, stop growing */
+		/* Above max_ns / 1 ms (units[0], the smallest) every unit is out
+		 * of range: keep scanning the syntax, stop growing, so that v
+		 * never wraps (back to 0 even) whatever max_ns is. */
+		if (v > max_ns / units[0].ns)
 			continue;
 		v = v * 10 + (uint64_t)(*p - '0');
 	}

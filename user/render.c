@@ -163,6 +163,7 @@ struct tree_ctx {
 	FILE *out;
 	const struct list_view *v;
 	struct node *kids; /* sorted by display parent */
+	uint8_t *drawn;	   /* kids[i] is in the tree already */
 	size_t n;
 	char prefix[4 * 64 + 1];
 };
@@ -171,7 +172,11 @@ static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
 {
 	const struct bg_list_tag *t = find_tag(c->v, p->tag);
 
-	fprintf(c->out, "%u %s", p->pid, p->comm);
+	fprintf(c->out, "%u ", p->pid);
+	/* comm is what the process named itself: a newline would draw lines
+	 * of its own, an escape would talk to the terminal. '?', as ps does. */
+	for (const unsigned char *s = (const unsigned char *)p->comm; *s; s++)
+		fputc(*s < 0x20 || *s == 0x7f ? '?' : *s, c->out);
 	if (p->nspid)
 		fprintf(c->out, " (pid %u in its namespace)", p->nspid);
 	if ((p->flags & BG_PROC_ROOT) && t && t->root_pid == p->pid) {
@@ -195,6 +200,11 @@ static void tree_children(struct tree_ctx *c, uint32_t parent, size_t depth)
 	for (size_t i = first_child(c, parent); i < c->n && c->kids[i].parent == parent; i++) {
 		int last = i + 1 == c->n || c->kids[i + 1].parent != parent;
 
+		/* Only a malformed answer lists a pid twice, but then its
+		 * parents can loop where the root reaches: draw each once. */
+		if (c->drawn[i])
+			continue;
+		c->drawn[i] = 1;
 		fprintf(c->out, "%s%s", c->prefix, last ? "`-- " : "|-- ");
 		print_node(c, &c->v->procs[c->kids[i].idx]);
 		if (depth < 64)
@@ -293,6 +303,7 @@ static int render_one(struct tree_ctx *c, const struct bg_list_tag *top, struct 
 	else
 		fprintf(c->out, "%u ? [tag %u]\n", top->root_pid, top->tag);
 	c->prefix[0] = '\0';
+	memset(c->drawn, 0, n);
 	tree_children(c, top->root_pid, 0);
 	return 0;
 }
@@ -308,9 +319,11 @@ int render_tree(FILE *out, const struct list_view *v)
 	}
 	all = calloc(v->nprocs + 1, sizeof(*all));
 	c.kids = calloc(v->nprocs + 1, sizeof(*c.kids));
-	if (!all || !c.kids) {
+	c.drawn = calloc(v->nprocs + 1, 1);
+	if (!all || !c.kids || !c.drawn) {
 		free(all);
 		free(c.kids);
+		free(c.drawn);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < v->nprocs; i++) {
@@ -323,6 +336,7 @@ int render_tree(FILE *out, const struct list_view *v)
 			render_one(&c, &v->tags[i], all);
 	free(all);
 	free(c.kids);
+	free(c.drawn);
 	return ferror(out) ? -EIO : 0;
 }
 

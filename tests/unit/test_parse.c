@@ -633,6 +633,29 @@ static void test_status_self(void **state)
 	assert_int_equal(read_proc_status(0x7ffffff0, &ids), -ENOENT);
 }
 
+/* Found by tests/fuzz/fuzz_args: with a bound near UINT64_MAX the digits
+ * wrapped, so that 4 followed by 120 zeros read as 0, and 2^64 ms as 0 ms. */
+static void test_duration_wide_bound(void **state)
+{
+	char many[128];
+	uint64_t ns = 7;
+
+	(void)state;
+	many[0] = '4';
+	memset(many + 1, '0', 120);
+	many[121] = '\0';
+	assert_int_equal(parse_duration(many, UINT64_MAX, &ns), -EINVAL);
+	strcpy(many + 121, "ms");
+	assert_int_equal(parse_duration(many, UINT64_MAX, &ns), -ERANGE);
+	assert_int_equal(parse_duration("18446744073709551616ms", UINT64_MAX, &ns), -ERANGE);
+	assert_int_equal(parse_duration("18446744073709551616", UINT64_MAX, &ns), -EINVAL);
+	assert_true(ns == 7);
+	/* the largest that fits */
+	assert_int_equal(parse_duration("18446744073709ms", UINT64_MAX, &ns), 0);
+	assert_true(ns == 18446744073709000000ull);
+	assert_int_equal(parse_duration("18446744073710ms", UINT64_MAX, &ns), -ERANGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -668,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_status_no_nspid_and_prefixes),
 		cmocka_unit_test(test_status_garbage),
 		cmocka_unit_test(test_status_self),
+		cmocka_unit_test(test_duration_wide_bound),
 	};
 
 	return cmocka_run_group_tests_name("parse", tests, NULL, NULL);

@@ -528,6 +528,52 @@ static void test_tree_ppid_loop(void **state)
 	assert_int_equal(lines, 3);
 }
 
+/*
+ * Found with tests/fuzz/fuzz_ctl_rep: a malformed answer that lists a pid
+ * twice (the agent's map cannot: pids are its keys) made the recorded
+ * parents loop inside the part the root reaches, and the tree went round
+ * them to its depth bound, doubling at every fork: `bpfguard list` never
+ * ended. Each process is now drawn once, whatever the answer holds.
+ */
+static void test_tree_duplicate_pids(void **state)
+{
+	struct payload p = { 0 };
+	char *out;
+
+	(void)state;
+	tag(&p, 1, 100, 0);
+	proc(&p, 100, 1, 1, 1, "root");
+	proc(&p, 5, 100, 1, 0, "a");
+	proc(&p, 6, 5, 1, 0, "b");
+	proc(&p, 7, 5, 1, 0, "c");
+	proc(&p, 5, 6, 1, 0, "a2");
+	proc(&p, 5, 7, 1, 0, "a3");
+	seal(&p);
+	out = render(&p, 0);
+	assert_true(count_lines(out) <= 6);
+	assert_non_null(strstr(out, "100 root [tag 1]\n"));
+	free(out);
+}
+
+/*
+ * Found with tests/fuzz/fuzz_ctl_rep: comm is whatever a process names
+ * itself (PR_SET_NAME), and the tree printed it raw, so that a member could
+ * draw lines of its own ("\n`-- 1 init") or send escape sequences to the
+ * terminal of whoever lists. Control bytes show as '?', as ps shows them.
+ */
+static void test_tree_comm_controls(void **state)
+{
+	struct payload p = { 0 };
+
+	(void)state;
+	tag(&p, 1, 100, 0);
+	proc(&p, 100, 1, 1, 1, "r");
+	proc(&p, 101, 100, 1, 0, "x\n`-- 1 init");
+	proc(&p, 102, 100, 1, 0, "\x1b[2J\t\x7f\xc3\xa9");
+	seal(&p);
+	expect_output(&p, 0, "100 r [tag 1]\n|-- 101 x?`-- 1 init\n`-- 102 ?[2J??\xc3\xa9\n");
+}
+
 /* Process flags: BG_PROC_ROOT shows [tag N] only on the tag's own root. */
 static void test_tree_root_flag(void **state)
 {
@@ -565,6 +611,8 @@ int main(void)
 		cmocka_unit_test(test_tree_deep),
 		cmocka_unit_test(test_tree_ppid_loop),
 		cmocka_unit_test(test_tree_root_flag),
+		cmocka_unit_test(test_tree_duplicate_pids),
+		cmocka_unit_test(test_tree_comm_controls),
 	};
 
 	return cmocka_run_group_tests_name("render", tests, NULL, NULL);
