@@ -192,6 +192,114 @@ static int grow(void **arr, size_t *cap, size_t n, size_t elem, size_t first)
 	return 0;
 }
 
+/* ---- ended tags ------------------------------------------------------- */
+
+/*
+ * Tag ids are never reused, so the record of a tag that ended would stay in
+ * the tags map for good, and after --max-tags tag/untag cycles every new tag
+ * would be refused with no tag active. A record nobody needs goes:
+ * - DETACHED (an untagged top-level tag): a missing record reads the same on
+ *   both sides (resolve_tag, tt_resolve), so it can go at once;
+ * - MERGED (an untagged nested tag): procs entries and nested tags may still
+ *   name it, to be forwarded to its parent. Neither side ever writes a merged
+ *   id anew (they record resolved tags), so once no entry and no surviving
+ *   record names it, nothing will again.
+ * This scans every procs entry, so it runs only when the tags map is full.
+ */
+struct gc_rec {
+	uint32_t id, parent, state;
+	bool named, gone;
+};
+
+static int gc_cmp(const void *x, const void *y)
+{
+	uint32_t a = ((const struct gc_rec *)x)->id, b = ((const struct gc_rec *)y)->id;
+
+	return a < b ? -1 : a > b;
+}
+
+struct gc {
+	struct gc_rec *r;
+	size_t n;
+};
+
+static struct gc_rec *gc_find(const struct gc *g, uint32_t id)
+{
+	struct gc_rec key = { .id = id };
+
+	return id ? bsearch(&key, g->r, g->n, sizeof(*g->r), gc_cmp) : NULL;
+}
+
+static int gc_mark_entry(void *ctx, uint32_t pid, const struct bg_proc *p)
+{
+	struct gc_rec *r = gc_find(ctx, p->tag);
+
+	(void)pid;
+	if (r)
+		r->named = true;
+	return 0;
+}
+
+/* Returns how many records were dropped. */
+static size_t gc_tags(struct agent *a)
+{
+	struct gc g = {};
+	size_t dropped = 0;
+	bool again = true;
+
+	if (load_tags(a) || !a->tt.n)
+		return 0;
+	g.r = calloc(a->tt.n, sizeof(*g.r));
+	if (!g.r)
+		return 0;
+	for (size_t i = 0; i < a->tt.n; i++)
+		g.r[g.n++] = (struct gc_rec){ .id = a->tt.ids[i], .parent = a->tt.tags[i].parent,
+					      .state = a->tt.tags[i].state };
+	qsort(g.r, g.n, sizeof(*g.r), gc_cmp);
+	if (scan_procs(a, gc_mark_entry, &g)) {
+		free(g.r);
+		return 0;
+	}
+	while (again) {
+		bool *ref = calloc(g.n, sizeof(*ref));
+
+		if (!ref)
+			break;
+		/* a merged record is needed while a surviving record names it */
+		for (size_t i = 0; i < g.n; i++) {
+			struct gc_rec *p = g.r[i].gone ? NULL : gc_find(&g, g.r[i].parent);
+
+			if (p)
+				ref[p - g.r] = true;
+		}
+		again = false;
+		for (size_t i = 0; i < g.n; i++) {
+			struct gc_rec *r = &g.r[i];
+
+			if (r->gone || (r->state != BG_TAG_DETACHED &&
+					(r->state != BG_TAG_MERGED || r->named || ref[i])))
+				continue;
+			if (!bpf_map_delete_elem(a->tags_fd, &r->id))
+				dropped++;
+			r->gone = again = true;
+		}
+		free(ref);
+	}
+	free(g.r);
+	if (dropped)
+		log_info("tags map full: dropped %zu record(s) of ended tags", dropped);
+	return dropped;
+}
+
+/* An untagged (or never completed) tag: merged into @parent, or gone. */
+static int end_tag(struct agent *a, uint32_t id, struct bg_tag *t, uint32_t parent)
+{
+	if (!parent)
+		return bpf_map_delete_elem(a->tags_fd, &id) && errno != ENOENT ? -errno : 0;
+	t->state = BG_TAG_MERGED;
+	return put_tag(a, id, t);
+}
+
 /* ---- killing ---------------------------------------------------------- */
 
 struct victim {
@@ -644,6 +752,8 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	t.signal = req->signal ? req->signal : SIGKILL;
 	t.grace_ns = req->grace_ns;
 	err = put_tag(a, id, &t);
+	if (err == -E2BIG && gc_tags(a))
+		err = put_tag(a, id, &t);
 	if (err) {
 		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
 			     err == -E2BIG ? "tags map full (%u tags): raise --max-tags"
@@ -698,8 +808,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			free(out);
 			return;
 		}
-		t.state = parent ? BG_TAG_MERGED : BG_TAG_DETACHED;
-		put_tag(a, id, &t);
+		end_tag(a, id, &t, parent);
 		if (full) {
 			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
 			ctl_send_rep(cfd, ENOSPC, NULL, 0,
@@ -756,8 +865,7 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	}
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
-	t->state = tt_parent(&a->tt, cur) ? BG_TAG_MERGED : BG_TAG_DETACHED;
-	if (put_tag(a, cur, t)) {
+	if (end_tag(a, cur, t, tt_parent(&a->tt, cur))) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
