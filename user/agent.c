@@ -42,6 +42,13 @@
 /* Without events the agent wakes this often to retry unfinished kills. */
 #define TICK_MS 1000
 #define SCAN_CHUNK 4096
+/*
+ * Clients are read without blocking, each on its own deadline: one that
+ * connects and stalls (half a request, or nothing) must not hold up the
+ * others, nor a kill. The CLI sends its whole request right after connecting.
+ */
+#define CLIENT_TIMEOUT_MS 5000
+#define MAX_CLIENTS 64
 
 _Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
 	       "status carries every counter");
@@ -52,8 +59,19 @@ struct grace {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
 };
 
+/* A connected client whose request is still arriving. */
+struct client {
+	int fd, pidfd;
+	uint32_t got; /* bytes of req received */
+	struct bg_req req;
+	struct ucred cred;
+	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+};
+
 struct agent {
 	struct loader l;
+	struct client cl[MAX_CLIENTS];
+	int ncl;
 	struct grace *grace;
 	size_t ngrace, grace_cap;
 	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
@@ -1014,33 +1032,25 @@ static void op_unload(struct agent *a, int cfd)
 	ctl_send_rep(cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
 }
 
-static void handle_client(struct agent *a, int cfd)
+/* Answer one complete, well-formed request. */
+static void serve(struct agent *a, int cfd, const struct bg_req *req, int pidfd,
+		  const struct ucred *cred)
 {
-	struct bg_req req;
-	struct ucred cred;
-	int pidfd = -1, err;
-
-	err = ctl_recv_req(cfd, &req, &pidfd, &cred);
-	if (err) {
-		if (err == -EPROTO)
-			ctl_send_rep(cfd, EPROTO, NULL, 0, "malformed request");
-		return;
-	}
 	/* Only root talks to the agent until per-user rules exist. */
-	if (cred.uid != 0) {
+	if (cred->uid != 0) {
 		ctl_send_rep(cfd, EPERM, NULL, 0, "only root may control bpfguard");
-	} else if (req.flags) {
+	} else if (req->flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
 	} else {
-		switch (req.op) {
+		switch (req->op) {
 		case BG_OP_STATUS:
 			op_status(a, cfd);
 			break;
 		case BG_OP_TAG:
-			op_tag(a, cfd, &req, pidfd);
+			op_tag(a, cfd, req, pidfd);
 			break;
 		case BG_OP_UNTAG:
-			op_untag(a, cfd, &req, pidfd);
+			op_untag(a, cfd, req, pidfd);
 			break;
 		case BG_OP_LIST:
 			op_list(a, cfd);
@@ -1049,11 +1059,9 @@ static void handle_client(struct agent *a, int cfd)
 			op_unload(a, cfd);
 			break;
 		default:
-			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req.op);
+			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req->op);
 		}
 	}
-	if (pidfd >= 0)
-		close(pidfd);
 }
 
 /* ---- set-up ----------------------------------------------------------- */
@@ -1144,6 +1152,98 @@ static void read_signals(struct agent *a)
 	}
 }
 
+/* ---- clients ---------------------------------------------------------- */
+
+static void drop_client(struct agent *a, struct client *c)
+{
+	epoll_ctl(a->ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->pidfd >= 0)
+		close(c->pidfd);
+	*c = a->cl[--a->ncl];
+}
+
+/* Read what the client sent; answer and drop it once the request is in,
+ * malformed, or the client gone. */
+static void client_readable(struct agent *a, struct client *c)
+{
+	int err = ctl_recv_some(c->fd, &c->req, &c->got, &c->pidfd);
+
+	if (err == -EAGAIN)
+		return;
+	if (!err)
+		serve(a, c->fd, &c->req, c->pidfd, &c->cred);
+	else if (err == -EPROTO)
+		ctl_send_rep(c->fd, EPROTO, NULL, 0, "malformed request");
+	drop_client(a, c);
+}
+
+static void expire_clients(struct agent *a, uint64_t now)
+{
+	for (int i = a->ncl - 1; i >= 0; i--) {
+		struct client *c = &a->cl[i];
+
+		if (now < c->deadline)
+			continue;
+		ctl_send_rep(c->fd, ETIMEDOUT, NULL, 0, "no complete request within %d ms",
+			     CLIENT_TIMEOUT_MS);
+		drop_client(a, c);
+	}
+}
+
+static void accept_clients(struct agent *a)
+{
+	int cfd;
+
+	while ((cfd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = cfd };
+		struct client *c;
+
+		if (a->ncl == MAX_CLIENTS) {
+			/* the oldest has had the longest to speak */
+			struct client *old = &a->cl[0];
+
+			for (int i = 1; i < a->ncl; i++)
+				if (a->cl[i].deadline < old->deadline)
+					old = &a->cl[i];
+			ctl_send_rep(old->fd, EBUSY, NULL, 0, "too many clients: dropped");
+			drop_client(a, old);
+		}
+		c = &a->cl[a->ncl];
+		*c = (struct client){ .fd = cfd, .pidfd = -1,
+				      .deadline = now_ns() + CLIENT_TIMEOUT_MS * 1000000ull };
+		if (ctl_accept_setup(cfd, &c->cred) ||
+		    epoll_ctl(a->ep_fd, EPOLL_CTL_ADD, cfd, &ev)) {
+			close(cfd);
+			continue;
+		}
+		a->ncl++;
+		/* the request usually came with the connection */
+		client_readable(a, c);
+	}
+}
+
+static struct client *find_client(struct agent *a, int fd)
+{
+	for (int i = 0; i < a->ncl; i++)
+		if (a->cl[i].fd == fd)
+			return &a->cl[i];
+	return NULL;
+}
+
+/* epoll_wait's timeout: the next grace deadline, client deadline or tick. */
+static int wait_ms(struct agent *a, uint64_t next_deadline)
+{
+	uint64_t now = now_ns(), t = now + TICK_MS * 1000000ull;
+
+	if (next_deadline < t)
+		t = next_deadline;
+	for (int i = 0; i < a->ncl; i++)
+		if (a->cl[i].deadline < t)
+			t = a->cl[i].deadline;
+	return t <= now ? 0 : (int)((t - now) / 1000000ull) + 1;
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
@@ -1232,33 +1332,25 @@ int agent_run(const struct agent_opts *o)
 
 	while (!a.stop) {
 		struct epoll_event ev[8];
-		uint64_t now = now_ns();
-		int timeout = TICK_MS, n;
+		int n;
 
-		if (next_deadline != UINT64_MAX)
-			timeout = next_deadline <= now ? 0
-			  : (int)((next_deadline - now) / 1000000ull) + 1 < TICK_MS
-			  ? (int)((next_deadline - now) / 1000000ull) + 1 : TICK_MS;
-		n = epoll_wait(a.ep_fd, ev, 8, timeout);
-
+		n = epoll_wait(a.ep_fd, ev, 8, wait_ms(&a, next_deadline));
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
 			goto out;
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !a.stop; i++) {
 			int fd = ev[i].data.fd;
+			struct client *c;
 
-			if (fd == a.sig_fd) {
+			if (fd == a.sig_fd)
 				read_signals(&a);
-			} else if (fd == a.listen_fd) {
-				int cfd = accept4(a.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-				if (cfd >= 0) {
-					handle_client(&a, cfd);
-					close(cfd);
-				}
-			}
+			else if (fd == a.listen_fd)
+				accept_clients(&a);
+			else if ((c = find_client(&a, fd)))
+				client_readable(&a, c);
 		}
+		expire_clients(&a, now_ns());
 		if (a.stop)
 			break;
 		/* Always drain and check: a death found late is still a death. */
@@ -1267,6 +1359,8 @@ int agent_run(const struct agent_opts *o)
 	}
 	rc = 0;
 out:
+	while (a.ncl)
+		drop_client(&a, &a.cl[0]);
 	if (a.listen_fd >= 0) {
 		close(a.listen_fd);
 		unlink(a.sock_path);

@@ -21,9 +21,19 @@ int ctl_connect(const char *pin_dir);
 int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 	     void **payload);
 
-/* Agent: read one request with its optional pidfd (-1 if none) and the
- * peer's credentials. Returns 0 or -errno (-EPROTO for a malformed one). */
-int ctl_recv_req(int fd, struct bg_req *req, int *pidfd, struct ucred *cred);
+/* Agent: set up an accepted connection: the peer's credentials, and a
+ * bounded send timeout for the reply. Returns 0 or -errno. */
+int ctl_accept_setup(int fd, struct ucred *cred);
+
+/*
+ * Agent: read what has arrived of a request into @req, from byte *got on,
+ * without blocking (a slow or stalled client must not hold up the others).
+ * The first fd passed becomes *pidfd (set it to -1 first), others are closed.
+ * Returns 0 once the request is complete and well-formed, -EAGAIN while more
+ * is to come, -EPROTO for a malformed one (as soon as its magic or version
+ * is in), -EPIPE if the client closed early, or -errno.
+ */
+int ctl_recv_some(int fd, struct bg_req *req, uint32_t *got, int *pidfd);
 
 /* Agent: send a reply: status is 0 or a positive errno. */
 int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,
