@@ -1291,8 +1291,8 @@ int agent_run(const struct agent_opts *o)
 	err = loader_prepare_dir(o->pin_dir);
 	if (err)
 		goto out;
-	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, a.mode == BG_MODE_KERNEL,
-			  o->verbose);
+	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->ring_size,
+			  a.mode == BG_MODE_KERNEL, o->verbose);
 	if (err)
 		goto out;
 	a.procs_fd = bpf_map__fd(a.l.skel->maps.procs);
@@ -1323,9 +1323,10 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	}
 
-	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, socket %s",
+	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, "
+		 "ring buffer %u bytes, socket %s",
 		 o->pin_dir, a.mode == BG_MODE_KERNEL ? "kernel" : "user", a.l.max_procs,
-		 a.l.max_tags, a.sock_path);
+		 a.l.max_tags, a.l.ring_size, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
 	next_deadline = handle_deaths(&a);

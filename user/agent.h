@@ -10,6 +10,7 @@ struct agent_opts {
 	int mode; /* enum bg_mode */
 	bool verbose;
 	uint32_t max_procs, max_tags;
+	uint32_t ring_size; /* bytes; 0: the pinned or default size */
 };
 
 /* Run the agent until SIGTERM/SIGINT or an unload request. Returns the
