@@ -171,10 +171,16 @@ static int scan_procs(struct agent *a, proc_cb cb, void *ctx)
 	return 0;
 }
 
+/*
+ * The per-CPU value buffers are zeroed first: the kernel fills all of them,
+ * but valgrind's bpf() wrapper sizes a per-CPU value as one CPU's and would
+ * see the others as uninitialised.
+ */
 static void stat_add(struct agent *a, uint32_t idx, uint64_t n)
 {
 	uint64_t vals[a->ncpus];
 
+	memset(vals, 0, sizeof(vals));
 	if (!n || bpf_map_lookup_elem(a->stats_fd, &idx, vals))
 		return;
 	vals[0] += n; /* agent-owned counters live in CPU 0's slot */
@@ -185,6 +191,7 @@ static void stats_sum(struct agent *a, uint64_t *out, int n)
 {
 	uint64_t vals[a->ncpus];
 
+	memset(vals, 0, sizeof(vals));
 	for (uint32_t i = 0; i < (uint32_t)n && i < BG_STAT_MAX; i++) {
 		out[i] = 0;
 		if (bpf_map_lookup_elem(a->stats_fd, &i, vals))

@@ -22,8 +22,10 @@
 #               every agent it restarts); empty (default): the agent's default
 #               (auto). The mode in use is printed before the first test.
 #   AGENT_ARGS  extra arguments for the agent (e.g. -v)
+#   AGENT_WRAP  a command every agent is started under, e.g. "valgrind
+#               --log-file=DIR/a.%p.log" (word-split; tests/run-all.sh)
 #   BOUND       integer factor (default 1) for the bounds that wait on the
-#               agent, for a slowed-down agent: its start, stop,
+#               agent, for a slowed-down agent (valgrind): its start, stop,
 #               answers and kills
 #   KEEP_TMP=1  keep the temp dir (agent and helper logs) for debugging
 #
@@ -397,7 +399,7 @@ launch_agent() {
 	shift 2
 	L_PID=
 	# shellcheck disable=SC2086
-	"$BPFGUARD" agent --pin-dir "$pin" "${MODE_ARGS[@]}" "$@" ${AGENT_ARGS:-} >"$log" 2>&1 {SLEEPFD}>&- &
+	${AGENT_WRAP:-} "$BPFGUARD" agent --pin-dir "$pin" "${MODE_ARGS[@]}" "$@" ${AGENT_ARGS:-} >"$log" 2>&1 {SLEEPFD}>&- &
 	L_PID=$!
 	remember "$L_PID"
 	now
