@@ -9,7 +9,7 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
-            libcmocka-dev gcc make golang-go libclang-rt-14-dev \
+            libcmocka-dev gcc make golang-go libclang-rt-14-dev valgrind \
             python3-yaml groff-base mandoc systemd man-db strace
 # (the last six: tests/deploy/check.sh parses deploy/ YAML, lints the man
 # page, runs systemd-analyze verify, which looks the page up with man, and

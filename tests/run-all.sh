@@ -2,7 +2,8 @@
 # Every test, in order: cmocka unit tests, the deploy checks, a short run of
 # each libFuzzer target (FUZZ_SECONDS each, default 20; not in the
 # SANITIZE=1 run), the kernel suite on the running kernel once per mode it
-# supports, then the kernel matrix under qemu.
+# supports, once more with the agent under valgrind (not in the SANITIZE=1
+# run), then the kernel matrix under qemu.
 # Prints each part's own output, a summary, and last the total line
 # `N passed, M failed`. Exit status: non-zero if anything failed.
 set -uo pipefail
@@ -93,6 +94,70 @@ for m in "${modes[@]}"; do
 	read -r p f < <(counts_from "$log/k-$m")
 	add "kernel $(uname -r) ($m)" "$p" "$f"
 done
+
+# The kernel suite once more with every agent under valgrind (memcheck, leak
+# check), on the plain build (valgrind and the sanitizers do not mix). Fails
+# if valgrind reported any error in any agent's log; BOUND=4 gives the slowed
+# agent longer bounds. An agent a test SIGKILLs leaves a log without a
+# summary: the error markers count its errors all the same.
+#
+# Debian 12's valgrind (3.19) does not implement pidfd_open and
+# pidfd_send_signal: under it the agent cannot signal anything. Where
+# valgrind lacks them, the run uses kernel mode (the kernel signals, the
+# agent's sweep still runs) and leaves out the two tests whose SIGKILL only
+# the agent sends; without kernel mode either (Linux < 6.13), it runs the
+# tests that need no signal from the agent. It says which.
+vg_run() {
+	local vg=$log/valgrind mode=user probe nerr nclean l
+	local -a tests=() logs=()
+	local all_but=(graceful_ignore graceful_restart)
+	local nokill=(untagged untag list status help mode_kernel graceful_bad_input unload request_burst)
+	echo
+	if ! command -v valgrind >/dev/null; then
+		echo "== kernel suite, agent under valgrind: valgrind is not installed (make deps installs it)"
+		add "kernel (valgrind)" 0 1
+		return
+	fi
+	# the CLI opens a pidfd before it looks for an agent
+	probe=$(valgrind -q --tool=none "$bin" untag $$ --pin-dir /sys/fs/bpf/bpfguard-vgprobe 2>&1)
+	if [[ $probe == *"Function not implemented"* ]]; then
+		if ((${#modes[@]} > 1)); then
+			mode=kernel
+			mapfile -t tests < <(bash "$top/tests/kernel/run.sh" --list | grep -vxF -f <(printf '%s\n' "${all_but[@]}"))
+			echo "note: this valgrind lacks pidfd_open/pidfd_send_signal: kernel mode, without ${all_but[*]}"
+		else
+			tests=("${nokill[@]}")
+			echo "note: this valgrind lacks pidfd_open/pidfd_send_signal and this kernel has no kernel mode: only ${nokill[*]}"
+		fi
+	fi
+	echo "== kernel suite, $(uname -r), --mode $mode, agent under valgrind"
+	mkdir -p "$vg"
+	MODE=$mode BOUND=4 AGENT_WRAP="valgrind --tool=memcheck --error-exitcode=99 \
+--leak-check=full --errors-for-leak-kinds=definite,indirect \
+--error-markers=VGERR-BEGIN,VGERR-END --suppressions=$top/tests/valgrind.supp \
+--log-file=$vg/agent.%p.log" BPFGUARD=$bin HELPERS=$out/tests \
+		bash "$top/tests/kernel/run.sh" "${tests[@]}" 2>&1 | tee "$log/k-vg"
+	read -r p f < <(counts_from "$log/k-vg")
+	add "kernel $(uname -r) ($mode, valgrind)" "$p" "$f"
+	for l in "$vg"/agent.*.log; do [[ -e $l ]] && logs+=("$l"); done
+	nerr=$(cat "${logs[@]}" /dev/null | grep -c 'VGERR-BEGIN')
+	nclean=$(grep -l 'ERROR SUMMARY: 0 errors' "${logs[@]}" /dev/null | grep -c .)
+	echo "valgrind: ${#logs[@]} agent log(s), $nclean with a clean summary, $nerr error(s)"
+	if ((nerr > 0)); then
+		for l in "${logs[@]}"; do
+			grep -q VGERR-BEGIN "$l" || continue
+			echo "--- $l"
+			sed -n '/VGERR-BEGIN/,/VGERR-END/p' "$l" | head -n 60
+		done
+		add "valgrind: errors in the agent" 0 1
+	elif ((nclean == 0)); then
+		echo "valgrind: no agent ran to a clean summary"
+		add "valgrind: errors in the agent" 0 1
+	else
+		add "valgrind: errors in the agent" 1 0
+	fi
+}
+[[ ${SANITIZE:-} == 1 ]] || vg_run
 
 if [[ ${SANITIZE:-} == 1 ]]; then
 	# The guests run static binaries, which the sanitizers cannot be.

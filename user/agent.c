@@ -45,6 +45,13 @@
 /* Without events the agent wakes this often to retry unfinished kills. */
 #define TICK_MS 1000
 #define SCAN_CHUNK 4096
+/*
+ * Clients are read without blocking, each on its own deadline: one that
+ * connects and stalls (half a request, or nothing) must not hold up the
+ * others, nor a kill. The CLI sends its whole request right after connecting.
+ */
+#define CLIENT_TIMEOUT_MS 5000
+#define MAX_CLIENTS 64
 
 _Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
 	       "status carries every counter");
@@ -55,8 +62,20 @@ struct grace {
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
 };
 
+/* A connected client whose request is still arriving. */
+struct client {
+	int fd;
+	int pidfd[BG_CTL_MAX_FDS];
+	uint32_t got; /* bytes of req received */
+	struct bg_req req;
+	struct ucred cred;
+	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+};
+
 struct agent {
 	struct loader l;
+	struct client cl[MAX_CLIENTS];
+	int ncl;
 	struct grace *grace;
 	size_t ngrace, grace_cap;
 	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
@@ -168,10 +187,16 @@ static int scan_procs(struct agent *a, proc_cb cb, void *ctx)
 	return 0;
 }
 
+/*
+ * The per-CPU value buffers are zeroed first: the kernel fills all of them,
+ * but valgrind's bpf() wrapper sizes a per-CPU value as one CPU's and would
+ * see the others as uninitialised.
+ */
 static void stat_add(struct agent *a, uint32_t idx, uint64_t n)
 {
 	uint64_t vals[a->ncpus];
 
+	memset(vals, 0, sizeof(vals));
 	if (!n || bpf_map_lookup_elem(a->stats_fd, &idx, vals))
 		return;
 	vals[0] += n; /* agent-owned counters live in CPU 0's slot */
@@ -182,6 +207,7 @@ static void stats_sum(struct agent *a, uint64_t *out, int n)
 {
 	uint64_t vals[a->ncpus];
 
+	memset(vals, 0, sizeof(vals));
 	for (uint32_t i = 0; i < (uint32_t)n && i < BG_STAT_MAX; i++) {
 		out[i] = 0;
 		if (bpf_map_lookup_elem(a->stats_fd, &i, vals))
@@ -378,6 +404,114 @@ static bool owner_may_signal(const struct bg_tag *t, pid_t pid)
 static bool caller_owns(const struct caller *c, const struct bg_tag *t)
 {
 	return c->priv || (!(t->flags & BG_TAG_F_PRIV) && t->owner_uid == c->uid);
+}
+
+/* ---- ended tags ------------------------------------------------------- */
+
+/*
+ * Tag ids are never reused, so the record of a tag that ended would stay in
+ * the tags map for good, and after --max-tags tag/untag cycles every new tag
+ * would be refused with no tag active. A record nobody needs goes:
+ * - DETACHED (an untagged top-level tag): a missing record reads the same on
+ *   both sides (resolve_tag, tt_resolve), so it can go at once;
+ * - MERGED (an untagged nested tag): procs entries and nested tags may still
+ *   name it, to be forwarded to its parent. Neither side ever writes a merged
+ *   id anew (they record resolved tags), so once no entry and no surviving
+ *   record names it, nothing will again.
+ * This scans every procs entry, so it runs only when the tags map is full.
+ */
+struct gc_rec {
+	uint32_t id, parent, state;
+	bool named, gone;
+};
+
+static int gc_cmp(const void *x, const void *y)
+{
+	uint32_t a = ((const struct gc_rec *)x)->id, b = ((const struct gc_rec *)y)->id;
+
+	return a < b ? -1 : a > b;
+}
+
+struct gc {
+	struct gc_rec *r;
+	size_t n;
+};
+
+static struct gc_rec *gc_find(const struct gc *g, uint32_t id)
+{
+	struct gc_rec key = { .id = id };
+
+	return id ? bsearch(&key, g->r, g->n, sizeof(*g->r), gc_cmp) : NULL;
+}
+
+static int gc_mark_entry(void *ctx, uint32_t pid, const struct bg_proc *p)
+{
+	struct gc_rec *r = gc_find(ctx, p->tag);
+
+	(void)pid;
+	if (r)
+		r->named = true;
+	return 0;
+}
+
+/* Returns how many records were dropped. */
+static size_t gc_tags(struct agent *a)
+{
+	struct gc g = {};
+	size_t dropped = 0;
+	bool again = true;
+
+	if (load_tags(a) || !a->tt.n)
+		return 0;
+	g.r = calloc(a->tt.n, sizeof(*g.r));
+	if (!g.r)
+		return 0;
+	for (size_t i = 0; i < a->tt.n; i++)
+		g.r[g.n++] = (struct gc_rec){ .id = a->tt.ids[i], .parent = a->tt.tags[i].parent,
+					      .state = a->tt.tags[i].state };
+	qsort(g.r, g.n, sizeof(*g.r), gc_cmp);
+	if (scan_procs(a, gc_mark_entry, &g)) {
+		free(g.r);
+		return 0;
+	}
+	while (again) {
+		bool *ref = calloc(g.n, sizeof(*ref));
+
+		if (!ref)
+			break;
+		/* a merged record is needed while a surviving record names it */
+		for (size_t i = 0; i < g.n; i++) {
+			struct gc_rec *p = g.r[i].gone ? NULL : gc_find(&g, g.r[i].parent);
+
+			if (p)
+				ref[p - g.r] = true;
+		}
+		again = false;
+		for (size_t i = 0; i < g.n; i++) {
+			struct gc_rec *r = &g.r[i];
+
+			if (r->gone || (r->state != BG_TAG_DETACHED &&
+					(r->state != BG_TAG_MERGED || r->named || ref[i])))
+				continue;
+			if (!bpf_map_delete_elem(a->tags_fd, &r->id))
+				dropped++;
+			r->gone = again = true;
+		}
+		free(ref);
+	}
+	free(g.r);
+	if (dropped)
+		log_info("tags map full: dropped %zu record(s) of ended tags", dropped);
+	return dropped;
+}
+
+/* An untagged (or never completed) tag: merged into @parent, or gone. */
+static int end_tag(struct agent *a, uint32_t id, struct bg_tag *t, uint32_t parent)
+{
+	if (!parent)
+		return bpf_map_delete_elem(a->tags_fd, &id) && errno != ENOENT ? -errno : 0;
+	t->state = BG_TAG_MERGED;
+	return put_tag(a, id, t);
 }
 
 /* ---- killing ---------------------------------------------------------- */
@@ -933,6 +1067,8 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	t.owner_ruid = c->ruid;
 	t.flags = c->priv ? BG_TAG_F_PRIV : 0;
 	err = put_tag(a, id, &t);
+	if (err == -E2BIG && gc_tags(a))
+		err = put_tag(a, id, &t);
 	if (err) {
 		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
 			     err == -E2BIG ? "tags map full (%u tags): raise --max-tags"
@@ -987,11 +1123,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			free(out);
 			return;
 		}
-		t.state = parent ? BG_TAG_MERGED : BG_TAG_DETACHED;
-		if (parent)
-			put_tag(a, id, &t);
-		else
-			bpf_map_delete_elem(a->tags_fd, &id);
+		end_tag(a, id, &t, parent);
 		if (full) {
 			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
 			ctl_send_rep(cfd, ENOSPC, NULL, 0,
@@ -1056,11 +1188,7 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	into = tt_parent(&a->tt, cur);
-	t->state = into ? BG_TAG_MERGED : BG_TAG_DETACHED;
-	/* A detached tag resolves to nothing, as a missing one does: free its
-	 * slot (else tag/untag cycles fill the map). A merged one stays: its
-	 * members resolve through it. */
-	if (into ? put_tag(a, cur, t) : bpf_map_delete_elem(a->tags_fd, &cur)) {
+	if (end_tag(a, cur, t, into)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
@@ -1328,40 +1456,32 @@ static void op_unload(struct agent *a, int cfd)
 	ctl_send_rep(cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
 }
 
-/* Answer one request. Returns true if the connection was kept (an event
- * subscriber), false if the caller closes it. */
-static bool handle_client(struct agent *a, int cfd)
+/* Answer one complete, well-formed request. Returns true if the
+ * connection was kept (an event subscriber), false if the caller closes it. */
+static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
+		  const struct ucred *cred)
 {
-	int pidfd[BG_CTL_MAX_FDS], err;
-	struct ucred cred = { .pid = 0, .uid = (uid_t)-1 };
 	bool keep = false;
 	struct caller c;
-	struct bg_req req;
 
-	err = ctl_recv_req(cfd, &req, pidfd, &cred);
-	a->req_cred = cred; /* for on_reply() */
-	if (err) {
-		if (err == -EPROTO)
-			ctl_send_rep(cfd, EPROTO, NULL, 0, "malformed request");
-		return false;
-	}
-	identify_caller(&cred, &c);
-	a->req = &req;
-	if (req.flags) {
+	a->req_cred = *cred; /* for on_reply() */
+	identify_caller(cred, &c);
+	a->req = req;
+	if (req->flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
 	} else {
-		switch (req.op) {
+		switch (req->op) {
 		case BG_OP_STATUS:
 			op_status(a, cfd);
 			break;
 		case BG_OP_TAG:
-			op_tag(a, cfd, &req, pidfd[0], &c);
+			op_tag(a, cfd, req, pidfd[0], &c);
 			break;
 		case BG_OP_UNTAG:
-			op_untag(a, cfd, &req, pidfd[0], &c);
+			op_untag(a, cfd, req, pidfd[0], &c);
 			break;
 		case BG_OP_ADOPT:
-			op_adopt(a, cfd, &req, pidfd, &c);
+			op_adopt(a, cfd, req, pidfd, &c);
 			break;
 		case BG_OP_LIST:
 			op_list(a, cfd);
@@ -1376,13 +1496,10 @@ static bool handle_client(struct agent *a, int cfd)
 			keep = op_events(a, cfd, &c);
 			break;
 		default:
-			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req.op);
+			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req->op);
 		}
 	}
 	a->req = NULL;
-	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
-		if (pidfd[i] >= 0)
-			close(pidfd[i]);
 	return keep;
 }
 
@@ -1496,6 +1613,120 @@ static int start_observers(struct agent *a, const struct agent_opts *o)
 	return 0;
 }
 
+/* ---- clients ---------------------------------------------------------- */
+
+/* Forget a client; its connection is closed unless @keep_fd (a subscriber's
+ * connection, which the event stream owns now). */
+static void drop_client(struct agent *a, struct client *c, bool keep_fd)
+{
+	epoll_ctl(a->ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+	if (!keep_fd)
+		close(c->fd);
+	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
+		if (c->pidfd[i] >= 0)
+			close(c->pidfd[i]);
+	*c = a->cl[--a->ncl];
+}
+
+/* The request is in (@err 0), malformed, late (-EAGAIN at the deadline) or
+ * the client gone: answer what there is to answer, then drop the client. */
+static void finish_client(struct agent *a, struct client *c, int err)
+{
+	bool keep = false;
+
+	if (!err) {
+		/* an events request hands the fd to the stream, which adds it */
+		epoll_ctl(a->ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
+		keep = serve(a, c->fd, &c->req, c->pidfd, &c->cred);
+	} else if (err == -EPROTO) {
+		a->req_cred = c->cred;
+		ctl_send_rep(c->fd, EPROTO, NULL, 0, "malformed request");
+	} else if (err == -EAGAIN) {
+		a->req_cred = c->cred;
+		ctl_send_rep(c->fd, ETIMEDOUT, NULL, 0, "no complete request within %d ms",
+			     CLIENT_TIMEOUT_MS);
+	}
+	drop_client(a, c, keep);
+}
+
+/* Read what the client sent; answer and drop it once the request is in,
+ * malformed, or the client gone. */
+static void client_readable(struct agent *a, struct client *c)
+{
+	int err = ctl_recv_some(c->fd, &c->req, &c->got, c->pidfd);
+
+	if (err != -EAGAIN)
+		finish_client(a, c, err);
+}
+
+/*
+ * Drop the clients past their deadline. One whose request did arrive, but
+ * whose turn had not come (a busy agent reads 8 events per wake-up), is
+ * served, not refused: the deadline is for clients that do not send.
+ */
+static void expire_clients(struct agent *a, uint64_t now)
+{
+	for (int i = a->ncl - 1; i >= 0; i--) {
+		struct client *c = &a->cl[i];
+
+		if (now >= c->deadline)
+			finish_client(a, c, ctl_recv_some(c->fd, &c->req, &c->got, c->pidfd));
+	}
+}
+
+static void accept_clients(struct agent *a)
+{
+	int cfd;
+
+	while ((cfd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.fd = cfd };
+		struct client *c;
+
+		if (a->ncl == MAX_CLIENTS) {
+			/* the oldest has had the longest to speak */
+			struct client *old = &a->cl[0];
+
+			for (int i = 1; i < a->ncl; i++)
+				if (a->cl[i].deadline < old->deadline)
+					old = &a->cl[i];
+			ctl_send_rep(old->fd, EBUSY, NULL, 0, "too many clients: dropped");
+			drop_client(a, old, false);
+		}
+		c = &a->cl[a->ncl];
+		*c = (struct client){ .fd = cfd, .pidfd = { -1, -1 },
+				      .deadline = now_ns() + CLIENT_TIMEOUT_MS * 1000000ull };
+		if (ctl_accept_setup(cfd, &c->cred) ||
+		    epoll_ctl(a->ep_fd, EPOLL_CTL_ADD, cfd, &ev)) {
+			close(cfd);
+			continue;
+		}
+		a->ncl++;
+		/* the request usually came with the connection */
+		client_readable(a, c);
+	}
+}
+
+static struct client *find_client(struct agent *a, int fd)
+{
+	for (int i = 0; i < a->ncl; i++)
+		if (a->cl[i].fd == fd)
+			return &a->cl[i];
+	return NULL;
+}
+
+/* epoll_wait's timeout: the next grace deadline, client deadline or tick. */
+static int wait_ms(struct agent *a, uint64_t next_deadline)
+{
+	uint64_t now = now_ns(), t = now + TICK_MS * 1000000ull;
+
+	if (next_deadline < t)
+		t = next_deadline;
+	for (int i = 0; i < a->ncl; i++)
+		if (a->cl[i].deadline < t)
+			t = a->cl[i].deadline;
+	return t <= now ? 0 : (int)((t - now) / 1000000ull) + 1;
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
@@ -1547,8 +1778,8 @@ int agent_run(const struct agent_opts *o)
 	err = loader_prepare_dir(o->pin_dir);
 	if (err)
 		goto out;
-	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, a.mode == BG_MODE_KERNEL,
-			  o->verbose);
+	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->ring_size,
+			  a.mode == BG_MODE_KERNEL, o->verbose);
 	if (err)
 		goto out;
 	a.procs_fd = bpf_map__fd(a.l.skel->maps.procs);
@@ -1582,42 +1813,37 @@ int agent_run(const struct agent_opts *o)
 	if (err)
 		goto out;
 
-	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, socket %s",
+	log_info("enforcing: pin dir %s, mode %s, max %u processes / %u tags, "
+		 "ring buffer %u bytes, socket %s",
 		 o->pin_dir, a.mode == BG_MODE_KERNEL ? "kernel" : "user", a.l.max_procs,
-		 a.l.max_tags, a.sock_path);
+		 a.l.max_tags, a.l.ring_size, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
 	next_deadline = handle_deaths(&a);
 
 	while (!a.stop) {
 		struct epoll_event ev[8];
-		uint64_t now = now_ns();
-		int timeout = TICK_MS, n;
+		int n;
 
-		if (next_deadline != UINT64_MAX)
-			timeout = next_deadline <= now ? 0
-			  : (int)((next_deadline - now) / 1000000ull) + 1 < TICK_MS
-			  ? (int)((next_deadline - now) / 1000000ull) + 1 : TICK_MS;
-		n = epoll_wait(a.ep_fd, ev, 8, timeout);
-
+		n = epoll_wait(a.ep_fd, ev, 8, wait_ms(&a, next_deadline));
 		if (n < 0 && errno != EINTR) {
 			log_err("epoll_wait: %s", strerror(errno));
 			goto out;
 		}
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && !a.stop; i++) {
 			int fd = ev[i].data.fd;
+			struct client *c;
 
-			if (fd == a.sig_fd) {
+			if (fd == a.sig_fd)
 				read_signals(&a);
-			} else if (fd == a.listen_fd) {
-				int cfd = accept4(a.listen_fd, NULL, NULL, SOCK_CLOEXEC);
-
-				if (cfd >= 0 && !handle_client(&a, cfd))
-					close(cfd);
-			} else if (!events_handle(&a.ev, fd, ev[i].events)) {
+			else if (fd == a.listen_fd)
+				accept_clients(&a);
+			else if ((c = find_client(&a, fd)))
+				client_readable(&a, c);
+			else if (!events_handle(&a.ev, fd, ev[i].events))
 				metrics_handle(&a.m, fd, ev[i].events, now_ns(), fill_status, &a);
-			}
 		}
+		expire_clients(&a, now_ns());
 		if (a.stop)
 			break;
 		/* Always drain and check: a death found late is still a death. */
@@ -1631,6 +1857,8 @@ out:
 	ctl_observe_replies(NULL, NULL);
 	events_close_all(&a.ev, rc ? "agent failed" : "agent stopping");
 	metrics_close(&a.m);
+	while (a.ncl)
+		drop_client(&a, &a.cl[0], false);
 	if (a.listen_fd >= 0) {
 		close(a.listen_fd);
 		unlink(a.sock_path);

@@ -11,6 +11,7 @@ struct agent_opts {
 	bool verbose;
 	uint32_t max_procs, max_tags;
 	const char *metrics_addr; /* --metrics ADDR:PORT (validated), NULL: none */
+	uint32_t ring_size; /* bytes; 0: the pinned or default size */
 };
 
 /* Run the agent until SIGTERM/SIGINT or an unload request. Returns the

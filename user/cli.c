@@ -34,6 +34,7 @@ enum {
 	OPT_MODE,
 	OPT_MAX_PROCS,
 	OPT_MAX_TAGS,
+	OPT_RING_SIZE,
 	OPT_SIGNAL,
 	OPT_GRACE,
 	OPT_METRICS,
@@ -577,7 +578,8 @@ int cmd_unload(int argc, char **argv)
 
 static const char agent_help[] =
 	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
-	"                      [--max-procs N] [--max-tags N] [--metrics ADDR:PORT]\n\n"
+	"                      [--max-procs N] [--max-tags N] [--ring-size BYTES]\n"
+	"                      [--metrics ADDR:PORT]\n\n"
 	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
 	"the lineage of every tagged process that dies. Runs in the foreground until\n"
 	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
@@ -590,6 +592,10 @@ static const char agent_help[] =
 	"                   kernel can, else user\n"
 	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
 	"  --max-tags N     tags (default 4096)\n"
+	"  --ring-size BYTES  the ring buffer that wakes the agent: a power of two,\n"
+	"                   at least the page size (default 262144). A full ring\n"
+	"                   loses no kill (the deaths map is the work list); it\n"
+	"                   counts ringbuf_drops. Pinned sizes stay until `unload`\n"
 	"  --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
 	"                   (a numeric address: 127.0.0.1:9469, [::1]:9469; port 0\n"
 	"                   picks a free one, logged). Off unless given\n"
@@ -611,6 +617,27 @@ static int parse_count(const char *opt, const char *s, uint32_t *out)
 	return 0;
 }
 
+/* The kernel wants a ring buffer of a power-of-two number of pages. */
+static int parse_ring_size(const char *s, uint32_t *out)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned long v, max = 1ul << 30;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (page <= 0)
+		page = 4096;
+	if (errno || s[0] < '0' || s[0] > '9' || *end || v < (unsigned long)page || v > max ||
+	    (v & (v - 1))) {
+		err_line("agent: invalid --ring-size '%s' (bytes: a power of two from %ld to %lu)",
+			 s, page, max);
+		return EXIT_USAGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 int cmd_agent(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -619,6 +646,7 @@ int cmd_agent(int argc, char **argv)
 		{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -672,6 +700,10 @@ int cmd_agent(int argc, char **argv)
 			ao.metrics_addr = optarg;
 			break;
 		}
+		case OPT_RING_SIZE:
+			if (parse_ring_size(optarg, &ao.ring_size))
+				return EXIT_USAGE;
+			break;
 		case 'v':
 			ao.verbose = true;
 			break;

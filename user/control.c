@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,6 @@
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
-
 #include "control.h"
 #include "parse.h"
 
@@ -121,39 +122,23 @@ int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
 	return err;
 }
 
-int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct ucred *cred)
+int ctl_accept_setup(int fd, struct ucred *cred)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-	struct iovec iov = { .iov_base = req, .iov_len = sizeof(*req) };
-	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = cbuf,
-		.msg_controllen = sizeof(cbuf),
-	};
 	socklen_t clen = sizeof(*cred);
-	struct cmsghdr *c;
-	ssize_t n;
-	int err = 0;
 
-	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
-		pidfd[i] = -1;
-	err = set_timeouts(fd, 2);
-	if (err)
-		return err;
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &clen))
 		return -errno;
-	do {
-		n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return errno == EAGAIN ? -ETIMEDOUT : -errno;
+	/* the reply is sent blocking, bounded: a client that does not read
+	 * a large answer costs the agent at most this */
+	return set_timeouts(fd, 2);
+}
 
-	/* Take ownership of every fd passed, even in a malformed message,
-	 * so a hostile client cannot make the agent leak descriptors. */
-	int got = 0;
-
-	for (c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+/* Take ownership of every fd passed, even in a malformed message, so a
+ * hostile client cannot make the agent leak descriptors: the first
+ * BG_CTL_MAX_FDS fill the request's free pidfd slots, the others are closed. */
+static void take_fds(struct msghdr *msg, int pidfd[BG_CTL_MAX_FDS])
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		size_t nfd;
 
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -163,22 +148,65 @@ int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct u
 			int f;
 
 			memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (got < BG_CTL_MAX_FDS)
-				pidfd[got++] = f;
+			int k = 0;
+
+			while (k < BG_CTL_MAX_FDS && pidfd[k] >= 0)
+				k++;
+			if (k < BG_CTL_MAX_FDS)
+				pidfd[k] = f;
 			else
 				close(f);
 		}
 	}
+}
+
+int ctl_recv_some(int fd, struct bg_req *req, uint32_t *got, int pidfd[BG_CTL_MAX_FDS])
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * 4)];
+	struct iovec iov = { .iov_base = (char *)req + *got, .iov_len = sizeof(*req) - *got };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = cbuf,
+		.msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n;
+
+	do {
+		n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	if (n == 0)
+		return -EPIPE;
+	take_fds(&msg, pidfd);
 	if (msg.msg_flags & MSG_CTRUNC)
-		err = -EPROTO;
-	/* A stream may split the request: read the rest, bounded by the
-	 * receive timeout set above. */
-	if (!err && n > 0 && (size_t)n < sizeof(*req))
-		err = xfer_all(fd, (char *)req + n, sizeof(*req) - (size_t)n, 0);
-	else if (!err && n == 0)
-		err = -EPIPE;
-	if (!err && (req->magic != BG_CTL_MAGIC || req->version != BG_CTL_VERSION))
-		err = -EPROTO;
+		return -EPROTO;
+	*got += (uint32_t)n;
+	/* refuse garbage as soon as the magic or version is in */
+	if (*got >= sizeof(req->magic) && req->magic != BG_CTL_MAGIC)
+		return -EPROTO;
+	if (*got >= offsetof(struct bg_req, op) && req->version != BG_CTL_VERSION)
+		return -EPROTO;
+	return *got < sizeof(*req) ? -EAGAIN : 0;
+}
+
+int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct ucred *cred)
+{
+	uint32_t got = 0;
+	int err;
+
+	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
+		pidfd[i] = -1;
+	err = ctl_accept_setup(fd, cred);
+	while (!err) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		err = ctl_recv_some(fd, req, &got, pidfd);
+		if (err != -EAGAIN)
+			break;
+		err = poll(&p, 1, 2000) > 0 ? 0 : -ETIMEDOUT;
+	}
 	for (int i = 0; err && i < BG_CTL_MAX_FDS; i++) {
 		if (pidfd[i] >= 0)
 			close(pidfd[i]);

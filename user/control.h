@@ -27,7 +27,24 @@ int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
 		 struct bg_rep *rep, void **payload);
 
-/* Agent: read one request with its pidfds (-1 where none: the first
+/* Agent: set up an accepted connection: the peer's credentials, and a
+ * bounded send timeout for the reply. Returns 0 or -errno. */
+int ctl_accept_setup(int fd, struct ucred *cred);
+
+/*
+ * Agent: read what has arrived of a request into @req, from byte *got on,
+ * without blocking (a slow or stalled client must not hold up the others).
+ * The fds passed fill the free (-1) slots of @pidfd in order (set them to -1
+ * first); any beyond BG_CTL_MAX_FDS are closed.
+ * Returns 0 once the request is complete and well-formed, -EAGAIN while more
+ * is to come, -EPROTO for a malformed one (as soon as its magic or version
+ * is in), -EPIPE if the client closed early, or -errno.
+ */
+int ctl_recv_some(int fd, struct bg_req *req, uint32_t *got, int pidfd[BG_CTL_MAX_FDS]);
+
+/* Read one whole request, blocking up to 2 s for each part (ctl_accept_setup
+ * then ctl_recv_some; for tools and tests: the agent reads without blocking).
+ * Its pidfds (-1 where none: the first
  * BG_CTL_MAX_FDS passed, the rest closed) and the peer's credentials.
  * Returns 0 or -errno (-EPROTO for a malformed one). */
 int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct ucred *cred);

@@ -207,7 +207,7 @@ static int size_map(struct loader *l, struct bpf_map *map, uint32_t want, uint32
 }
 
 int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
-		uint32_t max_tags, bool kernel_kill, bool verbose)
+		uint32_t max_tags, uint32_t ring_size, bool kernel_kill, bool verbose)
 {
 	struct bpf_map *map;
 	struct bg_meta m = {};
@@ -236,6 +236,9 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 		err = size_map(l, l->skel->maps.tags, max_tags, &l->max_tags);
 	if (!err)
 		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
+	/* a ring buffer's max_entries is its size in bytes */
+	if (!err)
+		err = size_map(l, l->skel->maps.events, ring_size, &l->ring_size);
 	if (err)
 		return err;
 

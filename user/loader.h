@@ -22,6 +22,7 @@ struct loader {
 	struct bpf_link *members; /* task iterator: list a lineage's members */
 	char pin_dir[256];
 	uint32_t max_procs, max_tags;
+	uint32_t ring_size; /* bytes */
 };
 
 /*
@@ -37,10 +38,11 @@ int loader_check_minimum(uint32_t features);
  * then create @pin_dir. Returns 0 or -errno (message logged). */
 int loader_prepare_dir(const char *pin_dir);
 
-/* Open and load, reusing maps already pinned in the pin dir. max_* of 0
- * keep the pinned (or default) sizes. Returns 0 or -errno. */
+/* Open and load, reusing maps already pinned in the pin dir. Sizes of 0
+ * keep the pinned (or default) sizes; a pinned map keeps its size. Returns
+ * 0 or -errno. */
 int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
-		uint32_t max_tags, bool kernel_kill, bool verbose);
+		uint32_t max_tags, uint32_t ring_size, bool kernel_kill, bool verbose);
 /* Attach fork/exit programs and pin their links (replacing older ones). */
 int loader_attach(struct loader *l);
 /* Leave everything pinned (enforcement goes on in the kernel), free memory. */
