@@ -15,14 +15,16 @@
 #
 # Environment:
 #   BPFGUARD    the binary (default: <repo>/build/bpfguard)
-#   HELPERS     directory of the compiled helpers tree, jsoncheck and termer
-#               (default: <repo>/build/tests); if one is missing there, they
-#               are all compiled into the temp dir (needs cc)
+#   HELPERS     directory of the compiled helpers tree, jsoncheck, termer and
+#               randtree (default: <repo>/build/tests); if one is missing
+#               there, they are all compiled into the temp dir (needs cc)
 #   MODE        user|kernel|auto: passed as --mode to the suite's agent (and to
 #               every agent it restarts); empty (default): the agent's default
 #               (auto). The mode in use is printed before the first test.
 #   AGENT_ARGS  extra arguments for the agent (e.g. -v)
 #   KEEP_TMP=1  keep the temp dir (agent and helper logs) for debugging
+#   TREES       random_trees: how many random trees (default 500)
+#   SEED        random_trees: the seed (default: a random one, printed)
 #
 # Output: a "mode M (...)" line, one "PASS name" or "FAIL name: reason" line
 # per test, then the last line "N passed, M failed". Exit status 0 iff nothing
@@ -53,7 +55,7 @@ TESTS=(
 	many_children many_preexisting exec threads untagged untag nested
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
-	graceful_restart graceful_bad_input unload
+	graceful_restart graceful_bad_input unload random_trees
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -1248,6 +1250,49 @@ test_graceful_bad_input() {
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
+# ---------------------------------------------------------------- random trees
+
+# TREES random process trees (helpers/randtree.c) from SEED: each grown with
+# forks, daemons, setsid, exec, threads, tagged and untagged (nested too) at
+# random, then random tagged roots SIGKILLed; exactly the processes its
+# model of the lineage rules names must die, within the bound, and nothing
+# else. A failed tree is reported with the seed that replays it alone.
+test_random_trees() {
+	local trees=${TREES:-500} seed=${SEED:-} out secs line
+	[[ $trees =~ ^[1-9][0-9]*$ ]] || { fail "setup: TREES must be a positive number, not '$trees'"; return; }
+	if [[ -z $seed ]]; then
+		seed=$(((RANDOM << 30) | (RANDOM << 15) | RANDOM))
+	elif [[ ! $seed =~ ^[0-9]+$ ]]; then
+		fail "setup: SEED must be a number, not '$seed'"
+		return
+	fi
+	SEQ=$((SEQ + 1))
+	out=$TMP/randtree$SEQ.out
+	msg "random_trees: seed $seed, $trees trees (SEED=$seed TREES=$trees replays them)"
+	secs=$((trees * 3 + 120)) # a bound: ~0.1 s a tree here
+	bounded "$secs" "$HELPERS/randtree" "$BPFGUARD" "$PIN" "$seed" "$trees" "$BOUND_MS" \
+		>"$out" 2>&1
+	line=$(grep -a '^stats:' "$out" | tail -n 1)
+	[[ -n $line ]] && msg "random_trees: $line"
+	line=$(tail -n 1 "$out")
+	if ((BRC == 124)); then
+		fail "seed $seed: randtree did not finish $trees trees within $secs s; last line: $(oneline "$line")"
+	elif ((BRC != 0)); then
+		line=$(grep -a -m 1 '^FAIL' "$out") # it names the seed and the tree
+		if [[ -n $line ]]; then
+			fail "$(oneline "${line#FAIL }") [$(tail -n 1 "$out")]"
+		else
+			fail "seed $seed: randtree exit $BRC: $(oneline "$(tail -n 3 "$out")")"
+		fi
+	elif [[ $line != "$trees trees, 0 failed" ]]; then
+		fail "seed $seed: randtree exited 0 but its last line is '$(oneline "$line")'"
+	fi
+	[[ -z $REASON ]] && return 0
+	msg "randtree output (first 30 lines):"
+	head -n 30 "$out" | cut -c1-400 | sed 's/^/  | /' >&2
+	return 1
+}
+
 # ---------------------------------------------------------------- runner
 
 cleanup() {
@@ -1341,8 +1386,9 @@ main() {
 		p=$S_PPID
 	done
 
-	if [[ ! -x $HELPERS/tree || ! -x $HELPERS/jsoncheck || ! -x $HELPERS/termer ]]; then
-		msg "no $HELPERS/tree, jsoncheck or termer: compiling the helpers into $TMP"
+	if [[ ! -x $HELPERS/tree || ! -x $HELPERS/jsoncheck || ! -x $HELPERS/termer ||
+		! -x $HELPERS/randtree ]]; then
+		msg "no $HELPERS/tree, jsoncheck, termer or randtree: compiling the helpers into $TMP"
 		HELPERS=$TMP/helpers
 		mkdir -p "$HELPERS"
 		for p in "$REPO"/tests/kernel/helpers/*.c; do
