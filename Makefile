@@ -48,7 +48,7 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean
+.PHONY: all deps run test unit ktest stress test-kernels test-bins bench vmlinux clean
 
 all: $(OUT)/bpfguard
 
@@ -107,6 +107,16 @@ unit: $(UNIT_BINS)
 # MODE=user|kernel to pick the agent's mode (default: auto)
 ktest: all $(HELPER_BINS)
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
+
+# The random_trees kernel test at length: TREES (default 5000) random trees,
+# once per mode the running kernel supports; SEED=S replays a run.
+stress: all $(HELPER_BINS)
+	$(Q)modes=user; grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null && modes="user kernel"; \
+	fail=0; for m in $$modes; do \
+	  echo "== random_trees, --mode $$m, $${TREES:-5000} trees"; \
+	  TREES=$${TREES:-5000} MODE=$$m BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests \
+	    bash tests/kernel/run.sh random_trees || fail=1; \
+	done; exit $$fail
 
 # The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.
 test-kernels: all
