@@ -36,7 +36,8 @@
  * line per failed tree, followed (for the first few) by indented lines with
  * the operations and the processes; a "stats:" line; last "N trees, M failed".
  * Exit status 0 iff no tree failed (1 if one did, 2 on a usage error).
- * It stops after 10 failed trees.
+ * It stops after 10 failed trees. RANDTREE_VERBOSE=1 prints every tree's
+ * operations and processes.
  *
  * Safety: it signals only processes it created, and only through pidfds it
  * holds: every process opens a pidfd on itself and sends it over its control
