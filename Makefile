@@ -66,7 +66,7 @@ GO_SRCS  := $(wildcard tests/kernel/helpers/gothread/*.go) tests/kernel/helpers/
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
 .PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
-        install uninstall lib examples fuzz fuzz-bins
+        install uninstall lib examples fuzz fuzz-bins stress
 
 all: $(OUT)/bpfguard lib
 
@@ -76,7 +76,7 @@ $(OUT) $(OUT)/obj $(OUT)/tests:
 # BPF object -> linked object -> skeleton header (generated, never committed)
 $(OUT)/%.bpf.o: bpf/%.bpf.c vmlinux/vmlinux.h | $(OUT)
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(OUT)/$*.bpf.d -c $< -o $@.tmp
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(OUT)/$*.bpf.d -MT $@ -c $< -o $@.tmp
 	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
 
 $(OUT)/%.skel.h: $(OUT)/%.bpf.o
@@ -193,6 +193,16 @@ unit: $(UNIT_BINS)
 # MODE=user|kernel to pick the agent's mode (default: auto)
 ktest: all $(HELPER_BINS) $(GOTHREAD) examples
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
+
+# The random_trees kernel test at length: TREES (default 5000) random trees,
+# once per mode the running kernel supports; SEED=S replays a run.
+stress: all $(HELPER_BINS)
+	$(Q)modes=user; grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null && modes="user kernel"; \
+	fail=0; for m in $$modes; do \
+	  echo "== random_trees, --mode $$m, $${TREES:-5000} trees"; \
+	  TREES=$${TREES:-5000} MODE=$$m BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests \
+	    bash tests/kernel/run.sh random_trees || fail=1; \
+	done; exit $$fail
 
 # The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.
 test-kernels: all

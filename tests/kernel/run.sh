@@ -31,6 +31,8 @@
 #               agent, for a slowed-down agent (valgrind): its start, stop,
 #               answers and kills
 #   KEEP_TMP=1  keep the temp dir (agent and helper logs) for debugging
+#   TREES       random_trees: how many random trees (default 500)
+#   SEED        random_trees: the seed (default: a random one, printed)
 #
 # Output: a "mode M (...)" line, one "PASS name" or "FAIL name: reason" line
 # per test, then the last line "N passed, M failed". Exit status 0 iff nothing
@@ -72,7 +74,7 @@ TESTS=(
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
-	agent_sigkill ring_full map_full request_burst bad_clients
+	agent_sigkill ring_full map_full request_burst bad_clients random_trees
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -2287,6 +2289,49 @@ test_bad_clients() {
 	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="the tag made before the bad clients: $REASON"
 }
 
+# ---------------------------------------------------------------- random trees
+
+# TREES random process trees (helpers/randtree.c) from SEED: each grown with
+# forks, daemons, setsid, exec, threads, tagged and untagged (nested too) at
+# random, then random tagged roots SIGKILLed; exactly the processes its
+# model of the lineage rules names must die, within the bound, and nothing
+# else. A failed tree is reported with the seed that replays it alone.
+test_random_trees() {
+	local trees=${TREES:-500} seed=${SEED:-} out secs line
+	[[ $trees =~ ^[1-9][0-9]*$ ]] || { fail "setup: TREES must be a positive number, not '$trees'"; return; }
+	if [[ -z $seed ]]; then
+		seed=$(((RANDOM << 30) | (RANDOM << 15) | RANDOM))
+	elif [[ ! $seed =~ ^[0-9]+$ ]]; then
+		fail "setup: SEED must be a number, not '$seed'"
+		return
+	fi
+	SEQ=$((SEQ + 1))
+	out=$TMP/randtree$SEQ.out
+	msg "random_trees: seed $seed, $trees trees (SEED=$seed TREES=$trees replays them)"
+	secs=$((trees * 3 + 120)) # a bound: ~0.1 s a tree here
+	bounded "$secs" "$HELPERS/randtree" "$BPFGUARD" "$PIN" "$seed" "$trees" "$BOUND_MS" \
+		>"$out" 2>&1
+	line=$(grep -a '^stats:' "$out" | tail -n 1)
+	[[ -n $line ]] && msg "random_trees: $line"
+	line=$(tail -n 1 "$out")
+	if ((BRC == 124)); then
+		fail "seed $seed: randtree did not finish $trees trees within $secs s; last line: $(oneline "$line")"
+	elif ((BRC != 0)); then
+		line=$(grep -a -m 1 '^FAIL' "$out") # it names the seed and the tree
+		if [[ -n $line ]]; then
+			fail "$(oneline "${line#FAIL }") [$(tail -n 1 "$out")]"
+		else
+			fail "seed $seed: randtree exit $BRC: $(oneline "$(tail -n 3 "$out")")"
+		fi
+	elif [[ $line != "$trees trees, 0 failed" ]]; then
+		fail "seed $seed: randtree exited 0 but its last line is '$(oneline "$line")'"
+	fi
+	[[ -z $REASON ]] && return 0
+	msg "randtree output (first 30 lines):"
+	head -n 30 "$out" | cut -c1-400 | sed 's/^/  | /' >&2
+	return 1
+}
+
 # ---------------------------------------------------------------- runner
 
 cleanup() {
@@ -3104,7 +3149,7 @@ main() {
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
 	found=1
-	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient; do
+	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree; do
 		[[ -x $HELPERS/$t ]] || found=0
 	done
 	if ((found == 0)); then
