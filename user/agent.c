@@ -247,6 +247,16 @@ static int64_t since(uint64_t ts)
 }
 
 /* A signal went to @pid of @tag's lineage (comm read before it was sent). */
+/* @pid's number in its own PID namespace if it differs from the host's, else 0. */
+static uint32_t ns_pid_of(uint32_t pid)
+{
+	struct proc_ids ids;
+
+	if (read_proc_status((pid_t)pid, &ids) || !ids.nspid || (uint32_t)ids.nspid == pid)
+		return 0;
+	return (uint32_t)ids.nspid;
+}
+
 static void note_kill(struct agent *a, uint32_t tag, uint32_t pid, const char *comm, int sig)
 {
 	struct ev e = { .type = EV_KILL, .tag = tag, .pid = pid, .comm = comm, .sig = sig,
@@ -263,6 +273,7 @@ static void note_kill(struct agent *a, uint32_t tag, uint32_t pid, const char *c
 			  a->kill_newborn ? " (born into the dying lineage)" : "",
 			  e.latency_ns >= 0 ? (double)e.latency_ns / 1e6 : -1.0);
 	}
+	e.nspid = ns_pid_of(pid);
 	events_emit(&a->ev, &e, audience(tt_find(&a->tt, tag)));
 }
 
@@ -1001,6 +1012,7 @@ static void note_tag(struct agent *a, uint32_t id, const struct bg_tag *t,
 		return;
 	read_comm(t->root_pid, comm);
 	e.comm = comm;
+	e.nspid = ns_pid_of(t->root_pid);
 	events_emit(&a->ev, &e, audience(t));
 }
 
@@ -1265,6 +1277,7 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 
 		read_comm((uint32_t)pid, comm);
 		e.comm = comm;
+		e.nspid = ns_pid_of((uint32_t)pid);
 		events_emit(&a->ev, &e, audience(tt_find(&a->tt, tag)));
 	}
 	ctl_send_rep(cfd, 0, NULL, 0, "adopted %d into tag %u", req->pid2, tag);

@@ -127,6 +127,8 @@ int ev_write_json(FILE *out, const struct ev *e)
 		put_str(out, "reason", e->msg);
 		break;
 	}
+	if (e->nspid)
+		fprintf(out, ",\"nspid\":%u", e->nspid);
 	fputs("}\n", out);
 	return ferror(out) ? -EIO : 0;
 }

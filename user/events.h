@@ -34,6 +34,7 @@ struct ev {
 	uint64_t ts_us;	    /* CLOCK_REALTIME; 0: now */
 	uint32_t tag;
 	uint32_t pid;	    /* the process (or the dead root); refused: as typed */
+	uint32_t nspid;	    /* pid's number in its own PID namespace, where it differs; 0 */
 	uint32_t pid2;	    /* adopt: the root; refused: the second pid typed */
 	uint32_t uid;	    /* who asked (tag, untag, adopt, refused), the owner otherwise */
 	uint32_t parent_tag;

@@ -63,6 +63,20 @@ static void test_comm_escaped(void **state)
 				     "\"signal\":\"KILL\",\"latency_us\":1234,\"newborn\":false}");
 }
 
+/* A process numbered differently in its own PID namespace carries that
+ * number too; one that is not, nothing more. */
+static void test_kill_nspid(void **state)
+{
+	struct ev e = { .type = EV_KILL, .ts_us = TS, .tag = 1, .pid = 31337, .sig = 9,
+			.comm = "sh", .latency_ns = 1000, .nspid = 7 };
+
+	(void)state;
+	assert_non_null(strstr(fmt(&e), "\"pid\":31337,"));
+	assert_non_null(strstr(fmt(&e), ",\"newborn\":false,\"nspid\":7}"));
+	e.nspid = 0;
+	assert_null(strstr(fmt(&e), "nspid"));
+}
+
 static void test_kill_latency_unknown(void **state)
 {
 	struct ev e = { .type = EV_KILL, .ts_us = TS, .tag = 1, .pid = 9, .sig = 9,
@@ -309,6 +323,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tag_line),
 		cmocka_unit_test(test_comm_escaped),
+		cmocka_unit_test(test_kill_nspid),
 		cmocka_unit_test(test_kill_latency_unknown),
 		cmocka_unit_test(test_other_lines),
 		cmocka_unit_test(test_long_reason_fits),
