@@ -84,7 +84,11 @@ static const char *json_value(const char *p, int depth)
 		return json_list(p, depth, '}', true);
 	if (*p == '"')
 		return json_string_end(p);
-	/* render_json writes only unsigned integers */
+	if (!strncmp(p, "true", 4))
+		return p + 4;
+	if (!strncmp(p, "false", 5))
+		return p + 5;
+	/* and, as numbers, only unsigned integers */
 	if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9'))
 		return NULL;
 	while (*p >= '0' && *p <= '9')

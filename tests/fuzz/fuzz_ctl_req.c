@@ -112,14 +112,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	/* What the protocol says: checks in the order the agent makes them. */
 	if (len >= sizeof(sent))
 		memcpy(&sent, data, sizeof(sent));
-	if (len < sizeof(req))
-		expect = -EPIPE;
-	else if (sent.magic != BG_CTL_MAGIC || sent.version != BG_CTL_VERSION)
-		expect = -EPROTO;
-	else
-		expect = 0;
-	if (nfds > AGENT_FDS && !late)
-		expect = -EPROTO; /* MSG_CTRUNC: refused, and nothing leaks */
+	/* garbage is refused as soon as its magic (4 bytes), then its version
+	 * (2 more) is in, before the rest arrives */
+	{
+		uint32_t magic = BG_CTL_MAGIC;
+		uint16_t ver = BG_CTL_VERSION;
+		bool bad = (len >= 4 && memcmp(data, &magic, 4)) ||
+			   (len >= 6 && memcmp(data + 4, &ver, 2));
+
+		if (nfds > AGENT_FDS && !late)
+			expect = -EPROTO; /* MSG_CTRUNC: refused, and nothing leaks */
+		else if (bad)
+			expect = -EPROTO;
+		else if (len < sizeof(req))
+			expect = -EPIPE;
+		else
+			expect = 0;
+	}
 	ok = r == expect || (late && nfds > AGENT_FDS && r == -EPROTO);
 	if (!ok)
 		fprintf(stderr, "ctl_recv_req: %d, expected %d (nfds %d%s, cut %zu, len %zu)\n",
