@@ -1012,7 +1012,8 @@ static void op_list(struct agent *a, int cfd)
 			.parent = tt_parent(&a->tt, a->tt.ids[i]),
 		};
 	}
-	memcpy(lt, l.p, l.n * sizeof(*l.p));
+	if (l.n) /* l.p is NULL when nothing is tracked: memcpy(NULL) is undefined */
+		memcpy(lt, l.p, l.n * sizeof(*l.p));
 	ctl_send_rep(cfd, 0, buf, (uint32_t)len, "ok");
 	free(buf);
 	free(l.p);
