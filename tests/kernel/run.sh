@@ -2006,7 +2006,12 @@ test_ring_full() {
 		outs+=("$TREE_OUT")
 	done
 	for ((i = 0; i < n; i++)); do
-		wait_tree "${outs[i]}" || return
+		if ! wait_tree "${outs[i]}"; then
+			v=dead
+			is_alive "${roots[i]}" && v=alive
+			REASON="tree $((i + 1)) of $n (root ${roots[i]}, $v): $REASON"
+			return 1
+		fi
 		kids+=("${TREE_PIDS[@]}")
 	done
 	for ((i = 0; i < n; i++)); do
@@ -2037,6 +2042,7 @@ test_ring_full() {
 	((CNT[deaths_map_full] == C0[deaths_map_full])) ||
 		errs+=("deaths_map_full went from ${C0[deaths_map_full]} to ${CNT[deaths_map_full]}")
 	((${#errs[@]} == 0)) || { fail "$(IFS=';'; echo "${errs[*]}")"; return; }
+	msg "ring_full: $n deaths into a ring of $cap records: ringbuf_drops +$((CNT[ringbuf_drops] - C0[ringbuf_drops]))"
 
 	# the pinned ring keeps its size: a restart asking for another is told so
 	halt_agent "$XAGENT_PID"
@@ -2108,6 +2114,7 @@ test_map_full() {
 	((drops > 0 && listed > 0 && listed + drops == n)) ||
 		{ fail "$n children forked into a map of 16: $listed recorded (list; status says $S_TRACKED) + $drops counted in procs_map_full, expected $n with both > 0"; return; }
 	((S_TRACKED == listed)) || { fail "status says $S_TRACKED tracked descendants, list shows $listed"; return; }
+	msg "map_full: $n children forked into 16 slots: $listed recorded, $drops counted in procs_map_full"
 	kill_root_expect_dead "$ROOT" "${desc[@]}" || { REASON="the recorded children: $REASON"; return 1; }
 	kill_tracked
 	xagent_stop
@@ -2222,6 +2229,7 @@ test_request_burst() {
 		[[ -n ${LROOT[$p]:-} ]] && got=1
 		((got == want)) || errs+=("$p (process $((i % per)) of client $((i / per))) is $( ((got)) && echo tagged || echo untagged)")
 	done
+	msg "request_burst: $nst status request(s) answered during the burst"
 	((${#errs[@]} == 0)) ||
 		fail "after 1000 requests from $nc clients (and $nst status requests), ${#errs[@]} of $((nc * per)) processes are in the wrong state: $(IFS=';'; echo "${errs[*]:0:5}")"
 }
