@@ -334,6 +334,7 @@ static void check_losses(struct agent *a)
 		uint32_t k = idx[i];
 
 		now[i] = 0;
+		memset(vals, 0, sizeof(vals)); /* as stats_sum(): valgrind's bpf() model */
 		if (!bpf_map_lookup_elem(a->stats_fd, &k, vals))
 			for (int c = 0; c < a->ncpus; c++)
 				now[i] += vals[c];
