@@ -99,31 +99,16 @@ static __always_inline __u32 resolve_tag(__u32 tag)
 	return 0;
 }
 
-/* Is @task @root, or does its real_parent chain reach @root? */
-static __always_inline bool descends_from(struct task_struct *task, __u32 root)
-{
-	struct task_struct *a = task;
-
-	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
-		__u32 tg = BPF_CORE_READ(a, tgid);
-
-		if (tg == root)
-			return true;
-		if (tg <= 1)
-			return false;
-		a = BPF_CORE_READ(a, real_parent);
-	}
-	return false;
-}
-
 /*
- * During an enrolment: is @task below @root, either by its real_parent chain
- * or through an ancestor already recorded under @tag? The second covers a
- * process whose parent died during the walk and was reparented away: the exit
- * program recorded it (enroll_children), and its own children follow it.
+ * During an enrolment: is @task below the root being tagged, either by its
+ * real_parent chain or through an ancestor already recorded under the new
+ * tag? The second covers a process whose parent died during the walk and was
+ * reparented away: the exit program recorded it (enroll_children), and its
+ * own children follow it. Used only while enroll_root is set.
  */
-static __always_inline bool enrol_descends(struct task_struct *task, __u32 root, __u32 tag)
+static __always_inline bool enrol_descends(struct task_struct *task)
 {
+	__u32 root = enroll_root, tag = enroll_tag;
 	struct task_struct *a = task;
 
 	for (int i = 0; i < BG_MAX_DEPTH && a; i++) {
@@ -248,7 +233,7 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 		 * not reached yet may fork and exit before the iterator's next
 		 * pass: its child would be reparented away unseen. Record such a
 		 * child now. Costs nothing outside the few ms of an enrolment. */
-		if (!enroll_root || !descends_from(parent, enroll_root))
+		if (!enroll_root || !enrol_descends(parent))
 			return 0;
 		tag = enroll_tag;
 		goto record;
@@ -405,7 +390,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	e = bpf_map_lookup_elem(&procs, &tgid);
 	if (!e) {
 		/* outside the few ms of an enrolment: one global read */
-		if (enroll_root && bg_group_dead(p) && descends_from(p, enroll_root))
+		if (enroll_root && bg_group_dead(p) && enrol_descends(p))
 			enroll_children(p);
 		return 0;
 	}
@@ -474,7 +459,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		return 0;
 	}
 
-	if (!root || !enrol_descends(task, root, tag))
+	if (!root || !enrol_descends(task))
 		return 0;
 
 	e = bpf_map_lookup_elem(&procs, &tgid);

@@ -203,18 +203,22 @@ static void stat_add(struct agent *a, uint32_t idx, uint64_t n)
 	bpf_map_update_elem(a->stats_fd, &idx, vals, BPF_ANY);
 }
 
-static void stats_sum(struct agent *a, uint64_t *out, int n)
+/* Counter @idx summed over the CPUs (0 if it cannot be read). */
+static uint64_t stat_total(struct agent *a, uint32_t idx)
 {
-	uint64_t vals[a->ncpus];
+	uint64_t vals[a->ncpus], sum = 0;
 
 	memset(vals, 0, sizeof(vals));
-	for (uint32_t i = 0; i < (uint32_t)n && i < BG_STAT_MAX; i++) {
-		out[i] = 0;
-		if (bpf_map_lookup_elem(a->stats_fd, &i, vals))
-			continue;
+	if (!bpf_map_lookup_elem(a->stats_fd, &idx, vals))
 		for (int c = 0; c < a->ncpus; c++)
-			out[i] += vals[c];
-	}
+			sum += vals[c];
+	return sum;
+}
+
+static void stats_sum(struct agent *a, uint64_t *out, int n)
+{
+	for (uint32_t i = 0; i < (uint32_t)n && i < BG_STAT_MAX; i++)
+		out[i] = stat_total(a, i);
 }
 
 /* Make room for one more element in a growing array. Returns 0 or -ENOMEM. */
@@ -327,18 +331,11 @@ static void check_losses(struct agent *a)
 {
 	static const uint32_t idx[] = { BG_STAT_RINGBUF_DROP, BG_STAT_PROCS_FULL,
 					BG_STAT_DEATHS_FULL };
-	uint64_t now[4], vals[a->ncpus];
+	uint64_t now[4];
 	bool first = !a->loss_primed;
 
-	for (size_t i = 0; i < 3; i++) {
-		uint32_t k = idx[i];
-
-		now[i] = 0;
-		memset(vals, 0, sizeof(vals)); /* as stats_sum(): valgrind's bpf() model */
-		if (!bpf_map_lookup_elem(a->stats_fd, &k, vals))
-			for (int c = 0; c < a->ncpus; c++)
-				now[i] += vals[c];
-	}
+	for (size_t i = 0; i < 3; i++)
+		now[i] = stat_total(a, idx[i]);
 	now[3] = a->ev.dropped;
 	for (size_t i = 0; i < 4; i++) {
 		const char *name = i < 3 ? bg_stat_desc[idx[i]].name
