@@ -246,9 +246,19 @@ $(OUT)/bench/victim: tests/bench/victim.c | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
 
-$(OUT)/bench/bench: tests/bench/bench.c include/bpfguard.h | $(OUT)/bench
+# empty programs on bpfguard's two hooks: the floor of section 2a
+$(OUT)/bench/floor.bpf.o: tests/bench/floor.bpf.c vmlinux/vmlinux.h | $(OUT)/bench
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@.tmp
+	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+
+$(OUT)/bench/floor.skel.h: $(OUT)/bench/floor.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name floor > $@
+
+$(OUT)/bench/bench: tests/bench/bench.c include/bpfguard.h $(OUT)/bench/floor.skel.h | $(OUT)/bench
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -lm -o $@
+	$(Q)$(CC) -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(OUT)/bench $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -lm -o $@
 
 bench: all $(BENCH_BINS)
 	OUT=$(OUT) bash tests/bench/run.sh

@@ -71,6 +71,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpfguard.h"
+#include "floor.skel.h"
 
 #define MAXFD 65536
 #define CG_ROOT "/sys/fs/cgroup/unified"
@@ -1248,6 +1249,7 @@ static int link_prog_fd(const char *pin);
 static bool g_trace_ok;
 static uint64_t kstats_before[3][BG_STAT_MAX], kstats_after[3][BG_STAT_MAX];
 static uint64_t g_procs_memlock_default;
+static uint64_t g_pidmap_memlock; /* the fixed bitmap beside procs */
 static uint32_t g_procs_max_default;
 static uint32_t g_procs_flags_default;
 
@@ -1375,12 +1377,12 @@ static void section5(void)
 	}
 }
 
-static void procs_map_info(uint64_t *memlock, uint32_t *max_entries, uint32_t *flags)
+static void map_info(const char *pin, uint64_t *memlock, uint32_t *max_entries, uint32_t *flags)
 {
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
 	char path[64], buf[2048], *p;
-	int fd = bpf_obj_get(G.pin_procs);
+	int fd = bpf_obj_get(pin);
 
 	*memlock = 0;
 	*max_entries = 0;
@@ -1398,6 +1400,11 @@ static void procs_map_info(uint64_t *memlock, uint32_t *max_entries, uint32_t *f
 	close(fd);
 }
 
+static void procs_map_info(uint64_t *memlock, uint32_t *max_entries, uint32_t *flags)
+{
+	map_info(G.pin_procs, memlock, max_entries, flags);
+}
+
 static void section1_agent_block(enum mech m)
 {
 	uint32_t *tags = calloc(8192, sizeof(uint32_t));
@@ -1405,9 +1412,15 @@ static void section1_agent_block(enum mech m)
 	if (!tags)
 		die("out of memory");
 	agent_start(m == M_KERNEL ? "kernel" : "user", 0);
-	if (m == M_KERNEL)
+	if (m == M_KERNEL) {
+		char pin[192];
+		uint32_t max, flags;
+
 		procs_map_info(&g_procs_memlock_default, &g_procs_max_default,
 			       &g_procs_flags_default);
+		snprintf(pin, sizeof(pin), "%s/pidmap", G.pin);
+		map_info(pin, &g_pidmap_memlock, &max, &flags);
+	}
 	for (int si = 0; si < 3; si++) {
 		int n = ntrials(si, m), ntag = 0;
 
@@ -1650,32 +1663,68 @@ struct hookcost {
 	uint64_t fork_cnt, exit_cnt;
 };
 
-static void measure_hooks(bool tracked, int iters, struct hookcost *h)
+/* ns per call of @fd's program between two prog_run() readings */
+static double per_call(int fd, uint64_t r0, uint64_t c0, uint64_t *calls)
 {
-	int ffd = link_prog_fd(G.pin_link_fork), efd = link_prog_fd(G.pin_link_exit);
-	uint64_t fr0, fc0, er0, ec0, fr1, fc1, er1, ec1;
+	uint64_t r1, c1;
+
+	prog_run(fd, &r1, &c1, NULL);
+	*calls = c1 - c0;
+	return *calls ? (double)(r1 - r0) / (double)*calls : NAN;
+}
+
+/* BPF run time per call of the programs @ffd, @efd over one fork loop */
+static void measure_progs(int ffd, int efd, bool tracked, int iters, struct hookcost *h)
+{
+	uint64_t fr0, fc0, er0, ec0;
 	struct vloop lp;
 
 	memset(h, 0, sizeof(*h));
-	if (ffd < 0 || efd < 0)
-		die("cannot open the programs behind %s, %s", G.pin_link_fork, G.pin_link_exit);
 	prog_run(ffd, &fr0, &fc0, NULL);
 	prog_run(efd, &er0, &ec0, NULL);
 	if (run_loop("forkloop", iters, tracked, &lp))
 		note("fork loop failed");
-	prog_run(ffd, &fr1, &fc1, NULL);
-	prog_run(efd, &er1, &ec1, NULL);
-	h->fork_cnt = fc1 - fc0;
-	h->exit_cnt = ec1 - ec0;
-	h->fork_ns = h->fork_cnt ? (double)(fr1 - fr0) / (double)h->fork_cnt : NAN;
-	h->exit_ns = h->exit_cnt ? (double)(er1 - er0) / (double)h->exit_cnt : NAN;
+	h->fork_ns = per_call(ffd, fr0, fc0, &h->fork_cnt);
+	h->exit_ns = per_call(efd, er0, ec0, &h->exit_cnt);
+}
+
+/* bpfguard's programs, behind the agent's pinned links */
+static void measure_hooks(bool tracked, int iters, struct hookcost *h)
+{
+	int ffd = link_prog_fd(G.pin_link_fork), efd = link_prog_fd(G.pin_link_exit);
+
+	if (ffd < 0 || efd < 0)
+		die("cannot open the programs behind %s, %s", G.pin_link_fork, G.pin_link_exit);
+	measure_progs(ffd, efd, tracked, iters, h);
 	close(ffd);
 	close(efd);
 }
 
+/*
+ * The floor: empty programs on the same two tracepoints
+ * (tests/bench/floor.bpf.c), alone on them (no agent), over the same loop.
+ * bpf_stats charges every call its own accounting, so this is what a
+ * program that does nothing costs.
+ */
+static void measure_floor(int iters, struct hookcost *h)
+{
+	struct floor *fl = floor__open_and_load();
+
+	memset(h, 0, sizeof(*h));
+	h->fork_ns = h->exit_ns = NAN;
+	if (!fl || floor__attach(fl)) {
+		note("2: the empty floor programs could not be loaded: no floor figures");
+		floor__destroy(fl);
+		return;
+	}
+	measure_progs(bpf_program__fd(fl->progs.floor_fork), bpf_program__fd(fl->progs.floor_exit),
+		      false, iters, h);
+	floor__destroy(fl);
+}
+
 static double tag_big[64];
 static int ntag_big;
-static struct hookcost HC[2];
+static struct hookcost HC[2], HC_FLOOR;
 static uint64_t hc_forks_tracked;
 static double ab_ratio[2][64], ab_cpu[2][2][64], ab_wall[2][2][64];
 static int ab_n;
@@ -1728,14 +1777,15 @@ static void section2(void)
 	uint64_t st0[BG_STAT_MAX], st1[BG_STAT_MAX];
 
 	/* 2a: BPF run time per hook call */
-	agent_start("kernel", 0);
 	if (read_str("/proc/sys/kernel/bpf_stats_enabled", old, sizeof(old)) < 0)
 		die("cannot read kernel.bpf_stats_enabled");
 	G.stats_old = atoi(old);
 	if (write_str("/proc/sys/kernel/bpf_stats_enabled", "1"))
 		die("cannot enable kernel.bpf_stats_enabled");
-	note("2: BPF run time per call, untracked then tracked fork loop (%d iterations)",
-	     C.stat_iters);
+	note("2: BPF run time per call: empty programs, then bpfguard's, untracked then "
+	     "tracked fork loop (%d iterations)", C.stat_iters);
+	measure_floor(C.stat_iters, &HC_FLOOR);
+	agent_start("kernel", 0);
 	measure_hooks(false, C.stat_iters, &HC[0]);
 	read_stats(st0);
 	measure_hooks(true, C.stat_iters, &HC[1]);
@@ -1808,14 +1858,21 @@ static void print_section2(void)
 	       "child is recorded at fork and deleted at exit). run_cnt counts every process on\n"
 	       "the machine, not only the loop.\n",
 	       G.pin, C.stat_iters);
-	printf("  %-36s %12s %12s %12s %12s\n", "", "fork ns/call", "fork calls", "exit ns/call",
-	       "exit calls");
-	printf("  %-36s %12.0f %12llu %12.0f %12llu\n", "untracked loop (map miss)", HC[0].fork_ns,
-	       (unsigned long long)HC[0].fork_cnt, HC[0].exit_ns,
-	       (unsigned long long)HC[0].exit_cnt);
-	printf("  %-36s %12.0f %12llu %12.0f %12llu\n", "tracked loop (insert / delete)", HC[1].fork_ns,
-	       (unsigned long long)HC[1].fork_cnt, HC[1].exit_ns,
-	       (unsigned long long)HC[1].exit_cnt);
+	printf("The floor, measured first over the same loop with no agent: empty programs\n"
+	       "alone on the same two tracepoints (tests/bench/floor.bpf.c). bpf_stats charges\n"
+	       "every call its own accounting, so this is what a program that does nothing\n"
+	       "costs; net = measured - floor.\n");
+	printf("  %-32s %9s %7s %10s %9s %7s %10s\n", "", "fork ns", "net", "calls", "exit ns",
+	       "net", "calls");
+	printf("  %-32s %9.0f %7s %10llu %9.0f %7s %10llu\n", "floor: empty programs, untracked",
+	       HC_FLOOR.fork_ns, "", (unsigned long long)HC_FLOOR.fork_cnt, HC_FLOOR.exit_ns, "",
+	       (unsigned long long)HC_FLOOR.exit_cnt);
+	for (int i = 0; i < 2; i++)
+		printf("  %-32s %9.0f %7.0f %10llu %9.0f %7.0f %10llu\n",
+		       i ? "tracked loop (insert / delete)" : "untracked loop (pidmap miss)",
+		       HC[i].fork_ns, HC[i].fork_ns - HC_FLOOR.fork_ns,
+		       (unsigned long long)HC[i].fork_cnt, HC[i].exit_ns,
+		       HC[i].exit_ns - HC_FLOOR.exit_ns, (unsigned long long)HC[i].exit_cnt);
 	printf("  (forks_tracked grew by %llu during the tracked loop)\n",
 	       (unsigned long long)hc_forks_tracked);
 
@@ -1949,6 +2006,14 @@ static void print_section3(void)
 		       (unsigned long long)g_procs_max_default,
 		       (unsigned long long)g_procs_memlock_default,
 		       (double)g_procs_memlock_default / (double)g_procs_max_default);
+	if (g_procs_max_default && g_pidmap_memlock)
+		printf("  pidmap (one bit per possible pid, fixed size): memlock %llu bytes = %.1f "
+		       "bytes per default slot;\n  procs + pidmap: %.1f bytes per tracked process "
+		       "slot\n",
+		       (unsigned long long)g_pidmap_memlock,
+		       (double)g_pidmap_memlock / (double)g_procs_max_default,
+		       (double)(g_procs_memlock_default + g_pidmap_memlock) /
+			       (double)g_procs_max_default);
 	if (M3.max)
 		printf("  --max-procs 262144: max_entries %u, memlock %llu bytes = %.1f bytes per "
 		       "slot (key %u B, value %u B)\n",
@@ -2099,8 +2164,9 @@ static void print_section5(void)
 		       "probes run in attach order): its timestamp is the exit hook's start. For each\n"
 		       "victim, its first SIGKILL with res=0 (queued, not already pending); first/last =\n"
 		       "the earliest/latest of those minus the root's exit. Per descendant = last / N.\n"
-		       "Sender: the agent (pidfd_send_signal) or another context (bpf_send_signal_task's\n"
-		       "irq_work, run on the dying root's CPU). kernel.bpf_stats_enabled=1 during these\n"
+		       "Sender: the agent (its task iterator's bpf_send_signal_task, or pidfd_send_signal)\n"
+		       "or another context (the exit hook's bpf_send_signal_task, whose irq_work runs\n"
+		       "on the dying root's CPU). kernel.bpf_stats_enabled=1 during these\n"
 		       "trials: exit-prog us = run_time_ns of bpfguard's exit program over the trial (all\n"
 		       "its calls: the root's, and one lookup+delete per victim; calls = run_cnt).\n");
 		printf("  %-27s %5s %6s %9s %9s %11s %9s %12s %6s %9s  %s\n", "mode", "N", "trials",
@@ -2130,8 +2196,9 @@ static void print_section5(void)
 	printf("\nWhat: the agent's own log line `tag N: root died, killed K descendant(s) in S\n"
 	       "sweep(s), X ms after the root's exit`, for section 1's trials: X / K. X runs from\n"
 	       "the exit hook's bpf_ktime_get_ns() to after the last sweep, so it includes waking\n"
-	       "the agent, reading deaths and tags, every sweep (each a batched lookup over the\n"
-	       "whole procs hash), pidfd_open + map re-check + pidfd_send_signal per victim,\n"
+	       "the agent, reading deaths and tags, every sweep (each a task iterator pass that\n"
+	       "signals the members where the kernel has bpf_send_signal_task; else pidfd_open\n"
+	       "+ map re-check + pidfd_send_signal per victim), a pidfd per victim to wait on,\n"
 	       "waiting (poll) for every victim to die, and the final empty sweep: an upper bound\n"
 	       "on dispatch, not dispatch. In kernel mode K is what the agent's sweep still found\n"
 	       "recorded: victims the kernel had signalled but that were not dead yet, and the\n"
@@ -2147,13 +2214,6 @@ static void print_section5(void)
 			printf("  %-28s %5d %6d %12.3f %12.2f %8.0f\n", mech_name[m], sizes[si], l->n,
 			       l->total_ms, l->per_desc_ms * 1e3, l->sweeps);
 		}
-	printf("  To measure dispatch exactly without tracing, the agent should export, next to\n"
-	       "  `kills`, two agent-owned counters: dispatch_ns (sum over lineages of the\n"
-	       "  CLOCK_MONOTONIC time of the last successful pidfd_send_signal of the FIRST sweep\n"
-	       "  minus bg_death.ts) and dispatch_signals (signals sent by those first sweeps);\n"
-	       "  dispatch per descendant = dispatch_ns / dispatch_signals. In kernel mode the\n"
-	       "  exit program could likewise add (bpf_ktime_get_ns() after bpf_for_each_map_elem\n"
-	       "  - d.ts) to a BPF-owned counter, with kernel_kills as the divisor.\n");
 	fflush(stdout);
 }
 
