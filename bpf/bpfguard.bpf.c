@@ -4,7 +4,7 @@
  * death at exit, and enrol a root's existing descendants on demand.
  *
  * The fork and exit programs run for every process on the machine, so their
- * untracked path is one hash lookup and nothing else.
+ * untracked path is one bit test in pidmap and nothing else.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -24,6 +24,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bg_proc);
 } procs SEC(".maps");
+
+/* One bit per pid: may procs hold an entry for it? (see bpfguard.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BG_PIDMAP_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} pidmap SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -62,8 +70,11 @@ struct {
 const volatile bool kernel_kill = false;
 const volatile __u32 agent_tgid = 0;
 
-/* Sweep request (bg_members), set by the agent before it runs the iterator. */
+/* Sweep request (bg_members), set by the agent before it runs the iterator:
+ * the lineage, and the signal to send its members from the iterator (0:
+ * only list them). */
 __u32 sweep_tag;
+__u32 sweep_sig;
 
 /* Enrolment request, set by the agent before it runs the iterator. */
 __u32 enroll_root;   /* host tgid of the process being tagged */
@@ -77,6 +88,55 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (v)
 		*v += 1;
+}
+
+/*
+ * pidmap: the verifier inlines an array lookup into a bounds check and an
+ * add, so the untracked path of the hooks is a few instructions and one load
+ * from a bitmap that stays in cache (4 KiB for pid_max 32768).
+ */
+static __always_inline __u64 *pid_word(__u32 pid)
+{
+	__u32 w = pid / 64;
+
+	return bpf_map_lookup_elem(&pidmap, &w);
+}
+
+/* May procs hold an entry for @pid? (false: certainly not) */
+static __always_inline bool pid_maybe_tracked(__u32 pid)
+{
+	__u64 *b = pid_word(pid);
+
+	return !b || (*b & (1ULL << (pid % 64)));
+}
+
+/* After the entry is written: from now on the hooks look it up. */
+static __always_inline void pid_set(__u32 pid)
+{
+	__u64 *b = pid_word(pid);
+
+	if (b)
+		__sync_fetch_and_or(b, 1ULL << (pid % 64));
+}
+
+/* After the entry is deleted, in the process's own exit hook (the pid
+ * cannot be reused before that hook returns). */
+static __always_inline void pid_clear(__u32 pid)
+{
+	__u64 *b = pid_word(pid);
+
+	if (b)
+		__sync_fetch_and_and(b, ~(1ULL << (pid % 64)));
+}
+
+/* Record @pid's entry (procs) and its bit, in that order. */
+static __always_inline long record_proc(__u32 pid, const struct bg_proc *e, __u64 flags)
+{
+	long err = bpf_map_update_elem(&procs, &pid, e, flags);
+
+	if (!err)
+		pid_set(pid);
+	return err;
 }
 
 /*
@@ -227,7 +287,7 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 
 	ptgid = parent->tgid;
-	pp = bpf_map_lookup_elem(&procs, &ptgid);
+	pp = pid_maybe_tracked(ptgid) ? bpf_map_lookup_elem(&procs, &ptgid) : NULL;
 	if (!pp) {
 		/* While a tag is being enrolled, a descendant the iterator has
 		 * not reached yet may fork and exit before the iterator's next
@@ -250,7 +310,7 @@ record:
 	c.ppid = ptgid;
 	/* NOEXIST: two attached copies of this program (during an agent
 	 * upgrade) both run; the second must not count as a failure. */
-	err = bpf_map_update_elem(&procs, &ctgid, &c, BPF_NOEXIST);
+	err = record_proc(ctgid, &c, BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* Another copy of this program recorded it (same start), or the
 		 * entry is stale: a process that never passed an exit hook
@@ -258,7 +318,7 @@ record:
 		struct bg_proc *old = bpf_map_lookup_elem(&procs, &ctgid);
 
 		if (old && old->start != c.start)
-			err = bpf_map_update_elem(&procs, &ctgid, &c, BPF_ANY);
+			err = record_proc(ctgid, &c, BPF_ANY);
 	}
 	if (!err)
 		stat_inc(BG_STAT_FORK_TRACKED);
@@ -287,31 +347,41 @@ record:
 	return 0;
 }
 
-static __always_inline void report_death(__u32 tag, __u32 root_pid)
+/*
+ * The durable record of a root's death (from now on the fork hook kills
+ * newborns of the lineage). Returns its timestamp, or 0 when a second
+ * exiting thread that also saw live == 0 finds it already recorded.
+ */
+static __always_inline __u64 record_death(__u32 tag, __u32 root_pid)
 {
 	struct bg_death d = {
 		.ts = bpf_ktime_get_ns(),
 		.tag = tag,
 		.root_pid = root_pid,
 	};
+	long err;
+
+	err = bpf_map_update_elem(&deaths, &tag, &d, BPF_NOEXIST);
+	if (err == -EEXIST)
+		return 0;
+	if (err)
+		stat_inc(BG_STAT_DEATHS_FULL);
+	stat_inc(BG_STAT_ROOT_EXIT);
+	return d.ts;
+}
+
+/* The agent's wake-up (the deaths entry is what it trusts). */
+static __always_inline void wake_agent(__u32 tag, __u32 root_pid, __u64 ts)
+{
 	struct bg_event ev = {
-		.ts = d.ts,
+		.ts = ts,
 		.type = BG_EV_DEATH,
 		.tag = tag,
 		.pid = root_pid,
 	};
-	long err;
 
-	/* The map entry is the durable record; the ring buffer is the wake-up.
-	 * A second exiting thread that also saw live == 0 stops here. */
-	err = bpf_map_update_elem(&deaths, &tag, &d, BPF_NOEXIST);
-	if (err == -EEXIST)
-		return;
-	if (err)
-		stat_inc(BG_STAT_DEATHS_FULL);
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 		stat_inc(BG_STAT_RINGBUF_DROP);
-	stat_inc(BG_STAT_ROOT_EXIT);
 }
 
 /* Children of one dying process recorded at most (the rest: the second pass). */
@@ -338,7 +408,7 @@ static __always_inline void enroll_children(struct task_struct *p)
 		};
 		__u32 ctgid = BPF_CORE_READ(c, tgid);
 
-		if (bpf_map_update_elem(&procs, &ctgid, &n, BPF_NOEXIST) == 0)
+		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0)
 			stat_inc(BG_STAT_ENROLLED);
 		pos = BPF_CORE_READ(pos, next);
 	}
@@ -387,7 +457,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	struct bg_proc *e;
 	struct bg_tag *t;
 
-	e = bpf_map_lookup_elem(&procs, &tgid);
+	e = pid_maybe_tracked(tgid) ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
 	if (!e) {
 		/* outside the few ms of an enrolment: one global read */
 		if (enroll_root && bg_group_dead(p) && enrol_descends(p))
@@ -405,14 +475,20 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 		t = bpf_map_lookup_elem(&tags, &tag);
 		if (t && t->state == BG_TAG_ACTIVE) {
 			__u32 sig = t->signal ? t->signal : 9 /* SIGKILL */;
-
 			/* deaths first: from now on the fork hook kills newborns */
-			report_death(tag, tgid);
-			if (can_kill_in_kernel())
+			__u64 ts = record_death(tag, tgid);
+
+			/* then the signals, then the agent's wake-up: both go
+			 * through irq_work, and the victims' should not wait
+			 * behind the agent's */
+			if (ts && can_kill_in_kernel())
 				kill_lineage_in_kernel(tag, t, tgid, sig);
+			if (ts)
+				wake_agent(tag, tgid, ts);
 		}
 	}
 	bpf_map_delete_elem(&procs, &tgid);
+	pid_clear(tgid);
 	stat_inc(BG_STAT_EXIT_TRACKED);
 	return 0;
 }
@@ -452,7 +528,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		n.tag = tag;
 		n.ppid = BPF_CORE_READ(task, real_parent, tgid);
 		n.flags = BG_PROC_ADOPTED;
-		if (bpf_map_update_elem(&procs, &tgid, &n, BPF_ANY)) {
+		if (record_proc(tgid, &n, BPF_ANY)) {
 			stat_inc(BG_STAT_PROCS_FULL);
 			bpf_seq_write(seq, &zero, sizeof(zero));
 		}
@@ -483,7 +559,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	n.tag = tag;
 	n.ppid = BPF_CORE_READ(task, real_parent, tgid);
 	n.flags = tgid == root ? BG_PROC_ROOT : 0;
-	if (bpf_map_update_elem(&procs, &tgid, &n, BPF_ANY)) {
+	if (record_proc(tgid, &n, BPF_ANY)) {
 		stat_inc(BG_STAT_PROCS_FULL);
 		bpf_seq_write(seq, &zero, sizeof(zero));
 		return 0;
@@ -497,6 +573,12 @@ int bg_enroll(struct bpf_iter__task *ctx)
  * struct bg_member records. Walking the tasks costs what the machine runs (a
  * few hundred processes); walking the procs map from user space costs every
  * preallocated bucket (131072 by default), whatever the lineage holds.
+ *
+ * With sweep_sig set, where the kernel has bpf_send_signal_task, the
+ * iterator also signals each member it lists: one read() signals the whole
+ * lineage, with the task in hand (no pid to reuse), in the agent's process
+ * context where the signal is sent on the spot (no irq_work, unlike the
+ * hooks). The agent pidfd-signals what the record says was not signalled.
  */
 SEC("iter/task")
 int bg_members(struct bpf_iter__task *ctx)
@@ -505,6 +587,7 @@ int bg_members(struct bpf_iter__task *ctx)
 	struct task_struct *task = ctx->task;
 	struct bg_member m = {};
 	struct bg_proc *e;
+	struct bg_tag *t;
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
@@ -513,8 +596,17 @@ int bg_members(struct bpf_iter__task *ctx)
 		return 0;
 	m.pid = task->tgid;
 	m.start = e->start;
-	if (!owner_may_signal(bpf_map_lookup_elem(&tags, &sweep_tag), task))
+	bpf_probe_read_kernel_str(m.comm, sizeof(m.comm), task->comm);
+	t = bpf_map_lookup_elem(&tags, &sweep_tag);
+	if (!owner_may_signal(t, task))
 		m.flags = BG_MEMBER_REFUSED;
+	else if (sweep_sig && bpf_send_signal_task && m.pid != agent_tgid &&
+		 !(t && t->root_pid == m.pid && t->root_start == m.start)) {
+		if (bpf_send_signal_task(task, (int)sweep_sig, PIDTYPE_TGID, 0))
+			m.flags = BG_MEMBER_SIGNAL_FAILED;
+		else
+			m.flags = BG_MEMBER_SIGNALLED;
+	}
 	bpf_seq_write(seq, &m, sizeof(m));
 	return 0;
 }

@@ -22,7 +22,9 @@
  */
 static __always_inline bool bg_group_dead(struct task_struct *p)
 {
-	return BPF_CORE_READ(p, signal, live.counter) == 0;
+	/* @p is a BTF pointer (a tp_btf argument or an iterator's task): a
+	 * direct load, relocated by CO-RE, costs no helper call */
+	return p->signal->live.counter == 0;
 }
 
 /*
@@ -33,7 +35,7 @@ static __always_inline bool bg_group_dead(struct task_struct *p)
  */
 static __always_inline __u64 bg_start_time(struct task_struct *p)
 {
-	return BPF_CORE_READ(p, group_leader, start_boottime);
+	return p->group_leader->start_boottime;
 }
 
 /*

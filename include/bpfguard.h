@@ -15,7 +15,7 @@
 #endif
 
 /* Bumped whenever a pinned map's layout changes. */
-#define BG_FORMAT 3
+#define BG_FORMAT 4
 
 /* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
 #define BG_MAX_PROCS_DEFAULT 131072
@@ -26,6 +26,18 @@
 #define BG_MAX_DEPTH 128
 /* How many MERGED forwards a tag lookup follows (nested untags). */
 #define BG_MAX_FORWARD 8
+
+/*
+ * pidmap: one bit per pid (host tgid), set while procs may hold an entry for
+ * it. The fork and exit programs test it before they touch procs, so the 99%
+ * of processes outside any lineage pay one array load instead of a hash
+ * lookup of a cold bucket. Sized for every possible pid (PID_MAX_LIMIT on
+ * 64-bit: 512 KiB). A set bit with no entry costs only a lookup; an entry
+ * never lives without its bit (bits are set after the entry is written and
+ * cleared only after it is deleted).
+ */
+#define BG_PID_LIMIT (4u * 1024 * 1024)
+#define BG_PIDMAP_WORDS (BG_PID_LIMIT / 64)
 
 /*
  * procs: one entry per tracked process, keyed by its host tgid.
@@ -118,10 +130,15 @@ struct bg_member {
 	__u64 start;
 	__u32 pid;
 	__u32 flags; /* BG_MEMBER_* */
+	char comm[16]; /* task->comm when listed (a dying one has no /proc left) */
 };
 /* The tag's owner may not signal it (kill(2) rule): report, do not kill. */
 #define BG_MEMBER_REFUSED 0x1
-_Static_assert(sizeof(struct bg_member) == 16, "bg_member is a wire layout");
+/* The iterator sent it sweep_sig itself (bpf_send_signal_task)... */
+#define BG_MEMBER_SIGNALLED 0x2
+/* ...or tried and the kernel refused: the agent sends it through a pidfd. */
+#define BG_MEMBER_SIGNAL_FAILED 0x4
+_Static_assert(sizeof(struct bg_member) == 32, "bg_member is a wire layout");
 
 /* Per-CPU counters in the pinned `stats` map. BPF-owned first. */
 enum bg_stat {
