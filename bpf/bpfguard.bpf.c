@@ -66,6 +66,14 @@ struct {
 	__type(value, struct bg_meta);
 } meta SEC(".maps");
 
+/* Scratch word for full_fence(); per CPU, so it is never contended. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} fence SEC(".maps");
+
 /* Set by the agent before load. */
 const volatile bool kernel_kill = false;
 const volatile __u32 agent_tgid = 0;
@@ -81,6 +89,25 @@ __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
 __u32 enroll_parent; /* active tag the root already belonged to, or 0 */
 __u32 adopt_pid;     /* adoption: register this tgid alone under enroll_tag */
+
+/*
+ * A full memory barrier: atomics that fetch are fully ordered (the BPF
+ * memory model; a locked instruction on x86). It keeps a lineage that is
+ * being killed from growing behind the in-kernel kill, a store-buffering
+ * pair: the fork program writes the child's entry, then reads `deaths`; the
+ * exit program writes the death, then walks the tasks and reads their
+ * entries. With a fence between the write and the read on both sides,
+ * either the fork program sees the death (and kills the child at birth) or
+ * the walk sees the child's entry (and kills it).
+ */
+static __always_inline void full_fence(void)
+{
+	__u32 zero = 0;
+	__u64 *v = bpf_map_lookup_elem(&fence, &zero);
+
+	if (v && __sync_fetch_and_add(v, 1) == ~0ULL)
+		*v = 0; /* uses the fetched value: the fetching form is emitted */
+}
 
 static __always_inline void stat_inc(__u32 idx)
 {
@@ -329,6 +356,7 @@ record:
 	 * child has not run an instruction yet; it dies on its way out of
 	 * the kernel (or gets the grace signal at birth). The agent hears of
 	 * it too, and kills it itself where the kfunc is missing. */
+	full_fence(); /* the entry, then deaths: see full_fence() */
 	doomed = doomed_by(tag);
 	if (doomed) {
 		struct bg_tag *t = bpf_map_lookup_elem(&tags, &doomed);
@@ -481,8 +509,10 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			/* then the signals, then the agent's wake-up: both go
 			 * through irq_work, and the victims' should not wait
 			 * behind the agent's */
-			if (ts && can_kill_in_kernel())
+			if (ts && can_kill_in_kernel()) {
+				full_fence(); /* the death, then the entries */
 				kill_lineage_in_kernel(tag, t, tgid, sig);
+			}
 			if (ts)
 				wake_agent(tag, tgid, ts);
 		}

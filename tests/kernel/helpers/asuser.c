@@ -12,6 +12,9 @@
  * effective and saved uid), as su and sudo do: the descendant a user may no
  * longer signal.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* setresuid */
+#endif
 #include <errno.h>
 #include <grp.h>
 #include <stdio.h>
