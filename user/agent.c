@@ -743,14 +743,16 @@ static void report_self(struct agent *a, struct sweep *s)
  * sweep and its parent's death (a fork already past its fatal-signal check),
  * so sweep again until a sweep finds nobody: the cgroup.kill rule, done from
  * the recorded lineage. Returns 0 when the lineage is empty, -EAGAIN when
- * the budget ran out (the death stays recorded and is retried).
+ * the budget ran out or two sweeps in a row could signal nobody (pidfd_open
+ * or the signal refused): the death stays recorded and is retried on the
+ * next tick, rather than in a busy loop.
  */
 static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 {
 	struct sweep s = { .a = a, .tag = tag };
 	uint64_t start = now_ns(), kills = 0;
 	int *fds = NULL, err = 0;
-	int rounds = 0;
+	int rounds = 0, idle = 0;
 	size_t nfd;
 
 	for (;;) {
@@ -762,7 +764,8 @@ static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
 		for (size_t i = 0; i < nfd; i++)
 			close(fds[i]);
 		rounds++;
-		if (now_ns() - start > KILL_ROUND_BUDGET_NS) {
+		idle = s.sent ? 0 : idle + 1;
+		if (idle >= 2 || now_ns() - start > KILL_ROUND_BUDGET_NS) {
 			err = -EAGAIN;
 			break;
 		}

@@ -1242,6 +1242,7 @@ struct logsum {
 static struct logsum LOGK[M_MAX][3];
 static struct dispatch_sum {
 	double first_ms, last_ms, per_desc_us, t0gen_us, exitprog_us, exitprog_cnt, lat_ms;
+	double spread_us; /* (last - first) / N: the senders' pace alone */
 	int trials, ok, signalled, by_agent, by_other, negative;
 } DISP[M_MAX][3];
 static int prog_run(int pfd, uint64_t *rt, uint64_t *cnt, uint32_t *id);
@@ -1286,10 +1287,10 @@ static void summarize_log(enum mech m, uint32_t *tags, int ntags, int si)
 static void dispatch_trials(enum mech m, int si, int n)
 {
 	struct dispatch_sum *ds = &DISP[m][si];
-	double *v[7];
-	int k = 0, efd = link_prog_fd(G.pin_link_exit);
+	double *v[8];
+	int k = 0, efd = m == M_FLOOR ? -1 : link_prog_fd(G.pin_link_exit);
 
-	for (int j = 0; j < 7; j++) {
+	for (int j = 0; j < 8; j++) {
 		v[j] = calloc((size_t)n + 1, sizeof(double));
 		if (!v[j])
 			die("out of memory");
@@ -1320,6 +1321,7 @@ static void dispatch_trials(enum mech m, int si, int n)
 		v[4][k] = (double)(rt1 - rt0) / 1e3;
 		v[5][k] = (double)(c1 - c0);
 		v[6][k] = r.lat_ms;
+		v[7][k] = (d.last_ms - d.first_ms) * 1e3 / sizes[si];
 		ds->signalled += d.signalled;
 		ds->by_agent += d.by_agent;
 		ds->by_other += d.by_other;
@@ -1335,7 +1337,8 @@ static void dispatch_trials(enum mech m, int si, int n)
 	ds->exitprog_us = median(v[4], k);
 	ds->exitprog_cnt = median(v[5], k);
 	ds->lat_ms = median(v[6], k);
-	for (int j = 0; j < 7; j++)
+	ds->spread_us = median(v[7], k);
+	for (int j = 0; j < 8; j++)
 		free(v[j]);
 }
 
@@ -1356,6 +1359,15 @@ static void section5(void)
 	G.stats_old = atoi(old);
 	if (write_str("/proc/sys/kernel/bpf_stats_enabled", "1"))
 		die("cannot enable kernel.bpf_stats_enabled");
+	/* the reference: the harness signals every victim itself, no agent */
+	trace_w("events/sched/sched_process_exit/filter", "pid == 0");
+	trace_enable(true);
+	for (int si = 0; si < 3; si++) {
+		note("5: dispatch with ftrace, %s, %d descendant(s): %d trials", mech_name[M_FLOOR],
+		     sizes[si], C.disp_trials[si]);
+		dispatch_trials(M_FLOOR, si, C.disp_trials[si]);
+	}
+	trace_enable(false);
 	for (int m = M_KERNEL; m <= M_USER; m++) {
 		trace_w("events/sched/sched_process_exit/filter", "pid == 0");
 		trace_enable(true);
@@ -2169,21 +2181,26 @@ static void print_section5(void)
 		       "on the dying root's CPU). kernel.bpf_stats_enabled=1 during these\n"
 		       "trials: exit-prog us = run_time_ns of bpfguard's exit program over the trial (all\n"
 		       "its calls: the root's, and one lookup+delete per victim; calls = run_cnt).\n");
-		printf("  %-27s %5s %6s %9s %9s %11s %9s %12s %6s %9s  %s\n", "mode", "N", "trials",
-		       "first ms", "last ms", "per desc us", "kill p50", "exit-prog us", "calls",
-		       "t0->kill", "SIGKILLs by agent / other");
-		for (int m = M_KERNEL; m <= M_USER; m++) {
+		printf("spread us = (last - first) / N, the senders' own pace once they started; the\n"
+		       "floor row is the harness's loop of pidfd_send_signal over the victims, right\n"
+		       "after the root's (its first/last are relative to the root's exit, so may be\n"
+		       "negative): no mechanism that signals each victim can pace faster than that.\n");
+		printf("  %-27s %5s %6s %9s %9s %11s %9s %9s %12s %6s %9s  %s\n", "mode", "N",
+		       "trials", "first ms", "last ms", "per desc us", "spread us", "kill p50",
+		       "exit-prog us", "calls", "t0->kill", "SIGKILLs by agent / other");
+		for (int m = M_FLOOR; m <= M_USER; m++) {
 			for (int si = 0; si < 3; si++) {
 				struct dispatch_sum *d = &DISP[m][si];
 
 				if (!d->trials)
 					continue;
-				printf("  %-27s %5d %3d/%-2d %9.3f %9.3f %11.2f %9.3f %12.1f %6.0f %7.1fus  "
-				       "%d / %d%s\n",
+				printf("  %-27s %5d %3d/%-2d %9.3f %9.3f %11.2f %9.2f %9.3f %12.1f %6.0f "
+				       "%7.1fus  %d / %d%s\n",
 				       mech_name[m], sizes[si], d->ok, d->trials, d->first_ms, d->last_ms,
-				       d->per_desc_us, d->lat_ms, d->exitprog_us, d->exitprog_cnt,
-				       d->t0gen_us, d->by_agent, d->by_other,
-				       d->negative ? " (some signals BEFORE the exit event)" : "");
+				       d->per_desc_us, d->spread_us, d->lat_ms, d->exitprog_us,
+				       d->exitprog_cnt, d->t0gen_us, d->by_agent, d->by_other,
+				       d->negative && m != M_FLOOR ? " (some signals BEFORE the exit event)"
+								   : "");
 			}
 		}
 		printf("  (kill p50: section 1's latency for these traced trials, tracing on; t0->kill:\n"
