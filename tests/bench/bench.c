@@ -1093,6 +1093,9 @@ struct series {
 };
 
 static struct series S1[M_MAX][3];
+/* the size's reference mechanism, run trial by trial between the trials of
+ * bpfguard's mode m while its agent ran: the paired comparison */
+static struct series S1P[M_MAX][3];
 static double tagfresh[4096];
 static int ntagfresh;
 
@@ -1178,10 +1181,8 @@ static int trial(enum mech m, int si, struct measure *res, struct tree *keep_for
 	return err;
 }
 
-static void record(enum mech m, int si, int rc, const struct measure *r)
+static void record_in(struct series *s, enum mech m, int si, int rc, const struct measure *r)
 {
-	struct series *s = &S1[m][si];
-
 	s->trials++;
 	if (rc) {
 		s->failed++;
@@ -1199,6 +1200,11 @@ static void record(enum mech m, int si, int rc, const struct measure *r)
 	}
 	if (!r->timeout)
 		series_add(s, r->lat_ms);
+}
+
+static void record(enum mech m, int si, int rc, const struct measure *r)
+{
+	record_in(&S1[m][si], m, si, rc, r);
 }
 
 static int ntrials(int si, enum mech m)
@@ -1440,6 +1446,7 @@ static void section1_agent_block(enum mech m)
 		if (m == M_KERNEL)
 			read_stats(kstats_before[si]);
 		for (int i = 0; i < n; i++) {
+			enum mech ref = si == 0 ? M_PDEATH : M_CGROUP;
 			struct measure r;
 			uint32_t tag = 0;
 			int rc = trial(m, si, &r, NULL, &tag);
@@ -1449,6 +1456,9 @@ static void section1_agent_block(enum mech m)
 				tags[ntag++] = tag;
 			if (!agent_alive())
 				die("the agent died during the trials (log: %s)", G.agent_log);
+			/* the paired reference trial, right after, same agent loaded */
+			rc = trial(ref, si, &r, NULL, NULL);
+			record_in(&S1P[m][si], ref, si, rc, &r);
 		}
 		if (m == M_KERNEL)
 			read_stats(kstats_after[si]);
@@ -1520,7 +1530,10 @@ static void print_section1(void)
 	       "random 0-99 ms after the tree is ready, so the poll phase is random.\n"
 	       "Non-agent mechanisms ran interleaved trial by trial, then the kernel agent's\n"
 	       "trials, then the user agent's. ref: PR_SET_PDEATHSIG for 1 child, cgroup.kill for\n"
-	       "100 and 1000.\n",
+	       "100 and 1000. A shared VM drifts between those blocks, so each bpfguard trial is\n"
+	       "followed by a trial of the reference while the same agent runs, and bpfguard's\n"
+	       "p50/ref and p99/ref are against those paired trials (in its notes); the other\n"
+	       "rows' ratios are against the reference's own row.\n",
 	       G.pin, G.cg_base);
 	for (int si = 0; si < 3; si++) {
 		enum mech ref = si == 0 ? M_PDEATH : M_CGROUP;
@@ -1583,6 +1596,25 @@ static void print_section1(void)
 					 "%sin-kernel signals queued %llu, refused %llu", l ? "; " : "",
 					 (unsigned long long)ok, (unsigned long long)bad);
 			}
+			if (m == M_KERNEL || m == M_USER) {
+				/* against the reference trials paired with these */
+				struct series *ps = &S1P[m][si];
+				double *pt = malloc(sizeof(double) * (size_t)(ps->n + 1));
+				double q50, q99;
+				size_t l = strlen(notes);
+
+				memcpy(pt, ps->v, sizeof(double) * (size_t)ps->n);
+				q50 = pct(pt, ps->n, 0.5);
+				q99 = pct(pt, ps->n, 0.99);
+				free(pt);
+				snprintf(notes + l, sizeof(notes) - l,
+					 "%spaired ref p50 %.3f p99 %.3f ms (%d)", l ? "; " : "", q50,
+					 q99, ps->n);
+				printf("  %-32s %6d %9.3f %9.3f %9.3f  %8.2f %8.2f %10.2f  %s\n",
+				       mech_name[m], s->n, p50, p99, mx, p50 / q50, p99 / q99, p50 / f50,
+				       notes);
+				continue;
+			}
 			printf("  %-32s %6d %9.3f %9.3f %9.3f  %8.2f %8.2f %10.2f  %s\n", mech_name[m],
 			       s->n, p50, p99, mx, p50 / r50, p99 / r99, p50 / f50, notes);
 		}
@@ -1628,6 +1660,9 @@ static int prog_run(int pfd, uint64_t *rt, uint64_t *cnt, uint32_t *id)
 }
 
 /* Run `victim forkloop|execloop N` (tagged first if @tag); CPU and wall. */
+/* when set, run_loop() stores the loop process's pid there before it starts */
+static uint32_t *g_loop_pid;
+
 static int run_loop(const char *kind, int iters, bool tag, struct vloop *out)
 {
 	char a_n[16];
@@ -1641,6 +1676,8 @@ static int run_loop(const char *kind, int iters, bool tag, struct vloop *out)
 	tree_spawn(&t, args, 0, G.cg_all_fd);
 	if (tag && tree_tag(&t))
 		err = -1;
+	if (g_loop_pid)
+		*g_loop_pid = (uint32_t)t.root;
 	if (write(t.go_w, "g", 1) != 1)
 		err = -1;
 	close(t.go_w);
@@ -1713,30 +1750,43 @@ static void measure_hooks(bool tracked, int iters, struct hookcost *h)
 }
 
 /*
- * The floor: empty programs on the same two tracepoints
- * (tests/bench/floor.bpf.c), alone on them (no agent), over the same loop.
- * bpf_stats charges every call its own accounting, so this is what a
- * program that does nothing costs.
+ * The references (tests/bench/floor.bpf.c), alone on the same two
+ * tracepoints (no agent), over the same loop: empty programs (@ref false:
+ * what bpf_stats charges a program that does nothing), or the least
+ * bookkeeping of a tracked process (@ref true: one insert per fork of the
+ * loop process, one lookup + delete per exit).
  */
-static void measure_floor(int iters, struct hookcost *h)
+static void measure_floor(bool ref, int iters, struct hookcost *h)
 {
 	struct floor *fl = floor__open_and_load();
+	struct bpf_program *pf, *pe;
+	struct bpf_link *lf = NULL, *le = NULL;
 
 	memset(h, 0, sizeof(*h));
 	h->fork_ns = h->exit_ns = NAN;
-	if (!fl || floor__attach(fl)) {
-		note("2: the empty floor programs could not be loaded: no floor figures");
-		floor__destroy(fl);
+	if (!fl) {
+		note("2: the reference programs could not be loaded: no floor figures");
 		return;
 	}
-	measure_progs(bpf_program__fd(fl->progs.floor_fork), bpf_program__fd(fl->progs.floor_exit),
-		      false, iters, h);
+	pf = ref ? fl->progs.ref_fork : fl->progs.floor_fork;
+	pe = ref ? fl->progs.ref_exit : fl->progs.floor_exit;
+	lf = bpf_program__attach(pf);
+	le = bpf_program__attach(pe);
+	if (!lf || !le) {
+		note("2: the reference programs could not be attached: no floor figures");
+	} else {
+		g_loop_pid = ref ? &fl->bss->loop_tgid : NULL;
+		measure_progs(bpf_program__fd(pf), bpf_program__fd(pe), false, iters, h);
+		g_loop_pid = NULL;
+	}
+	bpf_link__destroy(lf);
+	bpf_link__destroy(le);
 	floor__destroy(fl);
 }
 
 static double tag_big[64];
 static int ntag_big;
-static struct hookcost HC[2], HC_FLOOR;
+static struct hookcost HC[2], HC_FLOOR, HC_REF;
 static uint64_t hc_forks_tracked;
 static double ab_ratio[2][64], ab_cpu[2][2][64], ab_wall[2][2][64];
 static int ab_n;
@@ -1796,7 +1846,8 @@ static void section2(void)
 		die("cannot enable kernel.bpf_stats_enabled");
 	note("2: BPF run time per call: empty programs, then bpfguard's, untracked then "
 	     "tracked fork loop (%d iterations)", C.stat_iters);
-	measure_floor(C.stat_iters, &HC_FLOOR);
+	measure_floor(false, C.stat_iters, &HC_FLOOR);
+	measure_floor(true, C.stat_iters, &HC_REF);
 	agent_start("kernel", 0);
 	measure_hooks(false, C.stat_iters, &HC[0]);
 	read_stats(st0);
@@ -1870,21 +1921,29 @@ static void print_section2(void)
 	       "child is recorded at fork and deleted at exit). run_cnt counts every process on\n"
 	       "the machine, not only the loop.\n",
 	       G.pin, C.stat_iters);
-	printf("The floor, measured first over the same loop with no agent: empty programs\n"
-	       "alone on the same two tracepoints (tests/bench/floor.bpf.c). bpf_stats charges\n"
-	       "every call its own accounting, so this is what a program that does nothing\n"
-	       "costs; net = measured - floor.\n");
-	printf("  %-32s %9s %7s %10s %9s %7s %10s\n", "", "fork ns", "net", "calls", "exit ns",
+	printf("The references, measured first over the same loop with no agent, alone on the\n"
+	       "same two tracepoints (tests/bench/floor.bpf.c): empty programs (bpf_stats charges\n"
+	       "every call its own accounting: what a program that does nothing costs; net =\n"
+	       "measured - that floor), and the least bookkeeping of a tracked process: one\n"
+	       "insert into a preallocated hash map like procs per fork of the loop, one lookup\n"
+	       "and delete per exit, nothing else.\n");
+	printf("  %-36s %9s %7s %10s %9s %7s %10s\n", "", "fork ns", "net", "calls", "exit ns",
 	       "net", "calls");
-	printf("  %-32s %9.0f %7s %10llu %9.0f %7s %10llu\n", "floor: empty programs, untracked",
-	       HC_FLOOR.fork_ns, "", (unsigned long long)HC_FLOOR.fork_cnt, HC_FLOOR.exit_ns, "",
-	       (unsigned long long)HC_FLOOR.exit_cnt);
-	for (int i = 0; i < 2; i++)
-		printf("  %-32s %9.0f %7.0f %10llu %9.0f %7.0f %10llu\n",
-		       i ? "tracked loop (insert / delete)" : "untracked loop (pidmap miss)",
-		       HC[i].fork_ns, HC[i].fork_ns - HC_FLOOR.fork_ns,
-		       (unsigned long long)HC[i].fork_cnt, HC[i].exit_ns,
-		       HC[i].exit_ns - HC_FLOOR.exit_ns, (unsigned long long)HC[i].exit_cnt);
+	{
+		const struct hookcost *row[4] = { &HC_FLOOR, &HC_REF, &HC[0], &HC[1] };
+		static const char *const name[4] = {
+			"floor: empty programs",
+			"reference: insert / lookup+delete",
+			"bpfguard, untracked (pidmap miss)",
+			"bpfguard, tracked (insert / delete)",
+		};
+
+		for (int i = 0; i < 4; i++)
+			printf("  %-36s %9.0f %7.0f %10llu %9.0f %7.0f %10llu\n", name[i],
+			       row[i]->fork_ns, row[i]->fork_ns - HC_FLOOR.fork_ns,
+			       (unsigned long long)row[i]->fork_cnt, row[i]->exit_ns,
+			       row[i]->exit_ns - HC_FLOOR.exit_ns, (unsigned long long)row[i]->exit_cnt);
+	}
 	printf("  (forks_tracked grew by %llu during the tracked loop)\n",
 	       (unsigned long long)hc_forks_tracked);
 

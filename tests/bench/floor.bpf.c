@@ -1,16 +1,35 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * The measuring stick of `make bench` section 2a: tp_btf programs on the
- * same two tracepoints as bpfguard's, that do nothing. kernel.bpf_stats_enabled
- * charges every program call with its own accounting (two sched_clock()
- * reads), so what these cost per call is the floor any program on those
- * hooks is measured against, in the same run.
+ * The measuring sticks of `make bench` section 2a, on the same two
+ * tracepoints as bpfguard's programs, measured over the same fork loops:
+ *
+ * floor_*: programs that do nothing. kernel.bpf_stats_enabled charges every
+ *   program call with its own accounting (two sched_clock() reads), so what
+ *   these cost per call is the floor of any program on those hooks.
+ * ref_*: the least bookkeeping a lineage record keyed by pid can do: one
+ *   insert into a preallocated hash map (bpfguard's procs layout and size)
+ *   per fork of the loop process, one lookup and delete per exit. No tags,
+ *   no identity check, no ordering: the floor of a tracked fork and exit.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+struct ref_proc {
+	__u64 start;
+	__u32 a, b, c, d; /* the size of struct bg_proc (24 bytes) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072); /* BG_MAX_PROCS_DEFAULT */
+	__type(key, __u32);
+	__type(value, struct ref_proc);
+} ref_procs SEC(".maps");
+
+__u32 loop_tgid; /* set by the harness: the fork loop's process */
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(floor_fork, struct task_struct *parent, struct task_struct *child)
@@ -21,5 +40,29 @@ int BPF_PROG(floor_fork, struct task_struct *parent, struct task_struct *child)
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(floor_exit, struct task_struct *p)
 {
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(ref_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ref_proc v = {};
+	__u32 pid;
+
+	if (child->pid != child->tgid || (__u32)parent->tgid != loop_tgid)
+		return 0;
+	pid = child->tgid;
+	v.start = child->start_boottime;
+	bpf_map_update_elem(&ref_procs, &pid, &v, BPF_NOEXIST);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(ref_exit, struct task_struct *p)
+{
+	__u32 pid = p->tgid;
+
+	if (bpf_map_lookup_elem(&ref_procs, &pid))
+		bpf_map_delete_elem(&ref_procs, &pid);
 	return 0;
 }
