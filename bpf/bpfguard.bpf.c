@@ -252,7 +252,12 @@ static __always_inline __u32 doomed_by(__u32 tag)
 static __always_inline struct bg_proc *live_member(struct task_struct *task, __u32 tag)
 {
 	__u32 tgid = task->tgid;
-	struct bg_proc *e = bpf_map_lookup_elem(&procs, &tgid);
+	struct bg_proc *e;
+
+	/* the walks visit every process: most are not tracked */
+	if (!pid_maybe_tracked(tgid))
+		return NULL;
+	e = bpf_map_lookup_elem(&procs, &tgid);
 
 	if (!e || e->start != task->start_boottime || bg_group_dead(task) ||
 	    !tag_within(e->tag, tag))
