@@ -156,6 +156,12 @@ static __always_inline void pid_clear(__u32 pid)
 		__sync_fetch_and_and(b, ~(1ULL << (pid % 64)));
 }
 
+/* @pid's procs entry, looked up only if its bit says it may exist. */
+static __always_inline struct bg_proc *find_proc(__u32 pid)
+{
+	return pid_maybe_tracked(pid) ? bpf_map_lookup_elem(&procs, &pid) : NULL;
+}
+
 /* Record @pid's entry (procs) and its bit, in that order. */
 static __always_inline long record_proc(__u32 pid, const struct bg_proc *e, __u64 flags)
 {
@@ -251,13 +257,8 @@ static __always_inline __u32 doomed_by(__u32 tag)
  * member of @tag's lineage, else NULL. */
 static __always_inline struct bg_proc *live_member(struct task_struct *task, __u32 tag)
 {
-	__u32 tgid = task->tgid;
-	struct bg_proc *e;
-
 	/* the walks visit every process: most are not tracked */
-	if (!pid_maybe_tracked(tgid))
-		return NULL;
-	e = bpf_map_lookup_elem(&procs, &tgid);
+	struct bg_proc *e = find_proc(task->tgid);
 
 	if (!e || e->start != task->start_boottime || bg_group_dead(task) ||
 	    !tag_within(e->tag, tag))
@@ -319,7 +320,7 @@ int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 		return 0;
 
 	ptgid = parent->tgid;
-	pp = pid_maybe_tracked(ptgid) ? bpf_map_lookup_elem(&procs, &ptgid) : NULL;
+	pp = find_proc(ptgid);
 	if (!pp) {
 		/* While a tag is being enrolled, a descendant the iterator has
 		 * not reached yet may fork and exit before the iterator's next
@@ -490,7 +491,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	struct bg_proc *e;
 	struct bg_tag *t;
 
-	e = pid_maybe_tracked(tgid) ? bpf_map_lookup_elem(&procs, &tgid) : NULL;
+	e = find_proc(tgid);
 	if (!e) {
 		/* outside the few ms of an enrolment: one global read */
 		if (enroll_root && bg_group_dead(p) && enrol_descends(p))
@@ -514,12 +515,13 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			/* then the signals, then the agent's wake-up: both go
 			 * through irq_work, and the victims' should not wait
 			 * behind the agent's */
-			if (ts && can_kill_in_kernel()) {
-				full_fence(); /* the death, then the entries */
-				kill_lineage_in_kernel(tag, t, tgid, sig);
-			}
-			if (ts)
+			if (ts) {
+				if (can_kill_in_kernel()) {
+					full_fence(); /* the death, then the entries */
+					kill_lineage_in_kernel(tag, t, tgid, sig);
+				}
 				wake_agent(tag, tgid, ts);
+			}
 		}
 	}
 	bpf_map_delete_elem(&procs, &tgid);

@@ -569,7 +569,6 @@ static int open_verified(struct agent *a, uint32_t tag, const struct victim *v)
 
 static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig)
 {
-	char comm[16] = "";
 	int fd;
 
 	fd = open_verified(a, tag, v);
@@ -577,8 +576,6 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, 
 		stat_add(a, BG_STAT_KILL_SKIPPED, 1);
 		return fd;
 	}
-	if (events_active(&a->ev) || a->verbose)
-		snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(v->comm), v->comm);
 	if (pidfd_send_signal(fd, sig, NULL, 0)) {
 		int err = -errno;
 
@@ -587,7 +584,7 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, 
 			stat_add(a, BG_STAT_KILL_FAILED, 1);
 		return err;
 	}
-	note_kill(a, tag, v->pid, comm, sig);
+	note_kill(a, tag, v->pid, v->comm, sig);
 	return fd;
 }
 
@@ -673,7 +670,8 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 		}
 		s->v[s->n] = (struct victim){ .pid = m.pid, .start = m.start,
 					      .flags = m.flags & BG_MEMBER_SIGNALLED };
-		memcpy(s->v[s->n++].comm, m.comm, sizeof(m.comm));
+		memcpy(s->v[s->n].comm, m.comm, sizeof(m.comm));
+		s->v[s->n++].comm[sizeof(m.comm) - 1] = '\0';
 	}
 	free(buf);
 	if (!s->n)
@@ -689,12 +687,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 
 		if (v->flags & BG_MEMBER_SIGNALLED) {
 			s->sent++;
-			if (events_active(&a->ev) || a->verbose) {
-				char comm[16];
-
-				snprintf(comm, sizeof(comm), "%.*s", (int)sizeof(v->comm), v->comm);
-				note_kill(a, s->tag, v->pid, comm, sig);
-			}
+			note_kill(a, s->tag, v->pid, v->comm, sig);
 			fd = open_verified(a, s->tag, v); /* gone already: nothing to wait for */
 		} else {
 			fd = kill_verified(a, s->tag, v, sig);
