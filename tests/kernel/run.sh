@@ -2471,7 +2471,7 @@ test_user_tag_own() {
 
 	# exec: an unprivileged user runs a command tagged
 	"$UDIR/asuser" "$TUID" "$UDIR/bpfguard" exec --pin-dir "$PIN" -- /bin/sh -c \
-		"sleep 300 & echo \$! >$UDIR/w/x$$; echo \$\$ >$UDIR/w/y$$; wait" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+		"sleep 300 & echo \$! >$UDIR/w/x$$.tmp; mv $UDIR/w/x$$.tmp $UDIR/w/x$$; echo \$\$ >$UDIR/w/y$$.tmp; mv $UDIR/w/y$$.tmp $UDIR/w/y$$; wait" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
 	r=$!
 	disown "$r" 2>/dev/null
 	track "$r"
@@ -2529,7 +2529,7 @@ test_user_setuid_spared() {
 	cp "$HELPERS/asuser" "$UDIR/suroot" && chown 0:0 "$UDIR/suroot" && chmod 4755 "$UDIR/suroot" ||
 		{ fail "setup: cannot make a setuid-root copy of asuser"; return; }
 	rm -f "$UDIR/w/s1" "$UDIR/w/s2"
-	"$UDIR/asuser" "$TUID" /bin/sh -c "$UDIR/suroot 0 sleep 300 & echo \$! >$UDIR/w/s1; sleep 300 & echo \$! >$UDIR/w/s2; wait" \
+	"$UDIR/asuser" "$TUID" /bin/sh -c "$UDIR/suroot 0 sleep 300 & echo \$! >$UDIR/w/s1.tmp; mv $UDIR/w/s1.tmp $UDIR/w/s1; sleep 300 & echo \$! >$UDIR/w/s2.tmp; mv $UDIR/w/s2.tmp $UDIR/w/s2; wait" \
 		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
 	sh=$!
 	disown "$sh" 2>/dev/null
@@ -2602,7 +2602,7 @@ test_pidns_tag() {
 	local u init r nsr f=$TMP/nstag$$ p line
 	local -a kids=()
 	rm -f "$f"
-	unshare -p -f --mount-proc /bin/sh -c "/bin/sh -c 'sleep 300 & sleep 300 & wait' & r=\$!; sleep 0.2; \"$BPFGUARD\" tag \$r --pin-dir \"$PIN\" >$f.out 2>&1; echo \"\$r \$?\" >$f; wait" \
+	unshare -p -f --mount-proc /bin/sh -c "/bin/sh -c 'sleep 300 & sleep 300 & wait' & r=\$!; sleep 0.2; \"$BPFGUARD\" tag \$r --pin-dir \"$PIN\" >$f.out 2>&1; echo \"\$r \$?\" >$f.tmp; mv $f.tmp $f; wait" \
 		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
 	u=$!
 	disown "$u" 2>/dev/null
