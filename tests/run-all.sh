@@ -24,6 +24,28 @@ add() {
 	summary+=("$(printf '%-34s %4d passed, %d failed' "$1" "$2" "$3")")
 }
 
+# fails_from LABEL FILE: keep each `FAIL name: why` line of a part, so the
+# summary at the end of a long log names what failed (truncated to a line).
+failures=()
+fails_from() {
+	local line
+	while IFS= read -r line; do
+		failures+=("$1: ${line:0:200}")
+	done < <(grep -aE '^ *([^:]*: )?FAIL[ ,]' "$2" | sed 's/^ *//')
+}
+
+# print_summary: the per-part counts, the failures, the total line.
+print_summary() {
+	echo
+	echo "== summary"
+	for s in "${summary[@]}"; do echo "  $s"; done
+	if ((${#failures[@]} > 0)); then
+		echo "failed tests:"
+		for s in "${failures[@]}"; do echo "  $s"; done
+	fi
+	echo "$passed passed, $failed failed"
+}
+
 # A part that ran no test or printed no count is a failure, never a pass.
 counts_from() { # FILE -> "P F" from its last `N passed, M failed` line
 	local line
@@ -36,6 +58,7 @@ log=$(mktemp -d /tmp/bpfguard-tests.XXXXXX)
 trap 'rm -rf "$log"' EXIT
 
 echo "== unit tests (cmocka)"
+: >"$log/unitfails"
 for t in "$out"/tests/test_*; do
 	[[ -x $t ]] || continue
 	name=$(basename "$t")
@@ -48,6 +71,7 @@ for t in "$out"/tests/test_*; do
 	((rc == 0 || f > 0)) || f=1 # crashed without a summary
 	((p + f > 0)) || f=1
 	add "unit: $name" "$p" "$f"
+	sed -n "s/^\[  FAILED  \] \([A-Za-z_].*\)/FAIL $name: \1/p" "$log/$name" >>"$log/unitfails"
 done
 
 # Packaging: deploy/ YAML and Dockerfile, the systemd unit (and the agent
@@ -57,6 +81,8 @@ echo "== deploy checks"
 OUT=$out bash "$top/tests/deploy/check.sh" 2>&1 | tee "$log/deploy"
 read -r p f < <(counts_from "$log/deploy")
 add "deploy (install, unit, man, yaml)" "$p" "$f"
+fails_from "unit" "$log/unitfails"
+fails_from "deploy" "$log/deploy"
 
 # Each fuzz target counts as one test: passed if it ran clean for its time,
 # failed if it crashed, broke a property, did not build or gave no result.
@@ -80,6 +106,7 @@ else
 		fi
 	done
 	((n > 0)) || add "fuzz: no targets in tests/fuzz" 0 1
+	fails_from "fuzz" "$log/fuzz"
 fi
 
 # Kernel mode needs the bpf_send_signal_task kfunc (Linux >= 6.13).
@@ -92,6 +119,7 @@ for m in "${modes[@]}"; do
 	echo "== kernel suite, $(uname -r), --mode $m"
 	MODE=$m BPFGUARD=$bin HELPERS=$out/tests bash "$top/tests/kernel/run.sh" 2>&1 | tee "$log/k-$m"
 	read -r p f < <(counts_from "$log/k-$m")
+	fails_from "kernel ($m)" "$log/k-$m"
 	add "kernel $(uname -r) ($m)" "$p" "$f"
 done
 
@@ -142,6 +170,7 @@ vg_run() {
 --log-file=$vg/agent.%p.log" BPFGUARD=$bin HELPERS=$out/tests \
 		bash "$top/tests/kernel/run.sh" "${tests[@]}" 2>&1 | tee "$log/k-vg"
 	read -r p f < <(counts_from "$log/k-vg")
+	fails_from "kernel ($mode, valgrind)" "$log/k-vg"
 	add "kernel $(uname -r) ($mode, valgrind)" "$p" "$f"
 	for l in "$vg"/agent.*.log; do [[ -e $l ]] && logs+=("$l"); done
 	nerr=$(cat "${logs[@]}" /dev/null | grep -c 'VGERR-BEGIN')
@@ -167,10 +196,7 @@ if [[ ${SANITIZE:-} == 1 ]]; then
 	# The guests run static binaries, which the sanitizers cannot be.
 	echo
 	echo "== kernel matrix: skipped in the SANITIZE=1 run (static guest binaries); make test runs it"
-	echo
-	echo "== summary"
-	for s in "${summary[@]}"; do echo "  $s"; done
-	echo "$passed passed, $failed failed"
+	print_summary
 	((failed == 0))
 	exit
 fi
@@ -189,9 +215,6 @@ done < <(sed -n '/^kernel matrix:/,$p' "$log/matrix" | sed 's/^ *//')
 nores=$(grep -ac 'NO RESULT' "$log/matrix")
 ((nores > 0)) && add "qemu guests with no result" 0 "$nores"
 ((n > 0 || nores > 0)) || add "qemu matrix (did not run: exit $rc)" 0 1
-
-echo
-echo "== summary"
-for s in "${summary[@]}"; do echo "  $s"; done
-echo "$passed passed, $failed failed"
+fails_from "qemu" "$log/matrix"
+print_summary
 ((failed == 0))
