@@ -168,23 +168,35 @@ int parse_proc_stat(const char *buf, struct proc_stat *st)
 	return 0;
 }
 
-int read_proc_stat(pid_t pid, struct proc_stat *st)
+/*
+ * /proc/@pid/@name into @buf (@size bytes, NUL-terminated): 0 or -errno.
+ * One read: procfs hands out these small files whole.
+ */
+static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size)
 {
-	char path[64], buf[1024];
+	char path[64];
 	ssize_t n;
 	int fd, err;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, size - 1);
 	err = errno;
 	close(fd);
 	if (n < 0)
 		return -err;
 	buf[n] = '\0';
-	return parse_proc_stat(buf, st);
+	return 0;
+}
+
+int read_proc_stat(pid_t pid, struct proc_stat *st)
+{
+	char buf[1024];
+	int err = read_proc_file(pid, "stat", buf, sizeof(buf));
+
+	return err ? err : parse_proc_stat(buf, st);
 }
 
 /* The text after "@key:\t" at the start of a line of @buf, or NULL. */
@@ -252,21 +264,10 @@ int parse_proc_status(const char *buf, struct proc_ids *ids)
 
 int read_proc_status(pid_t pid, struct proc_ids *ids)
 {
-	char path[64], buf[4096];
-	ssize_t n;
-	int fd, err;
+	char buf[4096];
+	int err = read_proc_file(pid, "status", buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = read(fd, buf, sizeof(buf) - 1);
-	err = errno;
-	close(fd);
-	if (n < 0)
-		return -err;
-	buf[n] = '\0';
-	return parse_proc_status(buf, ids);
+	return err ? err : parse_proc_status(buf, ids);
 }
 
 int parse_fdinfo_pid(const char *buf, pid_t *out)
