@@ -98,7 +98,7 @@ $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUT)/tests
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) $(LIBBPF_LIBS) -lcmocka -o $@
 
 # The library is linked into every helper: only libdemo uses it.
-$(OUT)/tests/%: tests/kernel/helpers/%.c $(OUT)/libbpfguard.a | $(OUT)/tests
+$(OUT)/tests/%: tests/kernel/helpers/%.c tests/kernel/helpers/helper.h $(OUT)/libbpfguard.a | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread -Iinclude $< $(OUT)/libbpfguard.a -o $@
 

@@ -35,15 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
 #include "../../../include/ctl.h"
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static void __attribute__((noreturn)) usage(void)
 {

@@ -36,62 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 #define MAX_CHILDREN 64
 
 static long end_ms; /* CLOCK_MONOTONIC ms at which everything exits */
 static const char *out_path;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void __attribute__((noreturn)) sleeper(void)
 {
-	long left;
-
-	while ((left = end_ms - now_ms()) > 0)
-		msleep(left > 1000 ? 1000 : left);
-	_exit(0);
-}
-
-static int write_text(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	if (fclose(f) != 0)
-		return -1;
-	return rename(tmp, path);
-}
-
-static int wait_file(const char *path, long ms)
-{
-	long deadline = now_ms() + ms;
-	struct stat st;
-
-	while (stat(path, &st) != 0) {
-		if (now_ms() >= deadline)
-			return -1;
-		msleep(10);
-	}
-	return 0;
+	exit_at(end_ms);
 }
 
 /* The second thread: exec over the whole process. */

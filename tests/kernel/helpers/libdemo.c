@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
 #include "libbpfguard.h"
 
 #define MAX_PROCS 64
@@ -61,22 +62,6 @@ static int pidfd_open(pid_t pid)
 static int pidfd_kill(int pidfd, int sig)
 {
 	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
 }
 
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
@@ -145,18 +130,6 @@ static void reap(pid_t pid, int *status)
 	while (waitpid(pid, status, 0) < 0)
 		if (errno != EINTR)
 			fail("waitpid(%d): %s", pid, strerror(errno));
-}
-
-static bool wait_file(const char *path, long ms)
-{
-	long deadline = now_ms() + ms;
-
-	while (access(path, F_OK)) {
-		if (now_ms() >= deadline)
-			return false;
-		msleep(10);
-	}
-	return true;
 }
 
 /* ---- what the agent says, through the library ---------------------------- */
@@ -301,7 +274,7 @@ static void exec_tree(const char *out, const char *go, const char *tree, char **
 		fail("bpfguard_exec: the agent's line is '%s', expected '%s...'", msg, want);
 	ok("bpfguard_exec started %s as %d: %s", tree, root, msg);
 
-	if (!wait_file(tree_out, 30000))
+	if (wait_file(tree_out, 30000))
 		fail("the tree started by bpfguard_exec wrote no %s within 30 s", tree_out);
 	nr = read_recs(tree_out, r + 1, MAX_PROCS - 1);
 	if (nr < 1)
@@ -317,7 +290,7 @@ static void exec_tree(const char *out, const char *go, const char *tree, char **
 	r[0].pid = root;
 	snprintf(r[0].role, sizeof(r[0].role), "root");
 	write_recs(out, r, nr + 1);
-	if (!wait_file(go, 60000))
+	if (wait_file(go, 60000))
 		fail("no %s within 60 s", go);
 
 	if (pidfd_kill(rootfd, SIGKILL))

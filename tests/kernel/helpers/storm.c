@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 #define READY_FORKS 200
 #define MAX_LISTED 16
 
@@ -67,22 +69,6 @@ static long bound_ms = 5000;
 /* Shared with every process of the storm: [0] forks, [1] lingerers. */
 static unsigned long *forks;
 static int hup_r = -1;	     /* hangs up when S is gone */
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 static long deadline_ms(void)
 {
@@ -163,21 +149,6 @@ static void __attribute__((noreturn)) storm_root(int n)
 	while (now_ms() < deadline_ms() && !s_gone())
 		msleep(100);
 	_exit(0);
-}
-
-static int write_text(const char *path, const char *text)
-{
-	char tmp[4096];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	fputs(text, f);
-	if (fclose(f) != 0)
-		return -1;
-	return rename(tmp, path);
 }
 
 /* Reap every child that has exited; 1 once no child is left at all. */

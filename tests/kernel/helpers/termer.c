@@ -37,34 +37,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 static long t0_ms;
 static long life_s = 300;
 static const char *marker;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Sleep until the common deadline, then exit. */
 static void __attribute__((noreturn)) sleeper(void)
 {
-	long left;
-
-	while ((left = t0_ms + life_s * 1000L - now_ms()) > 0)
-		msleep(left > 1000 ? 1000 : left);
-	_exit(0);
+	exit_at(t0_ms + life_s * 1000L);
 }
 
 /* Async-signal-safe: open, write, close, _exit. */
@@ -88,30 +70,10 @@ static void on_signal(int sig)
 
 static int write_out(const char *path, const char *role)
 {
-	char tmp[4096];
-	FILE *f;
+	char line[64];
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	if (!f)
-		return -1;
-	fprintf(f, "%d %s\n", (int)getpid(), role);
-	if (fclose(f) != 0)
-		return -1;
-	return rename(tmp, path);
-}
-
-static int wait_file(const char *path, long ms)
-{
-	long deadline = now_ms() + ms;
-	struct stat st;
-
-	while (stat(path, &st) != 0) {
-		if (now_ms() >= deadline)
-			return -1;
-		msleep(10);
-	}
-	return 0;
+	snprintf(line, sizeof(line), "%d %s\n", (int)getpid(), role);
+	return write_text(path, line);
 }
 
 static void __attribute__((noreturn)) usage(void)
@@ -162,21 +124,10 @@ int main(int argc, char **argv)
 {
 	const char *go = NULL, *out, *mode;
 	int i = 1, handle;
-	char *end;
 
 	t0_ms = now_ms();
-	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
-		if (strcmp(argv[i], "--go") == 0 && i + 1 < argc) {
-			go = argv[i + 1];
-		} else if (strcmp(argv[i], "--life") == 0 && i + 1 < argc) {
-			life_s = strtol(argv[i + 1], &end, 10);
-			if (!*argv[i + 1] || *end || life_s < 1 || life_s > 86400)
-				usage();
-		} else {
-			usage();
-		}
-		i += 2;
-	}
+	if (helper_opts(argc, argv, &i, &go, &life_s))
+		usage();
 	if (argc - i < 2)
 		usage();
 	out = argv[i];

@@ -50,6 +50,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 #define MAX_PROCS 20000
 
 struct rec {
@@ -64,22 +66,6 @@ static const char *out_path;
 static struct rec got[MAX_PROCS];
 static int ngot;
 static long threads_ms;
-
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
 
 /* The pid in the host namespace: /proc is the host's, so /proc/self is too. */
 static pid_t host_pid(void)
@@ -110,14 +96,10 @@ static void report(const char *role)
 /* Sleep until the common deadline, then exit. Works for a pidns init too. */
 static void __attribute__((noreturn)) sleeper(void)
 {
-	long left;
-
 	signal(SIGCHLD, SIG_IGN); /* children are reaped automatically */
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
-	while ((left = t0_ms + life_s * 1000L - now_ms()) > 0)
-		msleep(left > 1000 ? 1000 : left);
-	_exit(0);
+	exit_at(t0_ms + life_s * 1000L);
 }
 
 static pid_t xfork(void)
@@ -201,19 +183,6 @@ static void write_out(const char *path, int from)
 		fail("cannot write the pid file");
 	if (rename(tmp, path) != 0)
 		fail("cannot rename the pid file");
-}
-
-static int wait_file(const char *path, long ms)
-{
-	long deadline = now_ms() + ms;
-	struct stat st;
-
-	while (stat(path, &st) != 0) {
-		if (now_ms() >= deadline)
-			return -1;
-		msleep(10);
-	}
-	return 0;
 }
 
 static void __attribute__((noreturn)) chain_member(int k, int n)

@@ -42,35 +42,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "helper.h"
+
 #define NREPORTS 4
 #define LINE 64 /* one report: a single write below PIPE_BUF, never torn */
 
 static long end_ms; /* CLOCK_MONOTONIC ms at which everything exits */
 static int rep_w = -1;
 
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
-static void msleep(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void __attribute__((noreturn)) sleeper(void)
 {
-	long left;
-
-	while ((left = end_ms - now_ms()) > 0)
-		msleep(left > 1000 ? 1000 : left);
-	_exit(0);
+	exit_at(end_ms);
 }
 
 /* A fixed-size record: "PID ROLE PDEATHSIG", NUL-padded. */
@@ -162,19 +144,6 @@ static void __attribute__((noreturn)) setuid_proc(uid_t uid)
 	sleeper();
 }
 
-static int wait_file(const char *path, long ms)
-{
-	long deadline = now_ms() + ms;
-	struct stat st;
-
-	while (stat(path, &st) != 0) {
-		if (now_ms() >= deadline)
-			return -1;
-		msleep(10);
-	}
-	return 0;
-}
-
 /* Read NREPORTS records (bounded) and write them to @out. */
 static int collect(int rep_r, const char *out)
 {
@@ -239,23 +208,12 @@ int main(int argc, char **argv)
 	const char *go = NULL;
 	long life_s = 300;
 	pid_t a, b;
-	char *end;
 	int i = 1, fds[2];
 
 	if (argc == 4 && strcmp(argv[1], "--suid") == 0)
 		return after_exec(argv + 2);
-	while (i < argc && strncmp(argv[i], "--", 2) == 0) {
-		if (strcmp(argv[i], "--go") == 0 && i + 1 < argc) {
-			go = argv[i + 1];
-		} else if (strcmp(argv[i], "--life") == 0 && i + 1 < argc) {
-			life_s = strtol(argv[i + 1], &end, 10);
-			if (!*argv[i + 1] || *end || life_s < 1 || life_s > 86400)
-				usage();
-		} else {
-			usage();
-		}
-		i += 2;
-	}
+	if (helper_opts(argc, argv, &i, &go, &life_s))
+		usage();
 	if (argc - i != 4)
 		usage();
 	end_ms = now_ms() + life_s * 1000L;
