@@ -43,6 +43,7 @@ enum {
 /* What each command accepts beyond --pin-dir and --help. */
 #define ALLOW_JSON 0x1
 #define ALLOW_GRACE 0x2
+#define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 
 struct common {
 	char *pin_dir;
@@ -50,6 +51,55 @@ struct common {
 	int sig;	   /* 0: default (SIGKILL) */
 	uint64_t grace_ns; /* 0: none */
 };
+
+/*
+ * The option getopt_long() refused, or that a command does not take, as the
+ * user typed it: @val is what getopt_long() returned (or its optopt after
+ * '?' or ':'). A long option is quoted by its name ("--signal", not the
+ * "TERM" after it), an unknown one as typed up to any '=', a short one as
+ * its one letter ("-x", not the argument before a "-xy" group).
+ */
+static const char *typed_option(const struct option *opts, int val, char **argv, char *buf,
+				size_t len)
+{
+	const char *a = argv[optind - 1];
+	size_t n = strcspn(a, "=");
+
+	if (val == 0) { /* an unknown long option: getopt has stepped past it */
+		snprintf(buf, len, "%.*s", (int)n, a);
+		return buf;
+	}
+	/* a long option, also when its val is a letter ("--help=x") */
+	for (; opts->name; opts++)
+		if (opts->val == val && (val >= 0x100 || (!strncmp(a, "--", 2) && n > 2 &&
+							 !strncmp(opts->name, a + 2, n - 2)))) {
+			snprintf(buf, len, "--%s", opts->name);
+			return buf;
+		}
+	snprintf(buf, len, "-%c", val);
+	return buf;
+}
+
+/* After '?': was it "--name=value" for a known option that takes none? */
+static bool takes_no_value(char **argv)
+{
+	return optopt && !strncmp(argv[optind - 1], "--", 2) && strchr(argv[optind - 1], '=');
+}
+
+/* The element of a "-55" that getopt read as options, from @optopt, its
+ * first digit: the one just passed, or the one still being read. */
+static const char *negative_number(int argc, char **argv)
+{
+	const char *prev = argv[optind - 1], *cur = optind < argc ? argv[optind] : "";
+
+	if (optopt < '0' || optopt > '9')
+		return NULL;
+	if (prev[0] == '-' && prev[1] >= '0' && prev[1] <= '9' && prev[strlen(prev) - 1] == optopt)
+		return prev;
+	if (cur[0] == '-' && cur[1] >= '0' && cur[1] <= '9')
+		return cur;
+	return NULL;
+}
 
 /*
  * Parse the options every client command shares. Returns 0, 1 when --help
@@ -66,6 +116,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
+	char opt[64];
 	int o, err;
 
 	memset(c, 0, sizeof(*c));
@@ -111,17 +162,25 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			fputs(help, stdout);
 			return 1;
 		case ':':
-			err_line("%s: option '%s' needs an argument", argv[0], argv[optind - 1]);
+			err_line("%s: option '%s' needs an argument", argv[0],
+				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 			return EXIT_USAGE;
-		default:
-unknown:
-			if (argv[optind - 1][0] == '-' && argv[optind - 1][1] >= '0' &&
-			    argv[optind - 1][1] <= '9') {
-				err_line("%s: not a pid: '%s'", argv[0], argv[optind - 1]);
+		case '?':
+			if ((allow & TAKES_PIDS) && negative_number(argc, argv)) {
+				err_line("%s: not a pid: '%s'", argv[0], negative_number(argc, argv));
 				return EXIT_USAGE;
 			}
+			if (takes_no_value(argv)) {
+				err_line("%s: option '%s' takes no value", argv[0],
+					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+				return EXIT_USAGE;
+			}
+			o = optopt;
+			/* fall through */
+		default:
+unknown:
 			err_line("%s: unknown option '%s' (try `bpfguard %s --help`)", argv[0],
-				 argv[optind - 1], argv[0]);
+				 typed_option(opts, o, argv, opt, sizeof(opt)), argv[0]);
 			return EXIT_USAGE;
 		}
 	}
@@ -184,7 +243,8 @@ static int pid_request(int argc, char **argv, const char *help, uint16_t op)
 	pid_t pid;
 	int rc;
 
-	rc = parse_common(argc, argv, help, op == BG_OP_TAG ? ALLOW_GRACE : 0, "+h", &c);
+	rc = parse_common(argc, argv, help, TAKES_PIDS | (op == BG_OP_TAG ? ALLOW_GRACE : 0), "+:h",
+			  &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	/* "+" keeps getopt from reading a negative pid as options: reject
@@ -221,8 +281,10 @@ static const char untag_help[] =
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 /* Options must come before PID for tag/untag too: reorder argv so that
- * `tag 4242 --pin-dir D` works like `tag --pin-dir D 4242`. */
-static void options_first(int argc, char **argv)
+ * `tag 4242 --pin-dir D` works like `tag --pin-dir D 4242`. Returns 0, or
+ * EXIT_USAGE after one line when the last argument is an option that
+ * needs a value (`tag 4242 --signal` would read 4242 as the signal). */
+static int options_first(int argc, char **argv)
 {
 	char *tmp[argc];
 	int n = 1, i;
@@ -233,9 +295,14 @@ static void options_first(int argc, char **argv)
 			break;
 		if (argv[i][0] == '-' && argv[i][1] == '-') {
 			tmp[n++] = argv[i];
-			if ((!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "--signal") ||
-			     !strcmp(argv[i], "--grace")) && i + 1 < argc)
+			if (!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "--signal") ||
+			    !strcmp(argv[i], "--grace")) {
+				if (i + 1 >= argc) {
+					err_line("%s: option '%s' needs an argument", argv[0], argv[i]);
+					return EXIT_USAGE;
+				}
 				tmp[n++] = argv[++i];
+			}
 		}
 	}
 	for (int j = 1; j < argc; j++) {
@@ -248,17 +315,20 @@ static void options_first(int argc, char **argv)
 			tmp[n++] = argv[j];
 	}
 	memcpy(argv, tmp, sizeof(tmp));
+	return 0;
 }
 
 int cmd_tag(int argc, char **argv)
 {
-	options_first(argc, argv);
+	if (options_first(argc, argv))
+		return EXIT_USAGE;
 	return pid_request(argc, argv, tag_help, BG_OP_TAG);
 }
 
 int cmd_untag(int argc, char **argv)
 {
-	options_first(argc, argv);
+	if (options_first(argc, argv))
+		return EXIT_USAGE;
 	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
 }
 
@@ -279,8 +349,9 @@ int cmd_adopt(int argc, char **argv)
 	struct common c;
 	int rc;
 
-	options_first(argc, argv);
-	rc = parse_common(argc, argv, adopt_help, 0, "+h", &c);
+	if (options_first(argc, argv))
+		return EXIT_USAGE;
+	rc = parse_common(argc, argv, adopt_help, TAKES_PIDS, "+:h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (argc - optind != 2) {
@@ -316,7 +387,7 @@ int cmd_exec(int argc, char **argv)
 	struct common c;
 	int rc;
 
-	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+h", &c);
+	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+:h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind >= argc) {
@@ -351,7 +422,7 @@ int cmd_list(int argc, char **argv)
 	size_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, list_help, ALLOW_JSON, "h", &c);
+	rc = parse_common(argc, argv, list_help, ALLOW_JSON, ":h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -388,7 +459,7 @@ int cmd_status(int argc, char **argv)
 	size_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, status_help, ALLOW_JSON, "h", &c);
+	rc = parse_common(argc, argv, status_help, ALLOW_JSON, ":h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -516,7 +587,7 @@ int cmd_events(int argc, char **argv)
 	void *pl = NULL;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, events_help, 0, "h", &c);
+	rc = parse_common(argc, argv, events_help, 0, ":h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -551,7 +622,7 @@ int cmd_unload(int argc, char **argv)
 	struct common c;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, unload_help, 0, "h", &c);
+	rc = parse_common(argc, argv, unload_help, 0, ":h", &c);
 	if (rc)
 		return rc == 1 ? 0 : rc;
 	if (optind < argc) {
@@ -652,7 +723,7 @@ int cmd_agent(int argc, char **argv)
 		{},
 	};
 	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_AUTO };
-	char *pin = NULL;
+	char *pin = NULL, opt[64];
 	int o;
 
 	opterr = 0;
@@ -711,11 +782,17 @@ int cmd_agent(int argc, char **argv)
 			fputs(agent_help, stdout);
 			return 0;
 		case ':':
-			err_line("agent: option '%s' needs an argument", argv[optind - 1]);
+			err_line("agent: option '%s' needs an argument",
+				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 			return EXIT_USAGE;
 		default:
+			if (takes_no_value(argv)) {
+				err_line("agent: option '%s' takes no value",
+					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+				return EXIT_USAGE;
+			}
 			err_line("agent: unknown option '%s' (try `bpfguard agent --help`)",
-				 argv[optind - 1]);
+				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 			return EXIT_USAGE;
 		}
 	}

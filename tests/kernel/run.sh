@@ -878,15 +878,26 @@ test_bad_input() {
 		"2|exec --pin-dir $PIN"
 		"2|exec --pin-dir $PIN --"
 		"2|list --bogus --pin-dir $PIN"
+		"2|tag -55 --pin-dir $PIN|tag: not a pid: '-55'"
+		"2|untag --signal TERM 5 --pin-dir $PIN|untag: unknown option '--signal'"
+		"2|tag -x 5 --pin-dir $PIN|tag: unknown option '-x'"
+		"2|list --json=3 --pin-dir $PIN|list: option '--json' takes no value"
+		"2|list -55 --pin-dir $PIN|list: unknown option '-5'"
+		"2|tag 5 --pin-dir $PIN --signal|tag: option '--signal' needs an argument"
+		"2|status --pin-dir|status: option '--pin-dir' needs an argument"
+		"2|agent -vq --pin-dir $PIN|agent: unknown option '-q'"
+		"2|agent --verbose=1 --pin-dir $PIN|agent: option '--verbose' takes no value"
 		"1|tag 1 --pin-dir $PIN"
 		"1|tag 99999999 --pin-dir $PIN"
 		"1|tag $kthread --pin-dir $PIN"
 		"1|tag $AGENT_PID --pin-dir $PIN"
 	)
-	local c args
+	local c args want
 	for c in "${cases[@]}"; do
 		exp=${c%%|*}
 		args=${c#*|}
+		want=
+		[[ $args == *'|'* ]] && want=${args#*|} args=${args%%|*}
 		# shellcheck disable=SC2086
 		cli $args
 		if [[ $RC == 0 && $args == tag* ]]; then
@@ -901,6 +912,8 @@ test_bad_input() {
 			errs+=("'$args' exit $RC (want $exp)")
 		elif [[ $n != 1 ]]; then
 			errs+=("'$args' printed $n lines on stderr (want 1)")
+		elif [[ -n $want && $(<"$TMP/cli.err") != "bpfguard: $want"* ]]; then
+			errs+=("'$args' said '$(<"$TMP/cli.err")' (want 'bpfguard: $want...')")
 		fi
 	done
 	agent_ok || errs+=("the agent is not running after the bad input")
