@@ -15,13 +15,18 @@ DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
 # page, runs systemd-analyze verify, which looks the page up with man, and
 # traces the agent's system calls against the unit's SystemCallFilter=)
 
-# `make install` / `make uninstall`: the binary, bpfguard(8) and the systemd
-# unit under $(DESTDIR)$(PREFIX). Nothing outside it is touched, nothing is
-# started or reloaded (systemctl daemon-reload is yours to run).
-PREFIX   ?= /usr/local
-SBINDIR  ?= $(PREFIX)/sbin
-MANDIR   ?= $(PREFIX)/share/man
-UNITDIR  ?= $(PREFIX)/lib/systemd/system
+# `make install` / `make uninstall`: the binary, bpfguard(8), the systemd
+# unit and the client library (headers under include/bpfguard/, the archive,
+# the shared object, libbpfguard.pc) under $(DESTDIR)$(PREFIX). Nothing
+# outside it is touched, nothing is started or reloaded (systemctl
+# daemon-reload and ldconfig are yours to run).
+PREFIX       ?= /usr/local
+SBINDIR      ?= $(PREFIX)/sbin
+MANDIR       ?= $(PREFIX)/share/man
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+INCLUDEDIR   ?= $(PREFIX)/include
+LIBDIR       ?= $(PREFIX)/lib
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 LIBBPF_CFLAGS := $(shell pkg-config --cflags libbpf 2>/dev/null)
 LIBBPF_LIBS   := $(shell pkg-config --libs libbpf 2>/dev/null || echo -lbpf) -lelf -lz
@@ -113,7 +118,8 @@ LIBBG_SRCS   := user/libbpfguard.c user/control.c user/parse.c
 LIBBG_OBJS   := $(patsubst user/%.c,$(OUT)/lib/%.o,$(LIBBG_SRCS))
 LIBBG_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -fPIC \
                 -fvisibility=hidden -MMD -MP
-LIBBG_SONAME := libbpfguard.so.0
+LIBBG_ABI    := 0
+LIBBG_SONAME := libbpfguard.so.$(LIBBG_ABI)
 
 lib: $(OUT)/libbpfguard.a $(OUT)/libbpfguard.so
 
@@ -228,12 +234,27 @@ install: all
 	  { rm -f $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp; echo "install: ExecStart= not rewritten" >&2; exit 1; }
 	$(Q)chmod 0644 $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp
 	$(Q)mv $(DESTDIR)$(UNITDIR)/bpfguard.service.tmp $(DESTDIR)$(UNITDIR)/bpfguard.service
+	$(Q)install -d $(DESTDIR)$(INCLUDEDIR)/bpfguard $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	$(Q)install -m 0644 include/libbpfguard.h include/ctl.h $(DESTDIR)$(INCLUDEDIR)/bpfguard/
+	$(Q)install -m 0644 $(OUT)/libbpfguard.a $(DESTDIR)$(LIBDIR)/libbpfguard.a
+	$(Q)install -m 0755 $(OUT)/$(LIBBG_SONAME) $(DESTDIR)$(LIBDIR)/$(LIBBG_SONAME)
+	$(Q)ln -sf $(LIBBG_SONAME) $(DESTDIR)$(LIBDIR)/libbpfguard.so
+	$(Q)printf '%s\n' 'includedir=$(INCLUDEDIR)' 'libdir=$(LIBDIR)' '' \
+	  'Name: libbpfguard' \
+	  'Description: bpfguard client: tag processes whose descendants die with them' \
+	  'Version: $(LIBBG_ABI)' \
+	  'Cflags: -I$${includedir}/bpfguard' \
+	  'Libs: -L$${libdir} -lbpfguard' > $(DESTDIR)$(PKGCONFIGDIR)/libbpfguard.pc
 
 # Files only: the standard directories stay, even when empty.
 uninstall:
 	$(call msg,UNINSTALL,$(DESTDIR)$(PREFIX))
 	$(Q)rm -f $(DESTDIR)$(SBINDIR)/bpfguard $(DESTDIR)$(MANDIR)/man8/bpfguard.8 \
-	  $(DESTDIR)$(UNITDIR)/bpfguard.service
+	  $(DESTDIR)$(UNITDIR)/bpfguard.service \
+	  $(DESTDIR)$(INCLUDEDIR)/bpfguard/libbpfguard.h $(DESTDIR)$(INCLUDEDIR)/bpfguard/ctl.h \
+	  $(DESTDIR)$(LIBDIR)/libbpfguard.a $(DESTDIR)$(LIBDIR)/$(LIBBG_SONAME) \
+	  $(DESTDIR)$(LIBDIR)/libbpfguard.so $(DESTDIR)$(PKGCONFIGDIR)/libbpfguard.pc
+	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/bpfguard 2>/dev/null || true
 
 # ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
 BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim

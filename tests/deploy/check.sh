@@ -37,7 +37,7 @@ dockerfile=$top/deploy/Dockerfile
 CHECKS=(
 	yaml_parses daemonset_fields dockerfile_stages dockerfile_runtime_libs
 	dockerfile_context_builds unit_keys man_lint man_covers_cli
-	install_files install_default_prefix uninstall_leaves_nothing
+	install_files install_default_prefix install_library uninstall_leaves_nothing
 	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
 	unit_caps_each_needed
 )
@@ -357,7 +357,55 @@ check_install_files() {
 	[[ $(unit_get "$D/usr/lib/systemd/system/bpfguard.service" ExecStart) == "/usr/sbin/bpfguard agent" ]] ||
 		{ fail "installed unit: ExecStart= is not /usr/sbin/bpfguard agent"; return; }
 	n=$(find "$D" ! -type d | wc -l)
-	((n == 3)) || fail "$n files installed, 3 expected: $(find "$D" ! -type d | tr '\n' ' ')"
+	((n == 9)) || fail "$n files installed, 9 expected (3 + the library's 6): $(find "$D" ! -type d | tr '\n' ' ')"
+}
+
+# A program built against the installed library alone, through its
+# pkg-config file: the headers compile on their own, the shared object and
+# the archive link and run (an untag with no agent behind the pin dir:
+# -ENOTCONN and a line that says so).
+check_install_library() {
+	local pc prog=$TMP/libprog cflags libs got
+	install_into PREFIX=/usr || return
+	pc=$D/usr/lib/pkgconfig
+	[[ -f $pc/libbpfguard.pc ]] || { fail "no usr/lib/pkgconfig/libbpfguard.pc"; return; }
+	[[ $(readlink "$D/usr/lib/libbpfguard.so") == libbpfguard.so.0 ]] ||
+		{ fail "usr/lib/libbpfguard.so is not a link to libbpfguard.so.0"; return; }
+	cflags=$(PKG_CONFIG_LIBDIR=$pc PKG_CONFIG_SYSROOT_DIR=$D pkg-config --cflags libbpfguard) &&
+		libs=$(PKG_CONFIG_LIBDIR=$pc PKG_CONFIG_SYSROOT_DIR=$D pkg-config --libs libbpfguard) ||
+		{ fail "pkg-config cannot read the installed libbpfguard.pc"; return; }
+	read -r cflags <<<"$cflags" # pkg-config ends each with a space
+	read -r libs <<<"$libs"
+	[[ $cflags == "-I$D/usr/include/bpfguard" && $libs == "-L$D/usr/lib -lbpfguard" ]] ||
+		{ fail "libbpfguard.pc: cflags '$cflags', libs '$libs'"; return; }
+	cat >"$prog.c" <<-'C'
+		#include <errno.h>
+		#include <stdio.h>
+		#include <unistd.h>
+		#include <libbpfguard.h>
+
+		int main(void)
+		{
+			char msg[256] = "";
+			BPFGUARD_OPTS(o, .pin_dir = "/sys/fs/bpf/bpfguard-deploy-nobody", .msg = msg,
+				      .msg_len = sizeof(msg));
+			int rc = bpfguard_untag(getpid(), &o);
+
+			printf("%d %s\n", rc, msg);
+			return rc == -ENOTCONN && msg[0] ? 0 : 1;
+		}
+	C
+	# shellcheck disable=SC2086
+	cc -Wall -Werror $cflags "$prog.c" $libs -o "$prog.dyn" 2>"$TMP/libprog.err" ||
+		{ fail "cannot build against the installed library: $(head -n 3 "$TMP/libprog.err" | tr '\n' ' ')"; return; }
+	got=$(LD_LIBRARY_PATH=$D/usr/lib "$prog.dyn") ||
+		{ fail "the program linked to libbpfguard.so says: $got"; return; }
+	LD_LIBRARY_PATH=$D/usr/lib ldd "$prog.dyn" | grep -q "libbpfguard.so.0 => $D/usr/lib/libbpfguard.so.0" ||
+		{ fail "the program does not load the installed libbpfguard.so.0: $(ldd "$prog.dyn" | tr '\n' ' ')"; return; }
+	# shellcheck disable=SC2086
+	cc -Wall -Werror $cflags "$prog.c" "$D/usr/lib/libbpfguard.a" -o "$prog.static" 2>"$TMP/libprog.err" ||
+		{ fail "cannot link the installed libbpfguard.a: $(head -n 3 "$TMP/libprog.err" | tr '\n' ' ')"; return; }
+	got=$("$prog.static") || fail "the program linked to libbpfguard.a says: $got"
 }
 
 check_install_default_prefix() {
