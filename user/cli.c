@@ -53,6 +53,22 @@ struct common {
 };
 
 /*
+ * The long option of @opts whose value is @val, when getopt_long() just read
+ * it from @a ("--name" or "--name=value", or a prefix of its name): NULL
+ * when @a was something else (a short option in a "-xy" group).
+ */
+static const struct option *long_option(const struct option *opts, int val, const char *a)
+{
+	size_t n = strcspn(a, "=");
+
+	for (; opts->name; opts++)
+		if (opts->val == val && (val >= 0x100 || (!strncmp(a, "--", 2) && n > 2 &&
+							 !strncmp(opts->name, a + 2, n - 2))))
+			return opts;
+	return NULL;
+}
+
+/*
  * The option getopt_long() refused, or that a command does not take, as the
  * user typed it: @val is what getopt_long() returned (or its optopt after
  * '?' or ':'). A long option is quoted by its name ("--signal", not the
@@ -63,27 +79,23 @@ static const char *typed_option(const struct option *opts, int val, char **argv,
 				size_t len)
 {
 	const char *a = argv[optind - 1];
-	size_t n = strcspn(a, "=");
+	const struct option *lo = val ? long_option(opts, val, a) : NULL;
 
-	if (val == 0) { /* an unknown long option: getopt has stepped past it */
-		snprintf(buf, len, "%.*s", (int)n, a);
-		return buf;
-	}
-	/* a long option, also when its val is a letter ("--help=x") */
-	for (; opts->name; opts++)
-		if (opts->val == val && (val >= 0x100 || (!strncmp(a, "--", 2) && n > 2 &&
-							 !strncmp(opts->name, a + 2, n - 2)))) {
-			snprintf(buf, len, "--%s", opts->name);
-			return buf;
-		}
-	snprintf(buf, len, "-%c", val);
+	if (val == 0) /* an unknown long option: getopt has stepped past it */
+		snprintf(buf, len, "%.*s", (int)strcspn(a, "="), a);
+	else if (lo)
+		snprintf(buf, len, "--%s", lo->name);
+	else
+		snprintf(buf, len, "-%c", val);
 	return buf;
 }
 
 /* After '?': was it "--name=value" for a known option that takes none? */
-static bool takes_no_value(char **argv)
+static bool takes_no_value(const struct option *opts, char **argv)
 {
-	return optopt && !strncmp(argv[optind - 1], "--", 2) && strchr(argv[optind - 1], '=');
+	const char *a = argv[optind - 1];
+
+	return optopt && strchr(a, '=') && long_option(opts, optopt, a);
 }
 
 /* The element of a "-55" that getopt read as options, from @optopt, its
@@ -116,6 +128,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
+	const char *neg;
 	char opt[64];
 	int o, err;
 
@@ -166,11 +179,12 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 			return EXIT_USAGE;
 		case '?':
-			if ((allow & TAKES_PIDS) && negative_number(argc, argv)) {
-				err_line("%s: not a pid: '%s'", argv[0], negative_number(argc, argv));
+			neg = allow & TAKES_PIDS ? negative_number(argc, argv) : NULL;
+			if (neg) {
+				err_line("%s: not a pid: '%s'", argv[0], neg);
 				return EXIT_USAGE;
 			}
-			if (takes_no_value(argv)) {
+			if (takes_no_value(opts, argv)) {
 				err_line("%s: option '%s' takes no value", argv[0],
 					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 				return EXIT_USAGE;
@@ -786,7 +800,7 @@ int cmd_agent(int argc, char **argv)
 				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 			return EXIT_USAGE;
 		default:
-			if (takes_no_value(argv)) {
+			if (takes_no_value(opts, argv)) {
 				err_line("agent: option '%s' takes no value",
 					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
 				return EXIT_USAGE;
