@@ -124,17 +124,21 @@ for pkg in "${pkgs[@]}"; do
 	# A guest kernel that crashes while it boots, before /init has run
 	# (seen: an int3 oops in early boot code under multi-threaded TCG), has
 	# run no test: it is booted again, at most twice, and says so. A guest
-	# that reached /init is never rerun, whatever its result.
+	# that reached /init is never rerun, whatever its result, nor one that
+	# hung.
 	rm -f "$log".boot*
 	for boot in 1 2 3; do
 		echo "matrix: booting $(basename "$vmlinuz") under qemu (TCG), log $log"
+		qrc=0
 		timeout "$timeout_s" qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
 			-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
-			-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$log" 2>&1 || true
-		grep -aq '^guest: kernel' "$log" && break
-		[ "$boot" -lt 3 ] || break
+			-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$log" 2>&1 || qrc=$?
+		# (not anchored: the console's escape sequences come first)
+		grep -aq 'guest: kernel ' "$log" && break
+		# a hang (timeout's 124) is not retried: it would cost the timeout again
+		[ "$qrc" != 124 ] && grep -aqE 'Oops|Kernel panic|BUG' "$log" && [ "$boot" -lt 3 ] || break
 		mv "$log" "$log.boot$boot"
-		echo "matrix: the guest crashed while booting, before /init ($(grep -aE -m 1 'Oops|panic|BUG' "$log.boot$boot" | tr -d '\r' | cut -c 1-100)); kept as $log.boot$boot"
+		echo "matrix: the guest crashed while booting, before /init ($(grep -aoE -m 1 '(Oops|Kernel panic|BUG)[[:print:]]*' "$log.boot$boot" | cut -c 1-100)); kept as $log.boot$boot"
 	done
 	line=$(grep -a 'guest-result:' "$log" | tail -n 1 | tr -d '\r' || true)
 	if [ -z "$line" ]; then
