@@ -45,12 +45,107 @@ enum {
 #define ALLOW_GRACE 0x2
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 
-struct common {
-	char *pin_dir;
-	int json;
-	int sig;	   /* 0: default (SIGKILL) */
-	uint64_t grace_ns; /* 0: none */
-};
+/* ---- each command's --help ------------------------------------------------ */
+
+static const char agent_help[] =
+	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
+	"                      [--max-procs N] [--max-tags N] [--ring-size BYTES]\n"
+	"                      [--metrics ADDR:PORT]\n\n"
+	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
+	"the lineage of every tagged process that dies. Runs in the foreground until\n"
+	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
+	"  --pin-dir DIR    pin dir on bpffs (default " BG_PIN_DIR_DEFAULT "); bpffs is\n"
+	"                   mounted on /sys/fs/bpf when missing\n"
+	"  --mode MODE      kernel: the exit program kills the lineage in the kernel\n"
+	"                   and the fork program kills what is born into it (Linux >=\n"
+	"                   6.13); the agent sweeps behind it. user: the agent alone\n"
+	"                   kills, from user space. auto (default): kernel where the\n"
+	"                   kernel can, else user\n"
+	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
+	"  --max-tags N     tags (default 4096)\n"
+	"  --ring-size BYTES  the ring buffer that wakes the agent: a power of two,\n"
+	"                   at least the page size (default 262144). A full ring\n"
+	"                   loses no kill (the deaths map is the work list); it\n"
+	"                   counts ringbuf_drops. Pinned sizes stay until `unload`\n"
+	"  --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
+	"                   (a numeric address: 127.0.0.1:9469, [::1]:9469; port 0\n"
+	"                   picks a free one, logged). Off unless given\n"
+	"  -v, --verbose    libbpf's own messages (verifier log on failure) and a\n"
+	"                   debug line per signal sent\n";
+
+static const char tag_help[] =
+	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--pin-dir DIR]\n\n"
+	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
+	"(what it forked after the tag, what already descended from it, recursively,\n"
+	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
+	"Tagging a descendant of a tagged process nests: its death kills only its subtree.\n\n"
+	"  --signal SIG     what descendants get first (TERM, SIGTERM or 15; default KILL)\n"
+	"  --grace DURATION SIGKILL whatever still lives this long after the root's death\n"
+	"                   (500ms, 2s, 1m; at most 1h; default 0). Processes born into\n"
+	"                   the lineage meanwhile get SIG at birth and the same deadline;\n"
+	"                   the deadline survives an agent restart\n"
+	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
+	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
+
+static const char untag_help[] =
+	"Usage: bpfguard untag PID [--pin-dir DIR]\n\n"
+	"Stop guarding PID. Its descendants are no longer killed when it dies (if PID was\n"
+	"nested in another tag, they still belong to the enclosing one).\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+static const char adopt_help[] =
+	"Usage: bpfguard adopt ROOT PID [--pin-dir DIR]\n\n"
+	"Register PID, and everything it forks from now on, as a descendant of ROOT, a\n"
+	"tagged process (or a member of a tagged lineage) that did not fork it: a process\n"
+	"a tagged program had started on its behalf (by a daemon, systemd-run, docker\n"
+	"exec, a job server). PID's existing children are not included. You must be\n"
+	"allowed to signal both. `list` shows PID as adopted.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+static const char exec_help[] =
+	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
+	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
+	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
+	"  --signal SIG, --grace DURATION   as for `bpfguard tag`\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Example: bpfguard exec -- make -j8 test\n";
+
+static const char list_help[] =
+	"Usage: bpfguard list [--json] [--pin-dir DIR]\n\n"
+	"Show each tagged process and its tracked descendants as a tree (the parent\n"
+	"shown is the process that forked it, even after it was reparented).\n\n"
+	"  --json         an array of {\"pid\", \"tag\", \"parent_tag\", \"comm\",\n"
+	"                 \"descendants\": [pids]}, one object per tag (nested too)\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+static const char status_help[] =
+	"Usage: bpfguard status [--json] [--pin-dir DIR]\n\n"
+	"Exit 0 if an agent is attached and enforcing for DIR, 1 if not. Prints the\n"
+	"mode, the tag and process counts, and the counters of what was done and of\n"
+	"what could not be done (full maps, ring-buffer drops).\n\n"
+	"  --json         one JSON object: agent, kernel, tags, tracked, limits, every\n"
+	"                 counter, and the kill-latency histogram (README.md has the schema)\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+static const char events_help[] =
+	"Usage: bpfguard events [--pin-dir DIR]\n\n"
+	"Follow the agent's events as they happen: one JSON object per line on stdout\n"
+	"(tag, untag, adopt, root_exit, kill, lineage_dead, kill_refused, refused, drop;\n"
+	"the first line is \"subscribed\", the last \"agent_stop\" if the agent stops).\n"
+	"root sees every event; another user sees those of the tags it owns and the\n"
+	"refusals of its own requests. A reader that falls more than 1 MiB behind is\n"
+	"dropped by the agent (exit 1). README.md has the schema of each event.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+static const char unload_help[] =
+	"Usage: bpfguard unload [--pin-dir DIR]\n\n"
+	"Detach the BPF programs, drop every tag and remove DIR. A running agent for\n"
+	"DIR does it and exits; without one the pins are removed directly.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
+
+/* ---- parsing -------------------------------------------------------------- */
 
 /*
  * The long option of @opts whose value is @val, when getopt_long() just read
@@ -73,21 +168,25 @@ static const struct option *long_option(const struct option *opts, int val, cons
  * user typed it: @val is what getopt_long() returned (or its optopt after
  * '?' or ':'). A long option is quoted by its name ("--signal", not the
  * "TERM" after it), an unknown one as typed up to any '=', a short one as
- * its one letter ("-x", not the argument before a "-xy" group).
+ * its one letter ("-x", not the argument before a "-xy" group). Sets *text
+ * (in argv or @buf) and returns its length, for a "%.*s".
  */
-static const char *typed_option(const struct option *opts, int val, char **argv, char *buf,
-				size_t len)
+static int typed_option(const struct option *opts, int val, char **argv, char *buf, size_t len,
+			const char **text)
 {
 	const char *a = argv[optind - 1];
 	const struct option *lo = val ? long_option(opts, val, a) : NULL;
 
-	if (val == 0) /* an unknown long option: getopt has stepped past it */
-		snprintf(buf, len, "%.*s", (int)strcspn(a, "="), a);
-	else if (lo)
+	if (val == 0) { /* an unknown long option: getopt has stepped past it */
+		*text = a;
+		return (int)strcspn(a, "=");
+	}
+	if (lo)
 		snprintf(buf, len, "--%s", lo->name);
 	else
 		snprintf(buf, len, "-%c", val);
-	return buf;
+	*text = buf;
+	return (int)strlen(buf);
 }
 
 /* After '?': was it "--name=value" for a known option that takes none? */
@@ -118,7 +217,7 @@ static const char *negative_number(int argc, char **argv)
  * was printed, or EXIT_USAGE after printing one line.
  */
 static int parse_common(int argc, char **argv, const char *help, int allow,
-			const char *optstring, struct common *c)
+			const char *optstring, struct cli_args *c)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
@@ -128,14 +227,14 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	const char *neg;
+	const char *neg, *t;
 	char opt[64];
-	int o, err;
+	int o, err, n;
 
 	memset(c, 0, sizeof(*c));
 	c->pin_dir = BG_PIN_DIR_DEFAULT;
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc forgets a half-read "-xy" group of a previous parse */
 	while ((o = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_PIN_DIR:
@@ -175,8 +274,8 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			fputs(help, stdout);
 			return 1;
 		case ':':
-			err_line("%s: option '%s' needs an argument", argv[0],
-				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+			n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
+			err_line("%s: option '%.*s' needs an argument", argv[0], n, t);
 			return EXIT_USAGE;
 		case '?':
 			neg = allow & TAKES_PIDS ? negative_number(argc, argv) : NULL;
@@ -185,16 +284,17 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 				return EXIT_USAGE;
 			}
 			if (takes_no_value(opts, argv)) {
-				err_line("%s: option '%s' takes no value", argv[0],
-					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+				n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
+				err_line("%s: option '%.*s' takes no value", argv[0], n, t);
 				return EXIT_USAGE;
 			}
 			o = optopt;
 			/* fall through */
 		default:
 unknown:
-			err_line("%s: unknown option '%s' (try `bpfguard %s --help`)", argv[0],
-				 typed_option(opts, o, argv, opt, sizeof(opt)), argv[0]);
+			n = typed_option(opts, o, argv, opt, sizeof(opt), &t);
+			err_line("%s: unknown option '%.*s' (try `bpfguard %s --help`)", argv[0], n, t,
+				 argv[0]);
 			return EXIT_USAGE;
 		}
 	}
@@ -249,50 +349,23 @@ static int one_pid(int argc, char **argv, pid_t *pid)
 	return 0;
 }
 
-static int pid_request(int argc, char **argv, const char *help, uint16_t op)
+/* tag, untag: one PID */
+static int pid_request(enum cli_cmd cmd, int argc, char **argv)
 {
 	char msg[BG_MSG_MAX];
 	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
-	struct common c;
-	pid_t pid;
+	struct cli_args a;
 	int rc;
 
-	rc = parse_common(argc, argv, help, TAKES_PIDS | (op == BG_OP_TAG ? ALLOW_GRACE : 0), "+:h",
-			  &c);
+	rc = cli_parse(cmd, argc, argv, &a);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	/* "+" keeps getopt from reading a negative pid as options: reject
-	 * what follows the pid only after it, still as usage errors. */
-	rc = one_pid(argc, argv, &pid);
-	if (rc)
-		return rc;
-	o.pin_dir = c.pin_dir;
-	o.signal = c.sig;
-	o.grace_ns = c.grace_ns;
-	rc = op == BG_OP_TAG ? bpfguard_tag(pid, &o) : bpfguard_untag(pid, &o);
+		return rc == CLI_HELP ? 0 : rc;
+	o.pin_dir = a.pin_dir;
+	o.signal = a.sig;
+	o.grace_ns = a.grace_ns;
+	rc = cmd == CLI_TAG ? bpfguard_tag(a.pid[0], &o) : bpfguard_untag(a.pid[0], &o);
 	return report(rc, msg, false);
 }
-
-static const char tag_help[] =
-	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--pin-dir DIR]\n\n"
-	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
-	"(what it forked after the tag, what already descended from it, recursively,\n"
-	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
-	"Tagging a descendant of a tagged process nests: its death kills only its subtree.\n\n"
-	"  --signal SIG     what descendants get first (TERM, SIGTERM or 15; default KILL)\n"
-	"  --grace DURATION SIGKILL whatever still lives this long after the root's death\n"
-	"                   (500ms, 2s, 1m; at most 1h; default 0). Processes born into\n"
-	"                   the lineage meanwhile get SIG at birth and the same deadline;\n"
-	"                   the deadline survives an agent restart\n"
-	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
-	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
-	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
-
-static const char untag_help[] =
-	"Usage: bpfguard untag PID [--pin-dir DIR]\n\n"
-	"Stop guarding PID. Its descendants are no longer killed when it dies (if PID was\n"
-	"nested in another tag, they still belong to the enclosing one).\n\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 /* Options must come before PID for tag/untag too: reorder argv so that
  * `tag 4242 --pin-dir D` works like `tag --pin-dir D 4242`. Returns 0, or
@@ -334,115 +407,61 @@ static int options_first(int argc, char **argv)
 
 int cmd_tag(int argc, char **argv)
 {
-	if (options_first(argc, argv))
-		return EXIT_USAGE;
-	return pid_request(argc, argv, tag_help, BG_OP_TAG);
+	return pid_request(CLI_TAG, argc, argv);
 }
 
 int cmd_untag(int argc, char **argv)
 {
-	if (options_first(argc, argv))
-		return EXIT_USAGE;
-	return pid_request(argc, argv, untag_help, BG_OP_UNTAG);
+	return pid_request(CLI_UNTAG, argc, argv);
 }
-
-static const char adopt_help[] =
-	"Usage: bpfguard adopt ROOT PID [--pin-dir DIR]\n\n"
-	"Register PID, and everything it forks from now on, as a descendant of ROOT, a\n"
-	"tagged process (or a member of a tagged lineage) that did not fork it: a process\n"
-	"a tagged program had started on its behalf (by a daemon, systemd-run, docker\n"
-	"exec, a job server). PID's existing children are not included. You must be\n"
-	"allowed to signal both. `list` shows PID as adopted.\n\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 int cmd_adopt(int argc, char **argv)
 {
 	char msg[BG_MSG_MAX];
 	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
-	pid_t pids[2];
-	struct common c;
+	struct cli_args a;
 	int rc;
 
-	if (options_first(argc, argv))
-		return EXIT_USAGE;
-	rc = parse_common(argc, argv, adopt_help, TAKES_PIDS, "+:h", &c);
+	rc = cli_parse(CLI_ADOPT, argc, argv, &a);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (argc - optind != 2) {
-		err_line("adopt: two PIDs expected: ROOT PID (try `bpfguard adopt --help`)");
-		return EXIT_USAGE;
-	}
-	for (int i = 0; i < 2; i++) {
-		int err = parse_pid(argv[optind + i], &pids[i]);
-
-		if (err) {
-			err_line("adopt: %s: '%s'", err == -ERANGE ? "pid out of range" : "not a pid",
-				 argv[optind + i]);
-			return EXIT_USAGE;
-		}
-	}
-	o.pin_dir = c.pin_dir;
-	return report(bpfguard_adopt(pids[0], pids[1], &o), msg, false);
+		return rc == CLI_HELP ? 0 : rc;
+	o.pin_dir = a.pin_dir;
+	return report(bpfguard_adopt(a.pid[0], a.pid[1], &o), msg, false);
 }
-
-static const char exec_help[] =
-	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
-	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
-	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
-	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
-	"  --signal SIG, --grace DURATION   as for `bpfguard tag`\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
-	"Example: bpfguard exec -- make -j8 test\n";
 
 int cmd_exec(int argc, char **argv)
 {
 	char msg[BG_MSG_MAX];
 	BPFGUARD_OPTS(o, .msg = msg, .msg_len = sizeof(msg));
-	struct common c;
+	struct cli_args a;
 	int rc;
 
-	rc = parse_common(argc, argv, exec_help, ALLOW_GRACE, "+:h", &c);
+	rc = cli_parse(CLI_EXEC, argc, argv, &a);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind >= argc) {
-		err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
-	o.pin_dir = c.pin_dir;
-	o.signal = c.sig;
-	o.grace_ns = c.grace_ns;
+	o.pin_dir = a.pin_dir;
+	o.signal = a.sig;
+	o.grace_ns = a.grace_ns;
 	rc = report(bpfguard_tag(getpid(), &o), msg, true);
 	if (rc)
 		return rc;
-	execvp(argv[optind], argv + optind);
-	err_line("exec: %s: %s", argv[optind], strerror(errno));
+	execvp(argv[a.cmd], argv + a.cmd);
+	err_line("exec: %s: %s", argv[a.cmd], strerror(errno));
 	return errno == ENOENT ? 127 : 126;
 }
-
-static const char list_help[] =
-	"Usage: bpfguard list [--json] [--pin-dir DIR]\n\n"
-	"Show each tagged process and its tracked descendants as a tree (the parent\n"
-	"shown is the process that forked it, even after it was reparented).\n\n"
-	"  --json         an array of {\"pid\", \"tag\", \"parent_tag\", \"comm\",\n"
-	"                 \"descendants\": [pids]}, one object per tag (nested too)\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 int cmd_list(int argc, char **argv)
 {
 	struct list_view v;
-	struct common c;
+	struct cli_args c;
 	void *pl = NULL;
 	size_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, list_help, ALLOW_JSON, ":h", &c);
+	rc = cli_parse(CLI_LIST, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("list: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	rc = call(c.pin_dir, BG_OP_LIST, true, &pl, &len);
 	if (rc)
 		return rc;
@@ -456,30 +475,17 @@ int cmd_list(int argc, char **argv)
 	return rc ? EXIT_RUNTIME : 0;
 }
 
-static const char status_help[] =
-	"Usage: bpfguard status [--json] [--pin-dir DIR]\n\n"
-	"Exit 0 if an agent is attached and enforcing for DIR, 1 if not. Prints the\n"
-	"mode, the tag and process counts, and the counters of what was done and of\n"
-	"what could not be done (full maps, ring-buffer drops).\n\n"
-	"  --json         one JSON object: agent, kernel, tags, tracked, limits, every\n"
-	"                 counter, and the kill-latency histogram (README.md has the schema)\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
-
 int cmd_status(int argc, char **argv)
 {
 	struct bg_status st;
-	struct common c;
+	struct cli_args c;
 	void *pl = NULL;
 	size_t len = 0;
 	int rc;
 
-	rc = parse_common(argc, argv, status_help, ALLOW_JSON, ":h", &c);
+	rc = cli_parse(CLI_STATUS, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("status: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	rc = call(c.pin_dir, BG_OP_STATUS, true, &pl, &len);
 	if (rc)
 		return rc;
@@ -522,16 +528,6 @@ int cmd_status(int argc, char **argv)
 		       "(raise --max-procs / --max-tags)\n");
 	return 0;
 }
-
-static const char events_help[] =
-	"Usage: bpfguard events [--pin-dir DIR]\n\n"
-	"Follow the agent's events as they happen: one JSON object per line on stdout\n"
-	"(tag, untag, adopt, root_exit, kill, lineage_dead, kill_refused, refused, drop;\n"
-	"the first line is \"subscribed\", the last \"agent_stop\" if the agent stops).\n"
-	"root sees every event; another user sees those of the tags it owns and the\n"
-	"refusals of its own requests. A reader that falls more than 1 MiB behind is\n"
-	"dropped by the agent (exit 1). README.md has the schema of each event.\n\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 /* Copy whole lines from the agent to stdout until it closes the stream.
  * Returns the exit code: 0 if the last line was agent_stop. */
@@ -597,17 +593,13 @@ int cmd_events(int argc, char **argv)
 			      .op = BG_OP_EVENTS };
 	struct timeval none = { 0 };
 	struct bg_rep rep;
-	struct common c;
+	struct cli_args c;
 	void *pl = NULL;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, events_help, 0, ":h", &c);
+	rc = cli_parse(CLI_EVENTS, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("events: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	fd = connect_agent(c.pin_dir);
 	if (fd < 0)
 		return EXIT_RUNTIME;
@@ -625,24 +617,14 @@ int cmd_events(int argc, char **argv)
 	return rc;
 }
 
-static const char unload_help[] =
-	"Usage: bpfguard unload [--pin-dir DIR]\n\n"
-	"Detach the BPF programs, drop every tag and remove DIR. A running agent for\n"
-	"DIR does it and exits; without one the pins are removed directly.\n\n"
-	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
-
 int cmd_unload(int argc, char **argv)
 {
-	struct common c;
+	struct cli_args c;
 	int rc, fd, err;
 
-	rc = parse_common(argc, argv, unload_help, 0, ":h", &c);
+	rc = cli_parse(CLI_UNLOAD, argc, argv, &c);
 	if (rc)
-		return rc == 1 ? 0 : rc;
-	if (optind < argc) {
-		err_line("unload: unexpected argument '%s'", argv[optind]);
-		return EXIT_USAGE;
-	}
+		return rc == CLI_HELP ? 0 : rc;
 	fd = ctl_connect(c.pin_dir);
 	if (fd >= 0) {
 		close(fd);
@@ -660,32 +642,6 @@ int cmd_unload(int argc, char **argv)
 	printf("unloaded %s\n", c.pin_dir);
 	return 0;
 }
-
-static const char agent_help[] =
-	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
-	"                      [--max-procs N] [--max-tags N] [--ring-size BYTES]\n"
-	"                      [--metrics ADDR:PORT]\n\n"
-	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
-	"the lineage of every tagged process that dies. Runs in the foreground until\n"
-	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
-	"  --pin-dir DIR    pin dir on bpffs (default " BG_PIN_DIR_DEFAULT "); bpffs is\n"
-	"                   mounted on /sys/fs/bpf when missing\n"
-	"  --mode MODE      kernel: the exit program kills the lineage in the kernel\n"
-	"                   and the fork program kills what is born into it (Linux >=\n"
-	"                   6.13); the agent sweeps behind it. user: the agent alone\n"
-	"                   kills, from user space. auto (default): kernel where the\n"
-	"                   kernel can, else user\n"
-	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
-	"  --max-tags N     tags (default 4096)\n"
-	"  --ring-size BYTES  the ring buffer that wakes the agent: a power of two,\n"
-	"                   at least the page size (default 262144). A full ring\n"
-	"                   loses no kill (the deaths map is the work list); it\n"
-	"                   counts ringbuf_drops. Pinned sizes stay until `unload`\n"
-	"  --metrics ADDR:PORT  serve Prometheus metrics on http://ADDR:PORT/metrics\n"
-	"                   (a numeric address: 127.0.0.1:9469, [::1]:9469; port 0\n"
-	"                   picks a free one, logged). Off unless given\n"
-	"  -v, --verbose    libbpf's own messages (verifier log on failure) and a\n"
-	"                   debug line per signal sent\n";
 
 static int parse_count(const char *opt, const char *s, uint32_t *out)
 {
@@ -723,7 +679,8 @@ static int parse_ring_size(const char *s, uint32_t *out)
 	return 0;
 }
 
-int cmd_agent(int argc, char **argv)
+/* The agent's command line into @ao: 0, CLI_HELP or EXIT_USAGE. */
+static int parse_agent(int argc, char **argv, struct agent_opts *ao)
 {
 	static const struct option opts[] = {
 		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
@@ -736,12 +693,14 @@ int cmd_agent(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct agent_opts ao = { .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_AUTO };
 	char *pin = NULL, opt[64];
-	int o;
+	const char *t;
+	int o, n;
+
+	*ao = (struct agent_opts){ .pin_dir = BG_PIN_DIR_DEFAULT, .mode = BG_MODE_AUTO };
 
 	opterr = 0;
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc forgets a half-read "-xy" group of a previous parse */
 	while ((o = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
 		switch (o) {
 		case OPT_PIN_DIR:
@@ -751,26 +710,26 @@ int cmd_agent(int argc, char **argv)
 					 optarg);
 				return EXIT_USAGE;
 			}
-			ao.pin_dir = pin;
+			ao->pin_dir = pin;
 			break;
 		case OPT_MODE:
 			if (!strcmp(optarg, "auto")) {
-				ao.mode = BG_MODE_AUTO;
+				ao->mode = BG_MODE_AUTO;
 			} else if (!strcmp(optarg, "user")) {
-				ao.mode = BG_MODE_USER;
+				ao->mode = BG_MODE_USER;
 			} else if (!strcmp(optarg, "kernel")) {
-				ao.mode = BG_MODE_KERNEL;
+				ao->mode = BG_MODE_KERNEL;
 			} else {
 				err_line("agent: invalid --mode '%s' (auto, kernel or user)", optarg);
 				return EXIT_USAGE;
 			}
 			break;
 		case OPT_MAX_PROCS:
-			if (parse_count("--max-procs", optarg, &ao.max_procs))
+			if (parse_count("--max-procs", optarg, &ao->max_procs))
 				return EXIT_USAGE;
 			break;
 		case OPT_MAX_TAGS:
-			if (parse_count("--max-tags", optarg, &ao.max_tags))
+			if (parse_count("--max-tags", optarg, &ao->max_tags))
 				return EXIT_USAGE;
 			break;
 		case OPT_METRICS: {
@@ -782,31 +741,31 @@ int cmd_agent(int argc, char **argv)
 					 "127.0.0.1:9469 or [::1]:9469)", optarg);
 				return EXIT_USAGE;
 			}
-			ao.metrics_addr = optarg;
+			ao->metrics_addr = optarg;
 			break;
 		}
 		case OPT_RING_SIZE:
-			if (parse_ring_size(optarg, &ao.ring_size))
+			if (parse_ring_size(optarg, &ao->ring_size))
 				return EXIT_USAGE;
 			break;
 		case 'v':
-			ao.verbose = true;
+			ao->verbose = true;
 			break;
 		case 'h':
 			fputs(agent_help, stdout);
-			return 0;
+			return CLI_HELP;
 		case ':':
-			err_line("agent: option '%s' needs an argument",
-				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+			n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
+			err_line("agent: option '%.*s' needs an argument", n, t);
 			return EXIT_USAGE;
 		default:
 			if (takes_no_value(opts, argv)) {
-				err_line("agent: option '%s' takes no value",
-					 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+				n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
+				err_line("agent: option '%.*s' takes no value", n, t);
 				return EXIT_USAGE;
 			}
-			err_line("agent: unknown option '%s' (try `bpfguard agent --help`)",
-				 typed_option(opts, optopt, argv, opt, sizeof(opt)));
+			n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
+			err_line("agent: unknown option '%.*s' (try `bpfguard agent --help`)", n, t);
 			return EXIT_USAGE;
 		}
 	}
@@ -814,5 +773,85 @@ int cmd_agent(int argc, char **argv)
 		err_line("agent: unexpected argument '%s'", argv[optind]);
 		return EXIT_USAGE;
 	}
-	return agent_run(&ao);
+	return 0;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct cli_args a;
+	int rc = cli_parse(CLI_AGENT, argc, argv, &a);
+
+	if (rc)
+		return rc == CLI_HELP ? 0 : rc;
+	return agent_run(&a.agent);
+}
+
+/* What each client command takes: its help, options, and getopt's mode
+ * ("+": stop at the first operand, so that "-55" is not read as options). */
+static const struct {
+	const char *help;
+	int allow;
+	const char *optstring;
+} client_cmds[] = {
+	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE, "+:h" },
+	[CLI_UNTAG] = { untag_help, TAKES_PIDS, "+:h" },
+	[CLI_ADOPT] = { adopt_help, TAKES_PIDS, "+:h" },
+	[CLI_EXEC] = { exec_help, ALLOW_GRACE, "+:h" },
+	[CLI_LIST] = { list_help, ALLOW_JSON, ":h" },
+	[CLI_STATUS] = { status_help, ALLOW_JSON, ":h" },
+	[CLI_EVENTS] = { events_help, 0, ":h" },
+	[CLI_UNLOAD] = { unload_help, 0, ":h" },
+};
+
+int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
+{
+	int rc;
+
+	memset(a, 0, sizeof(*a));
+	if (cmd == CLI_AGENT)
+		return parse_agent(argc, argv, &a->agent);
+	if ((unsigned)cmd >= sizeof(client_cmds) / sizeof(client_cmds[0]) || !client_cmds[cmd].help)
+		return EXIT_USAGE;
+	/* tag 4242 --pin-dir D: the options first, for the commands that
+	 * stop at their first operand */
+	if ((client_cmds[cmd].allow & TAKES_PIDS) && options_first(argc, argv))
+		return EXIT_USAGE;
+	rc = parse_common(argc, argv, client_cmds[cmd].help, client_cmds[cmd].allow,
+			  client_cmds[cmd].optstring, a);
+	if (rc)
+		return rc == 1 ? CLI_HELP : rc;
+	switch (cmd) {
+	case CLI_TAG:
+	case CLI_UNTAG:
+		return one_pid(argc, argv, &a->pid[0]);
+	case CLI_ADOPT:
+		if (argc - optind != 2) {
+			err_line("adopt: two PIDs expected: ROOT PID (try `bpfguard adopt --help`)");
+			return EXIT_USAGE;
+		}
+		for (int i = 0; i < 2; i++) {
+			int err = parse_pid(argv[optind + i], &a->pid[i]);
+
+			if (err) {
+				err_line("adopt: %s: '%s'",
+					 err == -ERANGE ? "pid out of range" : "not a pid",
+					 argv[optind + i]);
+				return EXIT_USAGE;
+			}
+		}
+		return 0;
+	case CLI_EXEC:
+		if (optind >= argc) {
+			err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
+			return EXIT_USAGE;
+		}
+		a->cmd = optind;
+		return 0;
+	default:
+		if (optind < argc) {
+			err_line("%s: unexpected argument '%s'", argv[0], argv[optind]);
+			return EXIT_USAGE;
+		}
+		return 0;
+	}
 }

@@ -4,8 +4,46 @@
 #ifndef BG_CLI_H
 #define BG_CLI_H
 
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "agent.h"
+
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
+
+enum cli_cmd {
+	CLI_AGENT,
+	CLI_TAG,
+	CLI_UNTAG,
+	CLI_ADOPT,
+	CLI_EXEC,
+	CLI_LIST,
+	CLI_STATUS,
+	CLI_EVENTS,
+	CLI_UNLOAD,
+};
+
+/* What a command line asks for, once cli_parse() has checked it. */
+struct cli_args {
+	char *pin_dir;		 /* --pin-dir, or the default */
+	int json;		 /* list, status: --json */
+	int sig;		 /* tag, exec: --signal; 0: default (SIGKILL) */
+	uint64_t grace_ns;	 /* tag, exec: --grace; 0: none */
+	pid_t pid[2];		 /* tag, untag: PID; adopt: ROOT, PID */
+	int cmd;		 /* exec: the index in argv of CMD */
+	struct agent_opts agent; /* agent: all of its options */
+};
+
+/* cli_parse() printed the command's --help on stdout */
+#define CLI_HELP (-1)
+
+/*
+ * Parse and check a command line (argv[0]: the command's name) without
+ * acting on it: 0, CLI_HELP, or EXIT_USAGE after one line on stderr. argv
+ * may be reordered (options first); nothing else is written.
+ */
+int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a);
 
 int cmd_agent(int argc, char **argv);
 int cmd_tag(int argc, char **argv);
