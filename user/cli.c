@@ -212,21 +212,24 @@ static const char *negative_number(int argc, char **argv)
 	return NULL;
 }
 
+/* The options of the client commands (each takes those its allow bits say). */
+static const struct option client_opts[] = {
+	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "signal", required_argument, NULL, OPT_SIGNAL },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "help", no_argument, NULL, 'h' },
+	{},
+};
+
 /*
- * Parse the options every client command shares. Returns 0, 1 when --help
- * was printed, or EXIT_USAGE after printing one line.
+ * Parse the options every client command shares. Returns 0, CLI_HELP when
+ * --help was printed, or EXIT_USAGE after printing one line.
  */
 static int parse_common(int argc, char **argv, const char *help, int allow,
 			const char *optstring, struct cli_args *c)
 {
-	static const struct option opts[] = {
-		{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
-		{ "json", no_argument, NULL, OPT_JSON },
-		{ "signal", required_argument, NULL, OPT_SIGNAL },
-		{ "grace", required_argument, NULL, OPT_GRACE },
-		{ "help", no_argument, NULL, 'h' },
-		{},
-	};
+	const struct option *opts = client_opts;
 	const char *neg, *t;
 	char opt[64];
 	int o, err, n;
@@ -272,7 +275,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			break;
 		case 'h':
 			fputs(help, stdout);
-			return 1;
+			return CLI_HELP;
 		case ':':
 			n = typed_option(opts, optopt, argv, opt, sizeof(opt), &t);
 			err_line("%s: option '%.*s' needs an argument", argv[0], n, t);
@@ -324,11 +327,19 @@ static int call(const char *pin_dir, enum bg_op op, bool quiet, void **payload, 
 	return report(bpfguard_request(op, &o, payload, len), msg, quiet);
 }
 
+/* A PID operand of command @cmd. Returns 0 or EXIT_USAGE after one line. */
+static int pid_operand(const char *cmd, const char *s, pid_t *pid)
+{
+	int err = parse_pid(s, pid);
+
+	if (err)
+		err_line("%s: %s: '%s'", cmd, err == -ERANGE ? "pid out of range" : "not a pid", s);
+	return err ? EXIT_USAGE : 0;
+}
+
 /* Exactly one PID operand. Returns 0 or EXIT_USAGE after one line. */
 static int one_pid(int argc, char **argv, pid_t *pid)
 {
-	int err;
-
 	if (optind >= argc) {
 		err_line("%s: missing PID (try `bpfguard %s --help`)", argv[0], argv[0]);
 		return EXIT_USAGE;
@@ -337,16 +348,7 @@ static int one_pid(int argc, char **argv, pid_t *pid)
 		err_line("%s: one PID expected, got '%s' too", argv[0], argv[optind + 1]);
 		return EXIT_USAGE;
 	}
-	err = parse_pid(argv[optind], pid);
-	if (err == -ERANGE) {
-		err_line("%s: pid out of range: '%s'", argv[0], argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (err) {
-		err_line("%s: not a pid: '%s'", argv[0], argv[optind]);
-		return EXIT_USAGE;
-	}
-	return 0;
+	return pid_operand(argv[0], argv[optind], pid);
 }
 
 /* tag, untag: one PID */
@@ -367,6 +369,16 @@ static int pid_request(enum cli_cmd cmd, int argc, char **argv)
 	return report(rc, msg, false);
 }
 
+/* Is @arg, as typed, a client option that takes its value from the next
+ * argument ("--pin-dir", not "--pin-dir=D")? */
+static bool takes_value(const char *arg)
+{
+	for (const struct option *o = client_opts; o->name; o++)
+		if (o->has_arg == required_argument && !strcmp(arg + 2, o->name))
+			return true;
+	return false;
+}
+
 /* Options must come before PID for tag/untag too: reorder argv so that
  * `tag 4242 --pin-dir D` works like `tag --pin-dir D 4242`. Returns 0, or
  * EXIT_USAGE after one line when the last argument is an option that
@@ -382,8 +394,7 @@ static int options_first(int argc, char **argv)
 			break;
 		if (argv[i][0] == '-' && argv[i][1] == '-') {
 			tmp[n++] = argv[i];
-			if (!strcmp(argv[i], "--pin-dir") || !strcmp(argv[i], "--signal") ||
-			    !strcmp(argv[i], "--grace")) {
+			if (takes_value(argv[i])) {
 				if (i + 1 >= argc) {
 					err_line("%s: option '%s' needs an argument", argv[0], argv[i]);
 					return EXIT_USAGE;
@@ -819,7 +830,7 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 	rc = parse_common(argc, argv, client_cmds[cmd].help, client_cmds[cmd].allow,
 			  client_cmds[cmd].optstring, a);
 	if (rc)
-		return rc == 1 ? CLI_HELP : rc;
+		return rc;
 	switch (cmd) {
 	case CLI_TAG:
 	case CLI_UNTAG:
@@ -829,16 +840,9 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 			err_line("adopt: two PIDs expected: ROOT PID (try `bpfguard adopt --help`)");
 			return EXIT_USAGE;
 		}
-		for (int i = 0; i < 2; i++) {
-			int err = parse_pid(argv[optind + i], &a->pid[i]);
-
-			if (err) {
-				err_line("adopt: %s: '%s'",
-					 err == -ERANGE ? "pid out of range" : "not a pid",
-					 argv[optind + i]);
+		for (int i = 0; i < 2; i++)
+			if (pid_operand("adopt", argv[optind + i], &a->pid[i]))
 				return EXIT_USAGE;
-			}
-		}
 		return 0;
 	case CLI_EXEC:
 		if (optind >= argc) {

@@ -126,6 +126,7 @@ for pkg in "${pkgs[@]}"; do
 	# run no test: it is booted again, at most twice, and says so. A guest
 	# that reached /init is never rerun, whatever its result, nor one that
 	# hung.
+	crash='Oops|Kernel panic|BUG'
 	rm -f "$log".boot*
 	for boot in 1 2 3; do
 		echo "matrix: booting $(basename "$vmlinuz") under qemu (TCG), log $log"
@@ -136,9 +137,9 @@ for pkg in "${pkgs[@]}"; do
 		# (not anchored: the console's escape sequences come first)
 		grep -aq 'guest: kernel ' "$log" && break
 		# a hang (timeout's 124) is not retried: it would cost the timeout again
-		[ "$qrc" != 124 ] && grep -aqE 'Oops|Kernel panic|BUG' "$log" && [ "$boot" -lt 3 ] || break
+		[ "$qrc" != 124 ] && grep -aqE "$crash" "$log" && [ "$boot" -lt 3 ] || break
 		mv "$log" "$log.boot$boot"
-		echo "matrix: the guest crashed while booting, before /init ($(grep -aoE -m 1 '(Oops|Kernel panic|BUG)[[:print:]]*' "$log.boot$boot" | cut -c 1-100)); kept as $log.boot$boot"
+		echo "matrix: the guest crashed while booting, before /init ($(grep -aoE -m 1 "($crash)[[:print:]]*" "$log.boot$boot" | cut -c 1-100)); kept as $log.boot$boot"
 	done
 	line=$(grep -a 'guest-result:' "$log" | tail -n 1 | tr -d '\r' || true)
 	if [ -z "$line" ]; then
