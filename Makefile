@@ -88,7 +88,8 @@ $(OUT)/%.skel.h: $(OUT)/%.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
 
-$(USER_OBJS): $(OUT)/bpfguard.skel.h
+SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+$(USER_OBJS): $(SKELS)
 
 $(OUT)/obj/%.o: user/%.c | $(OUT)/obj
 	$(call msg,CC,$@)
@@ -299,7 +300,7 @@ FUZZ_CFLAGS := -O1 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(OUT)
 $(FUZZ_OUT)/obj:
 	$(Q)mkdir -p $@
 
-$(FUZZ_OBJS): $(OUT)/bpfguard.skel.h
+$(FUZZ_OBJS): $(SKELS)
 
 $(FUZZ_OUT)/obj/%.o: user/%.c | $(FUZZ_OUT)/obj
 	$(call msg,CC-FUZZ,$@)

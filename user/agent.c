@@ -29,8 +29,10 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "authz.h"
 #include "bpfguard.h"
 #include "bpfguard.skel.h"
+#include "caller.h"
 #include "control.h"
 #include "events.h"
 #include "lineage.h"
@@ -95,6 +97,7 @@ struct agent {
 	struct events ev;
 	struct metrics m;
 	struct lat_hist lat;
+	struct peer_probe pp; /* who is asking (caller.c) */
 	uint64_t start_time, refused;
 	uint64_t kill_ts;  /* death of the lineage being signalled (0: unknown) */
 	bool kill_newborn; /* ... and the signal goes to a process born into it */
@@ -354,66 +357,93 @@ static void check_losses(struct agent *a)
 	a->loss_primed = true;
 }
 
-/* ---- who may signal whom ------------------------------------------- */
+/* ---- who may do what: the facts authz.c decides on ----------------- */
 
-/* Who sent a request, from SO_PEERCRED (never from the request itself). */
-struct caller {
-	uint32_t uid;  /* effective uid at connect() */
-	uint32_t ruid; /* real uid */
-	bool priv;     /* root, or CAP_KILL + CAP_BPF: may tag anything */
-};
-
-#define BG_CAP_KILL 5
-#define BG_CAP_BPF 39
-
-/*
- * The real uid and capabilities come from the peer's /proc status, checked
- * against the uid the kernel vouched for: a peer that exited (and whose pid
- * was reused) yields no capability and its real uid stays the effective one.
- */
-static void identify_caller(const struct ucred *cred, struct caller *c)
+/* The process @pid as authz.c needs it. Returns 0 or -ESRCH. */
+static int target_facts(struct agent *a, pid_t pid, struct az_target *t)
 {
+	struct proc_stat st;
 	struct proc_ids ids;
-	const uint64_t need = (1ull << BG_CAP_KILL) | (1ull << BG_CAP_BPF);
 
-	*c = (struct caller){ .uid = cred->uid, .ruid = cred->uid, .priv = cred->uid == 0 };
-	if (cred->pid > 0 && !read_proc_status(cred->pid, &ids) && ids.uid[1] == cred->uid) {
-		c->ruid = ids.uid[0];
-		if ((ids.cap_eff & need) == need)
-			c->priv = true;
-	}
+	*t = (struct az_target){ .init = pid == 1, .agent = pid == a->self };
+	if (read_proc_stat(pid, &st) || read_proc_status(pid, &ids))
+		return -ESRCH;
+	t->kthread = st.flags & BG_PF_KTHREAD;
+	t->ruid = ids.uid[0];
+	t->suid = ids.uid[2];
+	return 0;
 }
 
-/* The kill(2) rule: the sender's real or effective uid is the target's real
- * or saved uid. The same rule the BPF side applies (owner_may_signal). */
-static bool uids_may_signal(uint32_t uid, uint32_t ruid, const struct proc_ids *t)
+/* Is the caller itself (its own entry, same start time) in @tag's lineage? */
+static bool caller_inside(struct agent *a, const struct caller *c, uint32_t tag)
 {
-	return t->uid[0] == uid || t->uid[0] == ruid || t->uid[2] == uid || t->uid[2] == ruid;
+	struct bg_proc e;
+
+	return c->known && c->pid &&
+	       !bpf_map_lookup_elem(a->procs_fd, &c->pid, &e) && e.start == c->start &&
+	       tt_within(&a->tt, e.tag, tag);
 }
 
-static bool caller_may_signal(const struct caller *c, pid_t pid)
+static struct az_tag tag_facts(struct agent *a, const struct caller *c, uint32_t id,
+			       const struct bg_tag *t)
 {
-	struct proc_ids t;
-
-	if (c->priv)
-		return true;
-	return !read_proc_status(pid, &t) && uids_may_signal(c->uid, c->ruid, &t);
+	return (struct az_tag){ .priv = t && (t->flags & BG_TAG_F_PRIV),
+				.owner_uid = t ? t->owner_uid : 0,
+				.holds_caller = caller_inside(a, c, id) };
 }
 
-/* May the owner of tag @t signal @pid now? */
-static bool owner_may_signal(const struct bg_tag *t, pid_t pid)
+/* May the owner of tag @t signal @pid now? (the kill(2) rule, at kill time) */
+static bool owner_may_signal(struct agent *a, const struct bg_tag *t, pid_t pid)
 {
-	struct proc_ids ids;
+	struct caller owner = { .uid = t ? t->owner_uid : 0, .ruid = t ? t->owner_ruid : 0 };
+	struct az_target tf;
 
 	if (!t || (t->flags & BG_TAG_F_PRIV))
 		return true;
-	return !read_proc_status(pid, &ids) && uids_may_signal(t->owner_uid, t->owner_ruid, &ids);
+	return !target_facts(a, pid, &tf) && az_may_signal(&owner, &tf);
 }
 
-/* May @c change tag @t (re-tag, untag)? Its owner or a privileged caller. */
-static bool caller_owns(const struct caller *c, const struct bg_tag *t)
+/*
+ * Answer a refusal, if @v is one, and return true. The facts were read
+ * after the pidfd was opened: a process that died meanwhile may have left its
+ * pid to another, so a verdict about it is thrown away ("has exited").
+ */
+static bool refuse(int cfd, enum az_verdict v, int pidfd, int32_t typed,
+		   const struct caller *c, uint32_t tag, const struct bg_tag *t)
 {
-	return c->priv || (!(t->flags & BG_TAG_F_PRIV) && t->owner_uid == c->uid);
+	if (pidfd >= 0 && pidfd_exited(pidfd)) {
+		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
+		return true;
+	}
+	switch (v) {
+	case AZ_OK:
+		return false;
+	case AZ_DENY_INIT:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "%s", az_reason(v));
+		break;
+	case AZ_DENY_KTHREAD:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", typed);
+		break;
+	case AZ_DENY_AGENT:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing the agent itself (pid %d)", typed);
+		break;
+	case AZ_DENY_SIGNAL:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: uid %u may not signal pid %d",
+			     c->uid, typed);
+		break;
+	case AZ_DENY_OWNER:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: tag %u of pid %d belongs to %s",
+			     tag, typed, t && (t->flags & BG_TAG_F_PRIV) ? "a privileged caller"
+									: "another user");
+		break;
+	case AZ_DENY_MEMBER:
+		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: the caller (pid %u) is in the "
+			     "lineage of tag %u: a member cannot untag or re-tag it", c->pid, tag);
+		break;
+	default:
+		ctl_send_rep(cfd, az_errno(v), NULL, 0, "%s", az_reason(v));
+	}
+	return true;
 }
 
 /* ---- ended tags ------------------------------------------------------- */
@@ -910,7 +940,7 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 	v.start = e.start;
 	if (load_tags(a))
 		return;
-	if (!owner_may_signal(tt_find(&a->tt, ev->tag), (pid_t)v.pid))
+	if (!owner_may_signal(a, tt_find(&a->tt, ev->tag), (pid_t)v.pid))
 		return; /* reported with the lineage's last sweep */
 	if (events_active(&a->ev) || a->verbose) {
 		struct bg_death d;
@@ -945,38 +975,16 @@ static int on_event(void *ctx, void *data, size_t len)
 
 static pid_t pidfd_pid(int pidfd)
 {
-	char path[64], buf[512];
-	ssize_t n;
-	pid_t pid = 0;
-	int fd;
+	pid_t pid = -1;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	if (parse_fdinfo_pid(buf, &pid))
-		return -1;
-	return pid;
+	return read_pidfd_pid(pidfd, &pid) ? -1 : pid;
 }
 
-static bool pidfd_exited(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) > 0;
-}
-
-/* Resolve and vet the process a request names (@typed: the pid as the
- * client typed it, for messages). Replies on failure. */
+/* Resolve the process a request names (@typed: the pid as the client typed
+ * it, for messages) and gather what authz.c decides on. Replies on failure. */
 static pid_t request_target(struct agent *a, int cfd, int32_t typed, int pidfd,
-			    const struct caller *c)
+			    struct az_target *t)
 {
-	struct proc_stat st;
 	pid_t pid;
 
 	if (pidfd < 0) {
@@ -984,34 +992,8 @@ static pid_t request_target(struct agent *a, int cfd, int32_t typed, int pidfd,
 		return -1;
 	}
 	pid = pidfd_pid(pidfd);
-	if (pid <= 0 || pidfd_exited(pidfd)) {
+	if (pid <= 0 || pidfd_exited(pidfd) || target_facts(a, pid, t)) {
 		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
-		return -1;
-	}
-	if (pid == 1) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid 1 (init): its lineage is the whole machine");
-		return -1;
-	}
-	if (pid == a->self) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing to tag the agent itself (pid %d)", pid);
-		return -1;
-	}
-	if (read_proc_stat(pid, &st)) {
-		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
-		return -1;
-	}
-	if (st.flags & BG_PF_KTHREAD) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", typed);
-		return -1;
-	}
-	/* checked after the pidfd was opened: if the pid was reused since, the
-	 * pidfd reports the exit and the answer is thrown away */
-	if (!caller_may_signal(c, pid) || pidfd_exited(pidfd)) {
-		if (pidfd_exited(pidfd))
-			ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
-		else
-			ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: uid %u may not "
-				     "signal pid %d", c->uid, typed);
 		return -1;
 	}
 	return pid;
@@ -1058,6 +1040,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	uint32_t zero = 0, id, parent = 0, *out = NULL;
 	size_t n = 0, cap = 0;
 	int nested = 0, err;
+	struct az_target tf;
 	bool full = false;
 	pid_t pid;
 
@@ -1066,7 +1049,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "invalid signal or grace");
 		return;
 	}
-	pid = request_target(a, cfd, req->pid, pidfd, c);
+	pid = request_target(a, cfd, req->pid, pidfd, &tf);
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
@@ -1078,21 +1061,29 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		struct bg_tag *own = tt_find(&a->tt, cur);
 
 		if ((e.flags & BG_PROC_ROOT) && cur == e.tag && own && own->root_pid == (uint32_t)pid) {
-			/* Tagging again updates how the lineage is ended. */
-			if (!caller_owns(c, own)) {
-				ctl_send_rep(cfd, EPERM, NULL, 0, "pid %d is already tagged by "
-					     "uid %u", req->pid, own->owner_uid);
+			/* Tagging again updates how the lineage is ended: a
+			 * change of the tag, for its owner to make. The same
+			 * values again change nothing. */
+			uint32_t sig = req->signal ? req->signal : SIGKILL;
+			bool same = sig == own->signal && req->grace_ns == own->grace_ns;
+			struct az_tag at = tag_facts(a, c, cur, own);
+
+			if (refuse(cfd, az_check(same ? AZ_TAG : AZ_RETAG, c, &tf, &at), pidfd,
+				   req->pid, c, cur, own))
 				return;
+			if (!same) {
+				own->signal = sig;
+				own->grace_ns = req->grace_ns;
+				put_tag(a, cur, own);
+				note_tag(a, cur, own, c, true);
 			}
-			own->signal = req->signal ? req->signal : SIGKILL;
-			own->grace_ns = req->grace_ns;
-			put_tag(a, cur, own);
-			note_tag(a, cur, own, c, true);
 			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
 			return;
 		}
 		parent = cur;
 	}
+	if (refuse(cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
+		return;
 
 	if (bpf_map_lookup_elem(a->meta_fd, &zero, &m)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the meta map");
@@ -1207,12 +1198,14 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pidfd,
 		     const struct caller *c)
 {
+	struct az_target tf;
 	struct bg_proc e;
+	struct az_tag at;
 	struct bg_tag *t;
 	uint32_t cur, into;
 	pid_t pid;
 
-	pid = request_target(a, cfd, req->pid, pidfd, c);
+	pid = request_target(a, cfd, req->pid, pidfd, &tf);
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
@@ -1222,14 +1215,14 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	if (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || !(e.flags & BG_PROC_ROOT) ||
 	    (cur = tt_resolve(&a->tt, e.tag)) != e.tag || !(t = tt_find(&a->tt, cur)) ||
 	    t->root_pid != (uint32_t)pid || t->state != BG_TAG_ACTIVE) {
-		ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
+		/* whether a process is tagged is not told to who may not signal it */
+		if (!refuse(cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
+			ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
 		return;
 	}
-	if (!caller_owns(c, t)) {
-		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: tag %u of pid %d belongs "
-			     "to %s", cur, req->pid, t->flags & BG_TAG_F_PRIV ? "root" : "another user");
+	at = tag_facts(a, c, cur, t);
+	if (refuse(cfd, az_check(AZ_UNTAG, c, &tf, &at), pidfd, req->pid, c, cur, t))
 		return;
-	}
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	into = tt_parent(&a->tt, cur);
@@ -1253,6 +1246,7 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const int *pidfd,
 		     const struct caller *c)
 {
+	struct az_target tf;
 	struct bg_proc e;
 	uint32_t tag, cur;
 	char *buf = NULL;
@@ -1260,11 +1254,11 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 	pid_t root, pid;
 	int err;
 
-	root = request_target(a, cfd, req->pid, pidfd[0], c);
-	if (root < 0)
+	root = request_target(a, cfd, req->pid, pidfd[0], &tf);
+	if (root < 0 || refuse(cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[0], req->pid, c, 0, NULL))
 		return;
-	pid = request_target(a, cfd, req->pid2, pidfd[1], c);
-	if (pid < 0)
+	pid = request_target(a, cfd, req->pid2, pidfd[1], &tf);
+	if (pid < 0 || refuse(cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[1], req->pid2, c, 0, NULL))
 		return;
 	if (load_tags(a)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
@@ -1511,7 +1505,7 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 	struct caller c;
 
 	a->req_cred = *cred; /* for on_reply() */
-	identify_caller(cred, &c);
+	caller_identify(&a->pp, cfd, cred, &c);
 	a->req = req;
 	if (req->flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
@@ -1533,10 +1527,8 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 			op_list(a, cfd);
 			break;
 		case BG_OP_UNLOAD:
-			if (c.priv)
+			if (!refuse(cfd, az_check(AZ_UNLOAD, &c, NULL, NULL), -1, 0, &c, 0, NULL))
 				op_unload(a, cfd);
-			else
-				ctl_send_rep(cfd, EPERM, NULL, 0, "only root may unload bpfguard");
 			break;
 		case BG_OP_EVENTS:
 			keep = op_events(a, cfd, &c);
@@ -1838,6 +1830,8 @@ int agent_run(const struct agent_opts *o)
 	a.stats_fd = bpf_map__fd(a.l.skel->maps.stats);
 	a.meta_fd = bpf_map__fd(a.l.skel->maps.meta);
 	err = loader_attach(&a.l);
+	if (!err)
+		err = peer_probe_open(&a.pp);
 	if (err)
 		goto out;
 
@@ -1915,6 +1909,7 @@ out:
 	}
 	ring_buffer__free(a.rb);
 	loader_close(&a.l);
+	peer_probe_close(&a.pp);
 	if (a.ep_fd >= 0)
 		close(a.ep_fd);
 	if (a.sig_fd >= 0)

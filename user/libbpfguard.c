@@ -277,23 +277,9 @@ int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opts *opts)
  * -1 once the process has been reaped. */
 static pid_t pidfd_pid(int pidfd)
 {
-	char path[64], buf[512];
 	pid_t pid = 0;
-	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	if (parse_fdinfo_pid(buf, &pid))
-		return 0;
-	return pid;
+	return read_pidfd_pid(pidfd, &pid) ? 0 : pid;
 }
 
 int bpfguard_tag_pidfd(int pidfd, const struct bpfguard_opts *opts)

@@ -293,6 +293,24 @@ int parse_fdinfo_pid(const char *buf, pid_t *out)
 	return -EINVAL;
 }
 
+int read_pidfd_pid(int pidfd, pid_t *out)
+{
+	char path[64], buf[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -errno : -EINVAL;
+	buf[n] = '\0';
+	return parse_fdinfo_pid(buf, out);
+}
+
 int check_pin_dir(char *dir)
 {
 	size_t n = strlen(dir);

@@ -74,6 +74,8 @@ int read_proc_status(pid_t pid, struct proc_ids *ids);
  * 0 when not visible there, -1 when the process has been reaped. Returns 0
  * or -EINVAL when the text has no Pid: line. */
 int parse_fdinfo_pid(const char *buf, pid_t *out);
+/* Read that line for @pidfd. Returns 0 (*out as above) or -errno. */
+int read_pidfd_pid(int pidfd, pid_t *out);
 
 /* Validate a --pin-dir value: absolute, no "..", short enough for the
  * socket name. Trailing slashes are dropped in place. Returns 0 or -EINVAL. */
