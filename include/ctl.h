@@ -75,7 +75,7 @@ struct bg_status {
 	uint32_t mode;	     /* enum bg_mode in force */
 	uint32_t agent_pid;
 	uint32_t features;   /* enum bg_feature */
-	uint32_t pad;
+	uint32_t scope;	     /* BG_STATUS_OWN: the figures are the caller's own */
 	char kernel[64];     /* uname release */
 	uint32_t tags;	     /* active tags */
 	uint32_t tracked;    /* tracked descendants (members that are not roots) */
@@ -99,6 +99,12 @@ struct bg_status {
 };
 _Static_assert(sizeof(struct bg_status) == 32 + 64 + 128 + 64 + 16 + 16 + 34 * 8,
 	       "bg_status is a wire layout");
+
+/*
+ * bg_status.scope: an unprivileged caller is shown its own tags' figures
+ * only, and no machine-wide counter (they stay 0); see user/authz.h.
+ */
+#define BG_STATUS_OWN 0x1
 
 #define BG_LAT_BUCKETS 34
 /* Upper bound of lat_buckets[i] in us, for i < BG_LAT_BUCKETS - 1. */

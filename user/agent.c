@@ -384,12 +384,21 @@ static bool caller_inside(struct agent *a, const struct caller *c, uint32_t tag)
 	       tt_within(&a->tt, e.tag, tag);
 }
 
+/* Tag @t as authz.c reads it, without the caller's place in it. */
+static struct az_tag az_tag_of(const struct bg_tag *t)
+{
+	return (struct az_tag){ .priv = t && (t->flags & BG_TAG_F_PRIV),
+				.owner_uid = t ? t->owner_uid : 0 };
+}
+
+/* ...and with it: is the caller in the lineage of @id? */
 static struct az_tag tag_facts(struct agent *a, const struct caller *c, uint32_t id,
 			       const struct bg_tag *t)
 {
-	return (struct az_tag){ .priv = t && (t->flags & BG_TAG_F_PRIV),
-				.owner_uid = t ? t->owner_uid : 0,
-				.holds_caller = caller_inside(a, c, id) };
+	struct az_tag at = az_tag_of(t);
+
+	at.holds_caller = caller_inside(a, c, id);
+	return at;
 }
 
 /* May the owner of tag @t signal @pid now? (the kill(2) rule, at kill time) */
@@ -1359,11 +1368,56 @@ static void fill_status(void *ctx, struct bg_status *st)
 	memcpy(st->lat_buckets, a->lat.buckets, sizeof(st->lat_buckets));
 }
 
-static void op_status(struct agent *a, int cfd)
+/* Descendants of the active tags a caller may see (roots not counted). */
+struct own_counter {
+	struct agent *a;
+	const struct caller *c;
+	uint32_t tags, tracked;
+};
+
+static int count_own(void *ctx, uint32_t pid, const struct bg_proc *p)
 {
+	struct own_counter *o = ctx;
+	uint32_t cur = tt_resolve(&o->a->tt, p->tag);
+	const struct bg_tag *t = tt_find(&o->a->tt, cur);
+	struct az_tag at = az_tag_of(t);
+
+	if (cur && t && az_sees_tag(o->c, &at) && !(t->root_pid == pid && (p->flags & BG_PROC_ROOT)))
+		o->tracked++;
+	return 0;
+}
+
+/*
+ * A privileged caller gets the whole snapshot. Anyone else gets the agent's
+ * configuration and the counts of its own tags: no machine-wide counter, no
+ * other user's figure, and the agent's pid only if it can see the agent.
+ */
+static void op_status(struct agent *a, int cfd, const struct caller *c)
+{
+	struct own_counter o = { .a = a, .c = c };
 	struct bg_status st;
 
 	fill_status(a, &st);
+	if (!az_sees_machine(c)) {
+		st.scope = BG_STATUS_OWN;
+		memset(st.counters, 0, sizeof(st.counters));
+		memset(st.agent_counters, 0, sizeof(st.agent_counters));
+		memset(st.lat_buckets, 0, sizeof(st.lat_buckets));
+		st.lat_count = st.lat_sum_us = 0;
+		st.subscribers = 0;
+		if (!c->same_pidns)
+			st.agent_pid = 0;
+		for (size_t i = 0; i < a->tt.n; i++) {
+			const struct bg_tag *t = &a->tt.tags[i];
+			struct az_tag at = az_tag_of(t);
+
+			if (t->state == BG_TAG_ACTIVE && az_sees_tag(c, &at))
+				o.tags++;
+		}
+		scan_procs(a, count_own, &o);
+		st.tags = o.tags;
+		st.tracked = o.tracked;
+	}
 	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
 }
 
@@ -1386,53 +1440,67 @@ static bool op_events(struct agent *a, int cfd, const struct caller *c)
 	return true;
 }
 
+/*
+ * What `list` shows a caller: the tags it may see (az_sees_tag), and, for a
+ * caller in another PID namespace, only the processes visible there, by
+ * their pids there (@view, from peer_view). A tag whose root it cannot see is
+ * left out with its processes.
+ */
 struct lister {
 	struct agent *a;
+	const struct caller *c;
+	const struct bg_view *view;
+	size_t nview;
 	struct bg_list_proc *p;
 	size_t n, cap;
 };
 
+/* @pid as the caller sees it: itself, or its number in the caller's PID
+ * namespace (0: not visible there). */
+static uint32_t seen_pid(const struct lister *l, uint32_t pid)
+{
+	return l->c->same_pidns ? pid : view_nr(l->view, l->nview, pid);
+}
+
+static bool lists_tag(const struct lister *l, uint32_t id)
+{
+	const struct bg_tag *t = tt_find(&l->a->tt, id);
+	struct az_tag at = az_tag_of(t);
+
+	return t && t->state == BG_TAG_ACTIVE && az_sees_tag(l->c, &at) &&
+	       seen_pid(l, t->root_pid);
+}
+
 static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
 {
 	struct lister *l = ctx;
-	uint32_t cur = tt_resolve(&l->a->tt, e->tag);
-	struct bg_tag *t = tt_find(&l->a->tt, cur);
+	uint32_t cur = tt_resolve(&l->a->tt, e->tag), shown = seen_pid(l, pid);
 	struct bg_list_proc *p;
 	struct proc_ids ids;
-	char path[64];
-	ssize_t n;
-	int fd;
 
-	if (!cur || !t || t->state != BG_TAG_ACTIVE)
+	if (!cur || !shown || !lists_tag(l, cur))
 		return 0;
 	if (grow((void **)&l->p, &l->cap, l->n, sizeof(*p), 256))
 		return -ENOMEM;
 	p = &l->p[l->n++];
 	memset(p, 0, sizeof(*p));
-	p->pid = pid;
-	p->ppid = e->ppid;
+	p->pid = shown;
+	p->ppid = seen_pid(l, e->ppid);
 	p->tag = cur;
 	p->flags = (e->flags & BG_PROC_ROOT) && cur == e->tag ? BG_PROC_ROOT : 0;
 	p->flags |= e->flags & BG_PROC_ADOPTED;
-	if (!read_proc_status((pid_t)pid, &ids) && ids.nspid && (uint32_t)ids.nspid != pid)
+	if (!read_proc_status((pid_t)pid, &ids) && ids.nspid && (uint32_t)ids.nspid != shown)
 		p->nspid = (uint32_t)ids.nspid;
-	snprintf(path, sizeof(path), "/proc/%u/comm", pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	n = fd >= 0 ? read(fd, p->comm, sizeof(p->comm) - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n > 0 && p->comm[n - 1] == '\n')
-		p->comm[n - 1] = '\0';
-	if (n <= 0)
-		strcpy(p->comm, "?");
+	read_comm(pid, p->comm);
 	return 0;
 }
 
-static void op_list(struct agent *a, int cfd)
+static void op_list(struct agent *a, int cfd, const struct caller *c)
 {
-	struct lister l = { .a = a };
+	struct lister l = { .a = a, .c = c };
 	uint32_t hdr[2] = { 0, 0 };
 	size_t ntag = 0, len;
+	struct bg_view *view = NULL;
 	char *buf;
 	int err;
 
@@ -1440,17 +1508,22 @@ static void op_list(struct agent *a, int cfd)
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
 		return;
 	}
+	if (!c->same_pidns) {
+		if (!c->known || peer_view(&a->pp, c->pidns, c->pidns_level, &view, &l.nview)) {
+			ctl_send_rep(cfd, EIO, NULL, 0, "cannot read what your PID namespace sees");
+			return;
+		}
+		l.view = view;
+	}
 	err = scan_procs(a, list_member, &l);
 	for (size_t i = 0; i < a->tt.n; i++)
-		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
+		if (lists_tag(&l, a->tt.ids[i]))
 			ntag++;
 	len = sizeof(hdr) + ntag * sizeof(struct bg_list_tag) + l.n * sizeof(*l.p);
 	buf = err ? NULL : malloc(len);
 	if (!buf || len > BG_CTL_MAX_PAYLOAD) {
 		ctl_send_rep(cfd, ENOMEM, NULL, 0, "cannot build the list");
-		free(buf);
-		free(l.p);
-		return;
+		goto out;
 	}
 	hdr[0] = (uint32_t)ntag;
 	hdr[1] = (uint32_t)l.n;
@@ -1458,12 +1531,14 @@ static void op_list(struct agent *a, int cfd)
 	struct bg_list_tag *lt = (void *)(buf + sizeof(hdr));
 
 	for (size_t i = 0; i < a->tt.n; i++) {
-		if (a->tt.tags[i].state != BG_TAG_ACTIVE)
+		uint32_t id = a->tt.ids[i], parent = tt_parent(&a->tt, id);
+
+		if (!lists_tag(&l, id))
 			continue;
 		*lt++ = (struct bg_list_tag){
-			.tag = a->tt.ids[i],
-			.root_pid = a->tt.tags[i].root_pid,
-			.parent = tt_parent(&a->tt, a->tt.ids[i]),
+			.tag = id,
+			.root_pid = seen_pid(&l, a->tt.tags[i].root_pid),
+			.parent = lists_tag(&l, parent) ? parent : 0,
 			.owner_uid = a->tt.tags[i].owner_uid,
 			.flags = a->tt.tags[i].flags,
 		};
@@ -1471,8 +1546,10 @@ static void op_list(struct agent *a, int cfd)
 	if (l.n) /* l.p is NULL when nothing is tracked: memcpy(NULL) is UB */
 		memcpy(lt, l.p, l.n * sizeof(*l.p));
 	ctl_send_rep(cfd, 0, buf, (uint32_t)len, "ok");
+out:
 	free(buf);
 	free(l.p);
+	free(view);
 }
 
 /* Detach and unpin before answering, so `bpfguard unload` returns only once
@@ -1512,7 +1589,7 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 	} else {
 		switch (req->op) {
 		case BG_OP_STATUS:
-			op_status(a, cfd);
+			op_status(a, cfd, &c);
 			break;
 		case BG_OP_TAG:
 			op_tag(a, cfd, req, pidfd[0], &c);
@@ -1524,7 +1601,7 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 			op_adopt(a, cfd, req, pidfd, &c);
 			break;
 		case BG_OP_LIST:
-			op_list(a, cfd);
+			op_list(a, cfd, &c);
 			break;
 		case BG_OP_UNLOAD:
 			if (!refuse(cfd, az_check(AZ_UNLOAD, &c, NULL, NULL), -1, 0, &c, 0, NULL))

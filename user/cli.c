@@ -519,8 +519,11 @@ int cmd_status(int argc, char **argv)
 	       st.features & BG_FEAT_TASK_FROM_PID ? " task_from_pid" : "",
 	       st.features & BG_FEAT_SEND_SIGNAL_TASK ? " send_signal_task" : "",
 	       st.features & BG_FEAT_GROUP_DEAD_ARG ? " exit_group_dead" : "");
-	printf("tags:    %u active, %u tracked descendants\n", st.tags, st.tracked);
+	printf("tags:    %u active, %u tracked descendants%s\n", st.tags, st.tracked,
+	       st.scope & BG_STATUS_OWN ? " (your own tags: the rest is for privileged callers)" : "");
 	printf("limits:  %u processes, %u tags\n", st.max_procs, st.max_tags);
+	if (st.scope & BG_STATUS_OWN)
+		return 0;
 	printf("counters:");
 	for (int i = 0; i < BG_STAT_MAX; i++)
 		printf(" %s=%llu", bg_stat_desc[i].name, (unsigned long long)st.counters[i]);

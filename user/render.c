@@ -418,8 +418,9 @@ int render_status_json(FILE *out, const struct bg_status *st, const char *pin_di
 		fprintf(out, "%s\"%s\"", first ? "" : ",", feature_name(bit));
 		first = 0;
 	}
-	fprintf(out, "]},\"tags\":%u,\"tracked\":%u,\"limits\":{\"max_procs\":%u,"
-		"\"max_tags\":%u},\"counters\":{", st->tags, st->tracked, st->max_procs, st->max_tags);
+	fprintf(out, "]},\"scope\":\"%s\",\"tags\":%u,\"tracked\":%u,\"limits\":{\"max_procs\":%u,"
+		"\"max_tags\":%u},\"counters\":{", st->scope & BG_STATUS_OWN ? "own" : "machine",
+		st->tags, st->tracked, st->max_procs, st->max_tags);
 	for (int i = 0; i < BG_STAT_MAX; i++)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", bg_stat_desc[i].name,
 			(unsigned long long)st->counters[i]);

@@ -75,6 +75,7 @@ TESTS=(
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
 	agent_sigkill ring_full map_full request_burst bad_clients random_trees
+	userns_caller capless_root member_untag list_private
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -2530,6 +2531,202 @@ test_user_denied() {
 	ucli "$TUID" untag "$mine" --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "uid $TUID untagging its own tag: exit $RC: $ERR"; return; }
 	# root's tag still kills
+	kill_root_expect_dead "$rootp" "${rk[@]}"
+}
+
+# xcli UID MODE ARGS...: the CLI as UID in MODE (--userns: root of a user
+# namespace of its own, as `unshare -Ur` makes it; --no-caps: uid 0 with no
+# capability). Sets RC, OUT, ERR.
+xcli() {
+	local uid=$1 mode=$2
+	shift 2
+	bounded 15 "$UDIR/asuser" "$uid" "$mode" "$UDIR/bpfguard" "$@" >"$TMP/cli.out" 2>"$TMP/cli.err"
+	RC=$BRC
+	OUT=$(<"$TMP/cli.out")
+	ERR=$(<"$TMP/cli.err")
+}
+
+# expect_refused WHAT: the last CLI call was refused, in one line, with EPERM's words.
+expect_refused() {
+	[[ $RC == 1 && $ERR == *"permission denied"* && $(grep -c '' "$TMP/cli.err") == 1 ]] ||
+		fail "$1: exit $RC, expected 1 with one 'permission denied' line: $(oneline "$ERR")"
+}
+
+# The first line of the event stream of a subscriber run as UID in MODE.
+first_event() {
+	bounded 2 "$UDIR/asuser" "$1" "$2" "$UDIR/bpfguard" events --pin-dir "$PIN" >"$TMP/ev1.out" 2>&1
+	read -r OUT <"$TMP/ev1.out" || OUT=
+}
+
+# Root of a user namespace of its own (`unshare -Ur`, which any user may
+# do) is its user to the agent, not root: it cannot adopt a process it may
+# not signal into its lineage (which would have it killed), untag root's
+# tag, tag a stranger's process or unload the agent, and it sees the events
+# of its own tags only. Issue 11, attack 1: /proc's CapEff shows the
+# capabilities of the caller's own user namespace, and it was trusted.
+test_userns_caller() {
+	local mine victim rootp why=''
+	setup_users || return
+	tagged_tree children 1 || return
+	rootp=$ROOT
+	local -a rk=("${TREE_PIDS[@]}")
+	sleep 300 {SLEEPFD}>&- &
+	victim=$!
+	disown "$victim" 2>/dev/null
+	track "$victim"
+	utree "$TUID" children 1 || return
+	mine=$ROOT
+	local -a mk=("${TREE_PIDS[@]}")
+	xcli "$TUID" --userns tag "$mine" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID in its own user namespace could not tag its own process: exit $RC: $ERR"; return; }
+	xcli "$TUID" --userns adopt "$mine" "$victim" --pin-dir "$PIN"
+	expect_refused "adopt of root's process $victim into uid $TUID's lineage, from a user namespace" || return
+	xcli "$TUID" --userns untag "$rootp" --pin-dir "$PIN"
+	expect_refused "untag of root's tag from a user namespace" || return
+	xcli "$TUID" --userns tag "$victim" --pin-dir "$PIN"
+	expect_refused "tag of root's process from a user namespace" || return
+	xcli "$TUID" --userns unload --pin-dir "$PIN"
+	expect_refused "unload from a user namespace" || return
+	first_event "$TUID" --userns
+	[[ $OUT == *'"event":"subscribed"'*'"privileged":false'* ]] ||
+		{ fail "a subscriber in a user namespace: first line '$OUT', expected subscribed, privileged false"; return; }
+	kill_root_expect_dead "$mine" "${mk[@]}" || return
+	msleep 0.2
+	check_alive "$victim" "$rootp" "${rk[@]}" ||
+		why="killed with uid $TUID's lineage though never its to signal: $(desc "${DEAD[@]}")"
+	[[ -z $why ]] || { fail "$why"; return; }
+	kill_root_expect_dead "$rootp" "${rk[@]}"
+}
+
+# uid 0 with no capability (a root container run with --cap-drop ALL) is
+# not privileged: it follows the kill(2) rule like any user. It may tag a
+# uid-0 process (kill(2) lets it signal one) and that tag kills its lineage;
+# it may not tag or adopt another user's process, untag a privileged tag,
+# unload the agent, or see root's tags and the machine-wide counters.
+test_capless_root() {
+	local upid rootp own
+	setup_users || return
+	utree "$TUID" children 1 || return
+	upid=$ROOT
+	tagged_tree children 1 || return
+	rootp=$ROOT
+	local -a rk=("${TREE_PIDS[@]}")
+	xcli 0 --no-caps tag "$upid" --pin-dir "$PIN"
+	expect_refused "capless uid 0 tagging uid $TUID's process" || return
+	xcli 0 --no-caps adopt "$rootp" "$upid" --pin-dir "$PIN"
+	expect_refused "capless uid 0 adopting uid $TUID's process" || return
+	xcli 0 --no-caps untag "$rootp" --pin-dir "$PIN"
+	expect_refused "capless uid 0 untagging a privileged tag" || return
+	xcli 0 --no-caps unload --pin-dir "$PIN"
+	expect_refused "capless uid 0 unloading" || return
+	first_event 0 --no-caps
+	[[ $OUT == *'"privileged":false'* ]] || { fail "capless uid 0 subscribed as privileged: $OUT"; return; }
+	start_tree --go children 1
+	own=$ROOT
+	xcli 0 --no-caps tag "$own" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "capless uid 0 could not tag a uid-0 process: exit $RC: $ERR"; return; }
+	: >"$TREE_GO"
+	wait_tree || return
+	local -a ok=("${TREE_PIDS[@]}")
+	xcli 0 --no-caps list --json --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *"\"pid\":$own,"* && $OUT != *"\"pid\":$rootp,"* ]] ||
+		{ fail "capless uid 0's list: exit $RC, expected its own tag of $own and not root's $rootp: $(oneline "$OUT")"; return; }
+	xcli 0 --no-caps status --json --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *'"scope":"own","tags":1,'* ]] ||
+		{ fail "capless uid 0's status: exit $RC, expected scope own with its 1 tag: $(oneline "$OUT")"; return; }
+	kill_root_expect_dead "$own" "${ok[@]}" || return
+	check_alive "$rootp" "${rk[@]}" || { fail "root's lineage died with capless uid 0's: $(desc "${DEAD[@]}")"; return; }
+	kill_root_expect_dead "$rootp" "${rk[@]}"
+}
+
+# A member of a lineage cannot free itself: the root of a user's tag, and a
+# child of it, ask the agent, as that same user, to untag the tag or re-tag
+# it with a signal that kills nothing (CONT, an hour's grace). Both are
+# refused; the tag still kills them. From outside the lineage the same user
+# may still change its tag.
+test_member_untag() {
+	local d=$UDIR/w/member$$ sh kid i r1 r2 r3
+	setup_users || return
+	rm -rf "$d"
+	mkdir -m 1777 "$d" || { fail "setup: mkdir $d"; return; }
+	"$UDIR/asuser" "$TUID" /bin/sh -c "
+		sleep 300 & echo \$! >$d/kid.tmp; mv $d/kid.tmp $d/kid
+		echo \$\$ >$d/me.tmp; mv $d/me.tmp $d/me
+		i=0; while [ ! -e $d/go ] && [ \$i -lt 600 ]; do sleep 0.05; i=\$((i + 1)); done
+		B=$UDIR/bpfguard
+		\$B untag \$\$ --pin-dir $PIN 2>$d/e1; echo \$? >$d/r1
+		\$B tag \$\$ --signal CONT --grace 1h --pin-dir $PIN 2>$d/e2; echo \$? >$d/r2
+		(\$B untag \$\$ --pin-dir $PIN 2>$d/e3; echo \$? >$d/r3.tmp; mv $d/r3.tmp $d/r3)
+		wait" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	sh=$!
+	disown "$sh" 2>/dev/null
+	track "$sh"
+	wait_file "$d/me" 10000 && wait_file "$d/kid" 10000 || { fail "setup: the member shell did not start: $(tail -n 2 "$TMP/helpers.log")"; return; }
+	read -r kid <"$d/kid"
+	track "$kid"
+	[[ $(<"$d/me") == "$sh" ]] || { fail "setup: the shell is not $sh"; return; }
+	ucli "$TUID" tag "$sh" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID tagging its shell: exit $RC: $ERR"; return; }
+	: >"$d/go"
+	wait_file "$d/r3" $((10000 * BOUND)) || { fail "the member shell did not finish its requests"; return; }
+	r1=$(<"$d/r1") r2=$(<"$d/r2") r3=$(<"$d/r3")
+	[[ $r1 == 1 && $(<"$d/e1") == *"lineage"* ]] || { fail "the tagged root untagging itself: exit $r1: $(<"$d/e1")"; return; }
+	[[ $r2 == 1 && $(<"$d/e2") == *"lineage"* ]] || { fail "the tagged root re-tagging itself with SIGCONT and 1h grace: exit $r2: $(<"$d/e2")"; return; }
+	[[ $r3 == 1 && $(<"$d/e3") == *"lineage"* ]] || { fail "a child of the tagged root untagging it: exit $r3: $(<"$d/e3")"; return; }
+	cli list --json --pin-dir "$PIN"
+	[[ $OUT == *"\"pid\":$sh,"*'"signal"'* || $OUT == *"\"pid\":$sh,"* ]] || { fail "the tag of $sh is gone after its members' requests: $(oneline "$OUT")"; return; }
+	ucli "$TUID" tag "$sh" --signal KILL --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "uid $TUID re-tagging from outside the lineage: exit $RC: $ERR"; return; }
+	kill_root_expect_dead "$sh" "$kid"
+}
+
+# Each caller sees its own: an unprivileged user's list and status show its
+# tags alone (not root's, not another user's, no machine-wide counter); root
+# inside a PID namespace of its own sees only what is visible there, by the
+# pids there. Issue 11, attack 5: list answered every caller with every tag.
+test_list_private() {
+	local rootp mine f=$TMP/plist$$ u
+	setup_users || return
+	tagged_tree children 1 || return
+	rootp=$ROOT
+	local -a rk=("${TREE_PIDS[@]}")
+	utree "$TUID" children 1 || return
+	mine=$ROOT
+	ucli "$TUID" tag "$mine" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID tagging its process: exit $RC: $ERR"; return; }
+	ucli "$TUID" list --json --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *"\"pid\":$mine,"* && $OUT != *"\"pid\":$rootp,"* && $OUT != *"\"pid\":${rk[0]}"[],]* ]] ||
+		{ fail "uid $TUID's list: exit $RC, expected its tag of $mine only, not root's $rootp: $(oneline "$OUT")"; return; }
+	ucli "$TUID2" list --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == "no tagged processes" ]] || { fail "uid $TUID2's list: exit $RC: $(oneline "$OUT")"; return; }
+	ucli "$TUID2" status --json --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *'"scope":"own","tags":0,"tracked":0,'* && $OUT == *'"kills":0,'* && $OUT == *'"root_exits":0,'* ]] ||
+		{ fail "uid $TUID2's status: exit $RC, expected scope own, no tag and zeroed counters: $(oneline "$OUT")"; return; }
+	ucli "$TUID" status --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *"1 active, 1 tracked descendants (your own"* && $OUT != *counters* ]] ||
+		{ fail "uid $TUID's status: exit $RC: $(oneline "$OUT")"; return; }
+	cli status --json --pin-dir "$PIN"
+	[[ $OUT == *'"scope":"machine","tags":2,'* ]] || { fail "root's status: $(oneline "$OUT")"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"$rootp "* && $OUT == *"$mine "* ]] || { fail "root's list lacks a tag: $(oneline "$OUT")"; return; }
+
+	# root in a PID namespace: tags there are listed by their pids there, and
+	# nothing of the host
+	rm -f "$f" "$f.out"
+	unshare -p -f --mount-proc /bin/sh -c "sleep 300 & r=\$!; sleep 0.2; \"$BPFGUARD\" tag \$r --pin-dir \"$PIN\" >$f.tag 2>&1; \"$BPFGUARD\" list --json --pin-dir \"$PIN\" >$f.out 2>&1; echo \"\$r \$?\" >$f.tmp; mv $f.tmp $f; wait" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	u=$!
+	disown "$u" 2>/dev/null
+	track "$u"
+	wait_file "$f" 10000 || { fail "setup: nothing ran inside the new PID namespace: $(tail -n 2 "$TMP/helpers.log")"; return; }
+	children_of "$u" && local init=${KIDS[0]:-}
+	[[ -n ${init:-} ]] && children_of "$init" && track "${KIDS[@]}"
+	track "${init:-}"
+	local nsr rc
+	read -r nsr rc <"$f"
+	OUT=$(<"$f.out")
+	[[ $rc == 0 && $OUT == *"\"pid\":$nsr,"* && $OUT != *"\"pid\":$rootp,"* && $OUT != *"\"pid\":$mine,"* ]] ||
+		{ fail "list inside a PID namespace: exit $rc, expected its own tag of pid $nsr and nothing of the host ($rootp, $mine): $(oneline "$OUT")"; return; }
 	kill_root_expect_dead "$rootp" "${rk[@]}"
 }
 

@@ -259,12 +259,20 @@ static void test_status_json(void **state)
 				    "\"pin_dir\":\"/sys/fs/bpf/x\\\"y\",\"start_time\":0,"
 				    "\"subscribers\":2,\"metrics_port\":0},"));
 	assert_non_null(strstr(buf, "\"kernel\":{\"release\":\"6.1.0-\\\"odd\\\\\\n\","
-				    "\"features\":[\"btf\",\"ringbuf\"]},\"tags\":3,\"tracked\":12,"));
+				    "\"features\":[\"btf\",\"ringbuf\"]},\"scope\":\"machine\","
+				    "\"tags\":3,\"tracked\":12,"));
 	assert_non_null(strstr(buf, "\"kills\":42,"));
 	assert_non_null(strstr(buf, "\"agent_counters\":{\"events_sent\":0,"));
 	assert_non_null(strstr(buf, "\"kill_latency_us\":{\"count\":5,\"sum\":1500250,"
 				    "\"buckets\":[{\"le\":1,\"count\":1},{\"le\":2,\"count\":0},"));
 	assert_non_null(strstr(buf, "{\"le\":4294967296,\"count\":0}],\"over\":1}}\n"));
+	free(buf);
+	/* an unprivileged caller's status says its figures are its own */
+	f = open_memstream(&buf, &len);
+	st.scope = BG_STATUS_OWN;
+	assert_int_equal(render_status_json(f, &st, "/p"), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "},\"scope\":\"own\",\"tags\":3,"));
 	free(buf);
 }
 

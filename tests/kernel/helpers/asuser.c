@@ -6,6 +6,12 @@
  *   asuser UID --obj-get PATH        as UID, try to open a pinned BPF object
  *                                    for writing: prints "ok" (exit 0) or the
  *                                    errno name (exit 1)
+ *   asuser UID --userns CMD [ARGS]   as UID, then root of a new user namespace
+ *                                    (uid and gid 0 mapped to UID, every
+ *                                    capability there): `unshare -Ur`
+ *   asuser 0 --no-caps CMD [ARGS]    stay uid 0 with no capability at all, also
+ *                                    after exec (empty bounding set): a root
+ *                                    container run with --cap-drop ALL
  *
  * A numeric uid needs no /etc/passwd entry, so this also works in the qemu
  * guests. Installed setuid-root, `asuser 0 CMD` becomes root entirely (real,
@@ -22,7 +28,11 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
 #include <linux/bpf.h>
+#include <linux/capability.h>
 
 static int obj_get(const char *path)
 {
@@ -44,13 +54,67 @@ static int obj_get(const char *path)
 	return 0;
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n = -1;
+
+	if (fd >= 0) {
+		n = write(fd, text, strlen(text));
+		close(fd);
+	}
+	if (n != (ssize_t)strlen(text)) {
+		fprintf(stderr, "asuser: cannot write %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Root of a new user namespace, as `unshare -Ur` makes it. */
+static int enter_userns(long uid)
+{
+	char map[64];
+
+	/* a uid change made us undumpable: /proc/self/ would be root's */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	if (unshare(CLONE_NEWUSER)) {
+		perror("asuser: unshare(CLONE_NEWUSER)");
+		return -1;
+	}
+	snprintf(map, sizeof(map), "0 %ld 1\n", uid);
+	if (write_file("/proc/self/setgroups", "deny") ||
+	    write_file("/proc/self/uid_map", map) || write_file("/proc/self/gid_map", map))
+		return -1;
+	return 0;
+}
+
+/* No capability now or after exec: the bounding set emptied first (that
+ * needs CAP_SETPCAP), then every set cleared. */
+static int drop_caps(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	for (int c = 0; c <= 63; c++)
+		if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) && errno != EINVAL) {
+			perror("asuser: PR_CAPBSET_DROP");
+			return -1;
+		}
+	memset(d, 0, sizeof(d));
+	if (syscall(SYS_capset, &h, d)) {
+		perror("asuser: capset");
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char *end;
 	long uid;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: asuser UID CMD [ARGS...] | asuser UID --obj-get PATH\n");
+		fprintf(stderr, "usage: asuser UID [--userns | --no-caps] CMD [ARGS...] | asuser UID --obj-get PATH\n");
 		return 2;
 	}
 	errno = 0;
@@ -70,6 +134,13 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "--obj-get"))
 		return argc == 4 ? obj_get(argv[3]) : 2;
+	if (!strcmp(argv[2], "--userns") || !strcmp(argv[2], "--no-caps")) {
+		if (argc < 4)
+			return 2;
+		if (argv[2][2] == 'u' ? enter_userns(uid) : drop_caps())
+			return 2;
+		argv++;
+	}
 	execvp(argv[2], argv + 2);
 	fprintf(stderr, "asuser: cannot exec %s: %s\n", argv[2], strerror(errno));
 	return 127;
