@@ -1620,6 +1620,32 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 
 /* ---- set-up ----------------------------------------------------------- */
 
+/*
+ * The run directory holds the socket and the lock: it must be a directory
+ * of the agent's own user that nobody else may write, or anyone could put
+ * a socket of theirs where clients look for the agent (and collect their
+ * pidfds) or the lock where the agent opens it.
+ */
+static int check_run_dir(const char *dir)
+{
+	struct stat st;
+
+	if (lstat(dir, &st)) {
+		log_err("cannot stat %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_err("%s is not a directory: refusing to use it", dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid() || (st.st_mode & 022)) {
+		log_err("%s belongs to uid %u with mode %04o: it must be the agent's (uid %u) and "
+			"writable by nobody else", dir, st.st_uid, st.st_mode & 07777, geteuid());
+		return -EPERM;
+	}
+	return 0;
+}
+
 /* One agent per pin dir: an flock held for the agent's life. */
 static int take_lock(struct agent *a, const char *pin_dir)
 {
@@ -1635,7 +1661,10 @@ static int take_lock(struct agent *a, const char *pin_dir)
 		log_err("cannot create /run/bpfguard: %s", strerror(errno));
 		return -errno;
 	}
-	a->lock_fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	err = check_run_dir("/run/bpfguard");
+	if (err)
+		return err;
+	a->lock_fd = open(a->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
 	if (a->lock_fd < 0) {
 		log_err("cannot open %s: %s", a->lock_path, strerror(errno));
 		return -errno;

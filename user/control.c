@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,37 @@ static int xfer_all(int fd, void *buf, size_t len, int writing)
 	return 0;
 }
 
+/* Are we in the initial user namespace? (its uid_map maps every uid to itself) */
+static bool initial_userns(void)
+{
+	unsigned long in = 1, out = 1, count = 0;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	int n;
+
+	if (!f)
+		return true; /* no /proc: assume the plain case, the strict check */
+	n = fscanf(f, "%lu %lu %lu", &in, &out, &count);
+	fclose(f);
+	return n == 3 && in == 0 && out == 0 && count == 4294967295ul;
+}
+
+/*
+ * The listening end must be root's: the agent runs as root, and a socket at
+ * its path held by anyone else is not the agent, to be handed no pidfd. In
+ * a user namespace of its own the client sees root as the overflow uid.
+ */
+static int check_agent_peer(int fd)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return -errno;
+	if (cr.uid == 0 || (cr.uid == BG_OVERFLOW_UID && !initial_userns()))
+		return 0;
+	return -EBADE;
+}
+
 int ctl_connect(const char *pin_dir)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -59,6 +91,8 @@ int ctl_connect(const char *pin_dir)
 	err = set_timeouts(fd, 30);
 	if (!err && connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 		err = -errno;
+	if (!err)
+		err = check_agent_peer(fd);
 	if (err) {
 		close(fd);
 		return err;

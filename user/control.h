@@ -12,8 +12,12 @@
 /* Largest payload either side accepts (a list of ~1M processes). */
 #define BG_CTL_MAX_PAYLOAD (64u << 20)
 
+/* The uid an unmapped uid shows as (the kernel's default overflowuid). */
+#define BG_OVERFLOW_UID 65534
+
 /* Client: connect to the agent of @pin_dir. Returns an fd or -errno
- * (-ENOENT / -ECONNREFUSED: no agent). */
+ * (-ENOENT / -ECONNREFUSED: no agent; -EBADE: the socket is not root's, so
+ * not the agent's: nothing is sent to it). */
 int ctl_connect(const char *pin_dir);
 
 /* Pidfds a request may carry (adopt names two processes). */

@@ -138,6 +138,11 @@ int lbg_connect_error(struct lbg_call *c, int err)
 		lbg_msg(c, "permission denied opening the agent's socket for %s", c->pin_dir);
 		return err;
 	}
+	if (err == -EBADE) {
+		lbg_msg(c, "the socket for %s is not root's: not the agent, refusing to talk to it",
+			c->pin_dir);
+		return -ENOTCONN;
+	}
 	lbg_msg(c, "cannot reach the agent for %s: %s", c->pin_dir, errstr(-err, eb, sizeof(eb)));
 	return err;
 }

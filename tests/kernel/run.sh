@@ -75,7 +75,7 @@ TESTS=(
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
 	agent_sigkill ring_full map_full request_burst bad_clients random_trees
-	userns_caller capless_root member_untag list_private
+	userns_caller capless_root member_untag list_private run_dir_safe
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -2730,6 +2730,59 @@ test_list_private() {
 	kill_root_expect_dead "$rootp" "${rk[@]}"
 }
 
+# The run directory and what clients trust there. The agent refuses a
+# /run/bpfguard that others may write and a lock file that is a symlink (one
+# line, exit 1, nothing pinned); a client finds a socket at the agent's
+# place that is not root's, and sends it nothing, not even its request.
+test_run_dir_safe() {
+	local sock lock mode f p lines errs=()
+	setup_users || return
+	f=$UDIR/w/fake$$ # the fake agent writes its ready file as uid $TUID
+	xagent_start || { fail "setup: second agent: $AGENT_WHY"; return; }
+	[[ $(<"$XAGENT_LOG") =~ (/run/bpfguard/[^ ]*)\.sock ]] || { fail "setup: the agent's log names no socket"; return; }
+	sock=${BASH_REMATCH[1]}.sock lock=${BASH_REMATCH[1]}.lock
+	xagent_stop
+	[[ ! -e $sock ]] || { fail "setup: $sock left behind by a stopped agent"; return; }
+
+	# a socket in the agent's place, listened on by uid $TUID
+	rm -f "$f.ready"
+	"$HELPERS/fakeagent" "$TUID" "$sock" "$f.ready" $((10 * BOUND)) >"$f" 2>&1 {SLEEPFD}>&- &
+	p=$!
+	track "$p"
+	wait_file "$f.ready" 10000 || { fail "setup: the fake agent did not listen: $(<"$f")"; rm -f "$sock"; return; }
+	sleep 300 {SLEEPFD}>&- &
+	track "$!"
+	cli tag "$!" --pin-dir "$XPIN"
+	lines=$(grep -c '' "$TMP/cli.err")
+	[[ $RC == 1 && $lines == 1 && $ERR == *"not root's"* ]] ||
+		errs+=("tag through a socket held by uid $TUID: exit $RC, $lines line(s): $(oneline "$ERR")")
+	wait_dead $((15000 * BOUND)) "$p" || errs+=("the fake agent did not finish")
+	wait "$p" 2>/dev/null
+	[[ $(<"$f") == nothing ]] || errs+=("the fake agent was sent something: $(<"$f")")
+	rm -f "$sock"
+
+	# a lock that is a symlink
+	rm -f "$lock"
+	ln -s "$TMP/elsewhere" "$lock" || { fail "setup: ln -s"; return; }
+	cli agent --pin-dir "$XPIN"
+	[[ $RC == 1 && $ERR == *"$lock"* ]] || errs+=("an agent with its lock a symlink: exit $RC: $(oneline "$ERR")")
+	[[ ! -e $TMP/elsewhere ]] || errs+=("the agent followed the lock's symlink")
+	rm -f "$lock"
+
+	# a run directory others may write
+	mode=$(stat -c %a /run/bpfguard) || { fail "setup: stat /run/bpfguard"; return; }
+	chmod 0777 /run/bpfguard
+	cli agent --pin-dir "$XPIN"
+	chmod "$mode" /run/bpfguard
+	lines=$(grep -c '^<3>' "$TMP/cli.err")
+	[[ $RC == 1 && $lines == 1 && $ERR == *"/run/bpfguard"*"writable by nobody else"* ]] ||
+		errs+=("an agent with /run/bpfguard mode 0777: exit $RC, $lines error line(s): $(oneline "$ERR")")
+	[[ ! -e $XPIN ]] || errs+=("a refused agent created $XPIN")
+	((${#errs[@]} == 0)) || { fail "$(IFS=';'; echo "${errs[*]}")"; return; }
+	xagent_start || fail "an agent after the checks: $AGENT_WHY"
+	xagent_stop
+}
+
 # A user's tagged process has a child that became root entirely (su-like,
 # through a setuid-root binary) and one that did not: the first is reported,
 # not killed; the second dies.
@@ -3367,7 +3420,7 @@ main() {
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
 	found=1
-	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree; do
+	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree fakeagent; do
 		[[ -x $HELPERS/$t ]] || found=0
 	done
 	if ((found == 0)); then
