@@ -342,10 +342,14 @@ untag() {
 	[[ $RC == 0 ]] || fail "untag $*: exit $RC: $ERR"
 }
 
+# The waits for a helper to get somewhere (wait_file, wait_state, wait_roles,
+# wait_grep) scale their MS with BOUND: an emulated CPU (the qemu guests run
+# with BOUND=4) or valgrind is slower at everything, and a fixed short bound
+# must not decide a test there.
 wait_file() { # FILE MS
 	local deadline
 	now
-	deadline=$((NOW + $2))
+	deadline=$((NOW + $2 * BOUND))
 	until [[ -e $1 ]]; do
 		now
 		((NOW >= deadline)) && return 1
@@ -1433,7 +1437,7 @@ start_helper() {
 wait_state() {
 	local deadline
 	now
-	deadline=$((NOW + $3))
+	deadline=$((NOW + $3 * BOUND))
 	while :; do
 		read_stat "$1" || S_STATE=gone
 		[[ $S_STATE == "$2" ]] && return 0
@@ -1893,7 +1897,7 @@ wait_roles() {
 	local f=$1 ms=$2 deadline pid role r missing
 	shift 2
 	now
-	deadline=$((NOW + ms))
+	deadline=$((NOW + ms * BOUND))
 	while :; do
 		FROLE=()
 		if [[ -e $f ]]; then
@@ -2668,7 +2672,7 @@ test_member_untag() {
 	ucli "$TUID" tag "$sh" --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "setup: uid $TUID tagging its shell: exit $RC: $ERR"; return; }
 	: >"$d/go"
-	wait_file "$d/r3" $((10000 * BOUND)) || { fail "the member shell did not finish its requests"; return; }
+	wait_file "$d/r3" 10000 || { fail "the member shell did not finish its requests"; return; }
 	r1=$(<"$d/r1") r2=$(<"$d/r2") r3=$(<"$d/r3")
 	[[ $r1 == 1 && $(<"$d/e1") == *"lineage"* ]] || { fail "the tagged root untagging itself: exit $r1: $(<"$d/e1")"; return; }
 	[[ $r2 == 1 && $(<"$d/e2") == *"lineage"* ]] || { fail "the tagged root re-tagging itself with SIGCONT and 1h grace: exit $r2: $(<"$d/e2")"; return; }
@@ -2941,7 +2945,7 @@ test_zombie_children() {
 wait_grep() {
 	local deadline
 	now
-	deadline=$((NOW + $3))
+	deadline=$((NOW + $3 * BOUND))
 	until grep -qF -- "$2" "$1" 2>/dev/null; do
 		now
 		((NOW >= deadline)) && return 1
