@@ -1071,21 +1071,22 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 
 		if ((e.flags & BG_PROC_ROOT) && cur == e.tag && own && own->root_pid == (uint32_t)pid) {
 			/* Tagging again updates how the lineage is ended: a
-			 * change of the tag, for its owner to make. The same
-			 * values again change nothing. */
+			 * change of the tag, for its owner to make, never from
+			 * inside. The same values again change nothing: a
+			 * member may repeat them. */
 			uint32_t sig = req->signal ? req->signal : SIGKILL;
 			bool same = sig == own->signal && req->grace_ns == own->grace_ns;
 			struct az_tag at = tag_facts(a, c, cur, own);
+			enum az_verdict v = az_check(AZ_RETAG, c, &tf, &at);
 
-			if (refuse(cfd, az_check(same ? AZ_TAG : AZ_RETAG, c, &tf, &at), pidfd,
-				   req->pid, c, cur, own))
+			if (same && v == AZ_DENY_MEMBER)
+				v = AZ_OK;
+			if (refuse(cfd, v, pidfd, req->pid, c, cur, own))
 				return;
-			if (!same) {
-				own->signal = sig;
-				own->grace_ns = req->grace_ns;
-				put_tag(a, cur, own);
-				note_tag(a, cur, own, c, true);
-			}
+			own->signal = sig;
+			own->grace_ns = req->grace_ns;
+			put_tag(a, cur, own);
+			note_tag(a, cur, own, c, true);
 			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
 			return;
 		}
