@@ -74,7 +74,7 @@ TESTS=(
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
-	agent_sigkill ring_full map_full request_burst bad_clients client_flood random_trees
+	agent_sigkill ring_full map_full request_burst bad_clients client_flood client_limits random_trees
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -2376,6 +2376,63 @@ test_client_flood() {
 	((n1 - n0 <= max)) || errs+=("the agent logged $((n1 - n0)) refusal lines in $(((t1 - t0) / 1000)) s (at most $max)")
 	((nsup <= (t1 - t0) / 1000 + 3)) || errs+=("$nsup 'suppressed' lines in $(((t1 - t0) / 1000)) s")
 	agent_ok || errs+=("the agent does not answer after the flood")
+	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
+}
+
+# One unprivileged user opens twice its connection limit (8) of connections
+# that never speak (helpers/ctlclient silent): 8 are answered EBUSY at once,
+# the 8 others are held until the agent's request timeout (ETIMEDOUT), never
+# dropped for the newcomers. Meanwhile root and another user are answered.
+test_client_limits() {
+	local sock i out line busy=0 timedout=0 lim=8 deadline
+	local -a cl=() outs=() errs=()
+	setup_users || return
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return; }
+	sock=${BASH_REMATCH[1]}
+	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	for ((i = 0; i < 2 * lim; i++)); do
+		SEQ=$((SEQ + 1))
+		out=$UDIR/w/lim$SEQ
+		"$UDIR/asuser" "$TUID" "$UDIR/ctlclient" --ready "$out.ready" --hold $((30 * BOUND)) "$sock" silent \
+			>"$out" 2>&1 {SLEEPFD}>&- &
+		cl+=("$!")
+		disown "$!" 2>/dev/null
+		track "$!"
+		outs+=("$out")
+	done
+	for out in "${outs[@]}"; do
+		wait_file "$out.ready" 10000 || { fail "setup: a client did not connect: $(oneline "$(<"$out")")"; return; }
+	done
+	# the refused ones are answered at once; wait (bounded) for all of them
+	now
+	deadline=$((NOW + 3000 * BOUND))
+	while :; do
+		busy=0
+		for out in "${outs[@]}"; do
+			[[ $(<"$out") == "reply 16 "* ]] && busy=$((busy + 1))
+		done
+		now
+		((busy >= lim || NOW >= deadline)) && break
+		msleep 0.05
+	done
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("root's status while uid $TUID holds its connections: exit $RC: $ERR")
+	ucli "$TUID2" status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("uid $TUID2's status while uid $TUID holds its connections: exit $RC: $ERR")
+	wait_dead $((30000 * BOUND)) "${cl[@]}" || errs+=("${#ALIVE[@]} client(s) still connected after $((30 * BOUND)) s")
+	busy=0
+	for out in "${outs[@]}"; do
+		line=$(<"$out")
+		case $line in
+		"reply 16 too many connections from uid $TUID") busy=$((busy + 1)) ;;
+		"reply 110 "*) timedout=$((timedout + 1)) ;;
+		*) errs+=("a client of uid $TUID: $(oneline "$line")") ;;
+		esac
+	done
+	((busy == lim && timedout == lim)) ||
+		errs+=("of $((2 * lim)) silent connections from uid $TUID, $busy were refused as too many and $timedout timed out (want $lim and $lim)")
+	agent_ok || errs+=("the agent does not answer afterwards")
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
