@@ -1922,6 +1922,7 @@ int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
 	uint64_t next_deadline;
+	bool listening;
 	int err, rc = 1;
 
 	a.self = getpid();
@@ -2031,6 +2032,7 @@ int agent_run(const struct agent_opts *o)
 		next_deadline = deaths_now(&a);
 		a.accepts_left = ACCEPTS_PER_WAKE;
 		a.serves_left = SERVES_PER_WAKE;
+		listening = false;
 		for (int i = 0; i < n && !a.stop; i++) {
 			int fd = ev[i].data.fd;
 			struct client *c;
@@ -2038,12 +2040,15 @@ int agent_run(const struct agent_opts *o)
 			if (fd == a.sig_fd)
 				read_signals(&a);
 			else if (fd == a.listen_fd)
-				accept_clients(&a);
+				listening = true;
 			else if ((c = find_client(&a, fd)))
 				client_readable(&a, c);
 			else if (!events_handle(&a.ev, fd, ev[i].events))
 				metrics_handle(&a.m, fd, ev[i].events, now_ns(), fill_status, &a);
 		}
+		/* newcomers after the clients already in: they cannot crowd them out */
+		if (listening && !a.stop)
+			accept_clients(&a);
 		expire_clients(&a, now_ns());
 		if (a.stop)
 			break;
