@@ -40,7 +40,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
+#include "ratelimit.h"
 #include "render.h"
+#include "statcache.h"
 
 /* A lineage still not empty after this long is retried on the next tick. */
 #define KILL_ROUND_BUDGET_NS (10ull * 1000000000ull)
@@ -54,6 +56,20 @@
  */
 #define CLIENT_TIMEOUT_MS 5000
 #define MAX_CLIENTS 64
+/* Client slots only privileged callers may take: a flood from unprivileged
+ * uids (RL_CONNS_PER_UID each) never locks root out. */
+#define PRIV_SLOTS 8
+/*
+ * Client work per wake-up of the loop, which handles deaths first every
+ * time: a dying lineage waits for at most this much. A refused connection
+ * costs a few syscalls, so 16 accepts drain the listen backlog (64) in four
+ * wake-ups and root's connection is reached soon in a flood; a request can
+ * cost milliseconds (a tag walks every task), so 8 (as many as one
+ * epoll_wait reports) keep a wake-up short. What is left stays ready and
+ * comes back at the next epoll_wait.
+ */
+#define ACCEPTS_PER_WAKE 16
+#define SERVES_PER_WAKE 8
 
 _Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
 	       "status carries every counter");
@@ -71,6 +87,8 @@ struct client {
 	uint32_t got; /* bytes of req received */
 	struct bg_req req;
 	struct ucred cred;
+	struct caller who; /* identified at accept (caller.c) */
+	bool priv; /* who.priv: not counted in the per-uid limits */
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
 };
 
@@ -105,6 +123,14 @@ struct agent {
 	bool loss_primed;
 	const struct bg_req *req; /* the request being answered, and by whom */
 	struct ucred req_cred;
+	bool req_priv;
+	const char *req_what; /* what was refused when no request was read */
+	int last_status;      /* of the last reply sent */
+	/* what unprivileged clients may cost (ratelimit.h), and status's walks */
+	struct ratelimit rl;
+	struct rl_log refusals;
+	struct stat_cache sc;
+	int accepts_left, serves_left; /* this wake-up's client work */
 };
 
 static uint64_t now_ns(void)
@@ -310,16 +336,34 @@ static const char *op_name(uint16_t op)
 	return op < sizeof(names) / sizeof(names[0]) && names[op] ? names[op] : "unknown";
 }
 
+/* Once a second at most: how many refusal lines were left out. */
+static void flush_refusals(struct agent *a, uint64_t now)
+{
+	uint64_t n = rl_log_flush(&a->refusals, now);
+
+	if (n)
+		log_notice("refused requests: suppressed %llu similar lines (requests_refused "
+			   "counts them all)", (unsigned long long)n);
+}
+
 /* Every error reply is a refused request: logged, counted, an event for
  * root and for the user who asked. */
 static void on_reply(void *ctx, int status, const char *msg)
 {
 	struct agent *a = ctx;
-	struct ev e = { .type = EV_REFUSED, .err = status, .msg = msg, .op = "malformed" };
+	struct ev e = { .type = EV_REFUSED, .err = status, .msg = msg,
+			.op = a->req_what ? a->req_what : "malformed" };
 
+	a->last_status = status;
 	if (!status)
 		return;
 	a->refused++;
+	/* a flood of refusals must not become a flood of lines (nor events):
+	 * counted always, told at most RL_LOG_LINES times a second unless
+	 * the caller is privileged */
+	flush_refusals(a, now_ns());
+	if (!a->req_priv && !rl_log_allow(&a->refusals, now_ns()))
+		return;
 	e.uid = a->req_cred.uid;
 	if (a->req) {
 		e.op = op_name(a->req->op);
@@ -1331,31 +1375,62 @@ static int count_member(void *ctx, uint32_t pid, const struct bg_proc *p)
 	uint32_t cur = tt_resolve(&c->a->tt, p->tag);
 	struct bg_tag *t = tt_find(&c->a->tt, cur);
 
-	if (cur && !(t && t->root_pid == pid && (p->flags & BG_PROC_ROOT)))
-		c->tracked++;
+	if (!cur || (t && t->root_pid == pid && (p->flags & BG_PROC_ROOT)))
+		return 0;
+	c->tracked++;
+	/* an unprivileged owner's status shows its own figures */
+	if (t && !(t->flags & BG_TAG_F_PRIV))
+		return sc_owner_add(&c->a->sc, t->owner_uid, 0, 1);
 	return 0;
 }
 
-/* The status snapshot: `status` and the metrics both show this. */
-static void fill_status(void *ctx, struct bg_status *st)
+/*
+ * Active tags and tracked descendants: a walk of the tags map and of every
+ * bucket of procs, so not one per request (statcache.h). The counters of
+ * what changes procs are read first: a change during the walk makes the
+ * next exact answer walk again.
+ */
+static void status_figures(struct agent *a, struct bg_status *st, bool exact)
 {
-	struct agent *a = ctx;
+	const uint64_t sig[SC_SIG_N] = { st->counters[BG_STAT_FORK_TRACKED],
+					 st->counters[BG_STAT_EXIT_TRACKED],
+					 st->counters[BG_STAT_ENROLLED] };
 	struct counter c = { .a = a };
+	uint64_t now = now_ns();
+	uint32_t tags = 0;
 
+	if (!sc_fresh(&a->sc, sig, now, exact)) {
+		load_tags(a);
+		sc_owner_reset(&a->sc);
+		for (size_t i = 0; i < a->tt.n; i++) {
+			const struct bg_tag *t = &a->tt.tags[i];
+
+			if (t->state != BG_TAG_ACTIVE)
+				continue;
+			tags++;
+			if (!(t->flags & BG_TAG_F_PRIV))
+				sc_owner_add(&a->sc, t->owner_uid, 1, 0);
+		}
+		scan_procs(a, count_member, &c);
+		sc_store(&a->sc, sig, now, tags, c.tracked);
+	}
+	st->tags = a->sc.tags;
+	st->tracked = a->sc.tracked;
+}
+
+/* The status snapshot: `status` and the metrics both show this. @exact:
+ * tags and tracked as they are now, else up to SC_MAX_AGE_NS old. */
+static void status_snapshot(struct agent *a, struct bg_status *st, bool exact)
+{
 	memset(st, 0, sizeof(*st));
 	st->mode = (uint32_t)a->mode;
 	st->agent_pid = (uint32_t)a->self;
 	st->features = a->features;
 	memcpy(st->kernel, a->kernel, sizeof(st->kernel));
-	load_tags(a);
-	for (size_t i = 0; i < a->tt.n; i++)
-		if (a->tt.tags[i].state == BG_TAG_ACTIVE)
-			st->tags++;
-	scan_procs(a, count_member, &c);
-	st->tracked = c.tracked;
+	stats_sum(a, st->counters, BG_STAT_MAX);
+	status_figures(a, st, exact);
 	st->max_procs = a->l.max_procs;
 	st->max_tags = a->l.max_tags;
-	stats_sum(a, st->counters, BG_STAT_MAX);
 	st->agent_counters[BG_ASTAT_EVENTS] = a->ev.sent;
 	st->agent_counters[BG_ASTAT_SUBS_DROPPED] = a->ev.dropped;
 	st->agent_counters[BG_ASTAT_REFUSED] = a->refused;
@@ -1369,37 +1444,26 @@ static void fill_status(void *ctx, struct bg_status *st)
 	memcpy(st->lat_buckets, a->lat.buckets, sizeof(st->lat_buckets));
 }
 
-/* Descendants of the active tags a caller may see (roots not counted). */
-struct own_counter {
-	struct agent *a;
-	const struct caller *c;
-	uint32_t tags, tracked;
-};
-
-static int count_own(void *ctx, uint32_t pid, const struct bg_proc *p)
+/* For /metrics: anyone who reaches its port may scrape it. */
+static void fill_status(void *ctx, struct bg_status *st)
 {
-	struct own_counter *o = ctx;
-	uint32_t cur = tt_resolve(&o->a->tt, p->tag);
-	const struct bg_tag *t = tt_find(&o->a->tt, cur);
-	struct az_tag at = az_tag_of(t);
-
-	if (cur && t && az_sees_tag(o->c, &at) && !(t->root_pid == pid && (p->flags & BG_PROC_ROOT)))
-		o->tracked++;
-	return 0;
+	status_snapshot(ctx, st, false);
 }
 
 /*
- * A privileged caller gets the whole snapshot. Anyone else gets the agent's
- * configuration and the counts of its own tags: no machine-wide counter, no
- * other user's figure, and the agent's pid only if it can see the agent.
+ * A privileged caller gets the whole snapshot, exact. Anyone else gets the
+ * agent's configuration and the figures of its own tags (from the same walk,
+ * up to SC_MAX_AGE_NS old): no machine-wide counter, no other user's figure,
+ * and the agent's pid only if it can see the agent.
  */
 static void op_status(struct agent *a, int cfd, const struct caller *c)
 {
-	struct own_counter o = { .a = a, .c = c };
+	const struct sc_owner *own;
 	struct bg_status st;
 
-	fill_status(a, &st);
+	status_snapshot(a, &st, c->priv);
 	if (!az_sees_machine(c)) {
+		own = sc_owner_find(&a->sc, c->uid);
 		st.scope = BG_STATUS_OWN;
 		memset(st.counters, 0, sizeof(st.counters));
 		memset(st.agent_counters, 0, sizeof(st.agent_counters));
@@ -1408,16 +1472,8 @@ static void op_status(struct agent *a, int cfd, const struct caller *c)
 		st.subscribers = 0;
 		if (!c->same_pidns)
 			st.agent_pid = 0;
-		for (size_t i = 0; i < a->tt.n; i++) {
-			const struct bg_tag *t = &a->tt.tags[i];
-			struct az_tag at = az_tag_of(t);
-
-			if (t->state == BG_TAG_ACTIVE && az_sees_tag(c, &at))
-				o.tags++;
-		}
-		scan_procs(a, count_own, &o);
-		st.tags = o.tags;
-		st.tracked = o.tracked;
+		st.tags = own ? own->tags : 0;
+		st.tracked = own ? own->tracked : 0;
 	}
 	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
 }
@@ -1577,13 +1633,12 @@ static void op_unload(struct agent *a, int cfd)
 /* Answer one complete, well-formed request. Returns true if the
  * connection was kept (an event subscriber), false if the caller closes it. */
 static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
-		  const struct ucred *cred)
+		  const struct ucred *cred, const struct caller *who)
 {
+	const struct caller c = *who;
 	bool keep = false;
-	struct caller c;
 
 	a->req_cred = *cred; /* for on_reply() */
-	caller_identify(&a->pp, cfd, cred, &c);
 	a->req = req;
 	if (req->flags) {
 		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
@@ -1615,6 +1670,10 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req->op);
 		}
 	}
+	/* the agent changed tags or entries: status must not answer from before */
+	if ((req->op == BG_OP_TAG || req->op == BG_OP_UNTAG || req->op == BG_OP_ADOPT) &&
+	    !a->last_status)
+		sc_invalidate(&a->sc);
 	a->req = NULL;
 	return keep;
 }
@@ -1770,7 +1829,21 @@ static void drop_client(struct agent *a, struct client *c, bool keep_fd)
 	for (int i = 0; i < BG_CTL_MAX_FDS; i++)
 		if (c->pidfd[i] >= 0)
 			close(c->pidfd[i]);
+	if (!c->priv)
+		rl_disconnect(&a->rl, c->cred.uid);
 	*c = a->cl[--a->ncl];
+}
+
+/* A cheap answer to an unprivileged client over its limits, then gone:
+ * nothing of its request is read. */
+static void refuse_busy(struct agent *a, int fd, const struct ucred *cred, const char *what,
+			const char *why)
+{
+	a->req_cred = *cred;
+	a->req_priv = false;
+	a->req_what = what;
+	ctl_send_rep(fd, EBUSY, NULL, 0, "too many %s from uid %u", why, cred->uid);
+	a->req_what = NULL;
 }
 
 /* The request is in (@err 0), malformed, late (-EAGAIN at the deadline) or
@@ -1779,10 +1852,18 @@ static void finish_client(struct agent *a, struct client *c, int err)
 {
 	bool keep = false;
 
+	a->req_priv = c->priv;
+	if ((!err || err == -EPROTO) && !c->priv && !rl_request(&a->rl, c->cred.uid, now_ns())) {
+		/* the request rate of its uid (RL_RATE a second): refused unread */
+		refuse_busy(a, c->fd, &c->cred, err ? "malformed" : op_name(c->req.op), "requests");
+		drop_client(a, c, false);
+		return;
+	}
 	if (!err) {
+		a->serves_left--;
 		/* an events request hands the fd to the stream, which adds it */
 		epoll_ctl(a->ep_fd, EPOLL_CTL_DEL, c->fd, NULL);
-		keep = serve(a, c->fd, &c->req, c->pidfd, &c->cred);
+		keep = serve(a, c->fd, &c->req, c->pidfd, &c->cred, &c->who);
 	} else if (err == -EPROTO) {
 		a->req_cred = c->cred;
 		ctl_send_rep(c->fd, EPROTO, NULL, 0, "malformed request");
@@ -1798,7 +1879,11 @@ static void finish_client(struct agent *a, struct client *c, int err)
  * malformed, or the client gone. */
 static void client_readable(struct agent *a, struct client *c)
 {
-	int err = ctl_recv_some(c->fd, &c->req, &c->got, c->pidfd);
+	int err;
+
+	if (a->serves_left <= 0)
+		return; /* this wake-up's share is done: it stays ready for the next */
+	err = ctl_recv_some(c->fd, &c->req, &c->got, c->pidfd);
 
 	if (err != -EAGAIN)
 		finish_client(a, c, err);
@@ -1819,29 +1904,58 @@ static void expire_clients(struct agent *a, uint64_t now)
 	}
 }
 
+/* A privileged caller found every slot taken: the oldest unprivileged
+ * client goes (there is one unless privileged callers hold them all). */
+static void make_room(struct agent *a)
+{
+	struct client *old = NULL;
+
+	for (int pass = 0; pass < 2 && !old; pass++)
+		for (int i = 0; i < a->ncl; i++)
+			if ((pass || !a->cl[i].priv) &&
+			    (!old || a->cl[i].deadline < old->deadline))
+				old = &a->cl[i];
+	/* the oldest has had the longest to speak */
+	a->req_cred = old->cred;
+	a->req_priv = old->priv;
+	ctl_send_rep(old->fd, EBUSY, NULL, 0, "too many clients: dropped");
+	drop_client(a, old, false);
+}
+
+/* At most ACCEPTS_PER_WAKE at a time: the backlog's rest waits, ready. */
 static void accept_clients(struct agent *a)
 {
 	int cfd;
 
-	while ((cfd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
+	while (a->accepts_left > 0 &&
+	       (cfd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
 		struct epoll_event ev = { .events = EPOLLIN, .data.fd = cfd };
+		struct caller who;
+		struct ucred cred;
 		struct client *c;
+		bool priv;
 
-		if (a->ncl == MAX_CLIENTS) {
-			/* the oldest has had the longest to speak */
-			struct client *old = &a->cl[0];
-
-			for (int i = 1; i < a->ncl; i++)
-				if (a->cl[i].deadline < old->deadline)
-					old = &a->cl[i];
-			ctl_send_rep(old->fd, EBUSY, NULL, 0, "too many clients: dropped");
-			drop_client(a, old, false);
+		a->accepts_left--;
+		if (ctl_accept_setup(cfd, &cred)) {
+			close(cfd);
+			continue;
 		}
+		/* once per connection: its requests are answered for this caller */
+		caller_identify(&a->pp, cfd, &cred, &who);
+		priv = who.priv;
+		if (!priv && (a->ncl == MAX_CLIENTS || rl_connect(&a->rl, cred.uid, now_ns()))) {
+			refuse_busy(a, cfd, &cred, "connection", "connections");
+			close(cfd);
+			continue;
+		}
+		if (a->ncl == MAX_CLIENTS)
+			make_room(a);
 		c = &a->cl[a->ncl];
-		*c = (struct client){ .fd = cfd, .pidfd = { -1, -1 },
-				      .deadline = now_ns() + CLIENT_TIMEOUT_MS * 1000000ull };
-		if (ctl_accept_setup(cfd, &c->cred) ||
-		    epoll_ctl(a->ep_fd, EPOLL_CTL_ADD, cfd, &ev)) {
+		*c = (struct client){ .fd = cfd, .pidfd = { -1, -1 }, .cred = cred, .who = who,
+				      .priv = priv, .deadline = now_ns() + CLIENT_TIMEOUT_MS * 1000000ull };
+		if (epoll_ctl(a->ep_fd, EPOLL_CTL_ADD, cfd, &ev)) {
+			if (!priv)
+				rl_disconnect(&a->rl, cred.uid);
 			close(cfd);
 			continue;
 		}
@@ -1872,10 +1986,21 @@ static int wait_ms(struct agent *a, uint64_t next_deadline)
 	return t <= now ? 0 : (int)((t - now) / 1000000ull) + 1;
 }
 
+/* handle_deaths(); a death handled changes tags: status counts again. */
+static uint64_t deaths_now(struct agent *a)
+{
+	uint32_t key;
+
+	if (!bpf_map_get_next_key(a->deaths_fd, NULL, &key))
+		sc_invalidate(&a->sc);
+	return handle_deaths(a);
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
 	uint64_t next_deadline;
+	bool listening;
 	int err, rc = 1;
 
 	a.self = getpid();
@@ -1884,6 +2009,7 @@ int agent_run(const struct agent_opts *o)
 	a.start_time = (uint64_t)time(NULL);
 	events_init(&a.ev, -1);
 	metrics_init(&a.m, -1);
+	rl_init(&a.rl, MAX_CLIENTS - PRIV_SLOTS);
 	a.ncpus = libbpf_num_possible_cpus();
 	if (a.ncpus <= 0) {
 		log_err("cannot count CPUs");
@@ -1970,7 +2096,7 @@ int agent_run(const struct agent_opts *o)
 		 a.l.max_tags, a.l.ring_size, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
-	next_deadline = handle_deaths(&a);
+	next_deadline = deaths_now(&a);
 
 	while (!a.stop) {
 		struct epoll_event ev[8];
@@ -1981,6 +2107,12 @@ int agent_run(const struct agent_opts *o)
 			log_err("epoll_wait: %s", strerror(errno));
 			goto out;
 		}
+		/* Deaths first, whatever the clients send; then their share. */
+		ring_buffer__consume(a.rb);
+		next_deadline = deaths_now(&a);
+		a.accepts_left = ACCEPTS_PER_WAKE;
+		a.serves_left = SERVES_PER_WAKE;
+		listening = false;
 		for (int i = 0; i < n && !a.stop; i++) {
 			int fd = ev[i].data.fd;
 			struct client *c;
@@ -1988,20 +2120,24 @@ int agent_run(const struct agent_opts *o)
 			if (fd == a.sig_fd)
 				read_signals(&a);
 			else if (fd == a.listen_fd)
-				accept_clients(&a);
+				listening = true;
 			else if ((c = find_client(&a, fd)))
 				client_readable(&a, c);
 			else if (!events_handle(&a.ev, fd, ev[i].events))
 				metrics_handle(&a.m, fd, ev[i].events, now_ns(), fill_status, &a);
 		}
+		/* newcomers after the clients already in: they cannot crowd them out */
+		if (listening && !a.stop)
+			accept_clients(&a);
 		expire_clients(&a, now_ns());
 		if (a.stop)
 			break;
 		/* Always drain and check: a death found late is still a death. */
 		ring_buffer__consume(a.rb);
-		next_deadline = handle_deaths(&a);
+		next_deadline = deaths_now(&a);
 		check_losses(&a);
 		metrics_expire(&a.m, now_ns());
+		flush_refusals(&a, now_ns());
 	}
 	rc = 0;
 out:
@@ -2026,6 +2162,7 @@ out:
 	if (a.lock_fd >= 0)
 		close(a.lock_fd);
 	tt_free(&a.tt);
+	sc_free(&a.sc);
 	free(a.grace);
 	return rc;
 }

@@ -74,7 +74,7 @@ TESTS=(
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
-	agent_sigkill ring_full map_full request_burst bad_clients random_trees
+	agent_sigkill ring_full map_full request_burst bad_clients client_flood client_limits random_trees
 	userns_caller capless_root member_untag list_private run_dir_safe
 )
 
@@ -2313,6 +2313,132 @@ test_bad_clients() {
 	((fd1 == fd0)) || errs+=("the agent held $fd0 descriptors before the bad clients, $fd1 after")
 	((${#errs[@]} == 0)) || { fail "$(IFS=';'; echo "${errs[*]}")"; return; }
 	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="the tag made before the bad clients: $REASON"
+}
+
+# Sixteen unprivileged clients (two users, eight processes each: helpers/flood.c)
+# loop connect/status/close and connect/garbage/close as fast as they can
+# for a few seconds. Meanwhile root's status and tag are answered (within
+# the CLI's bound), a tagged root's descendants die within the usual bound,
+# part of the flood is refused (EBUSY: the per-uid limits), and the agent's
+# log holds a bounded number of refusal lines and says how many it left out.
+test_client_flood() {
+	local secs=$((12 * BOUND)) sock u out extra line n0 n1 nsup max t0 t1 busy=0 rounds=0
+	local -a fl=() reps=() kids errs=()
+	setup_users || return
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return; }
+	sock=${BASH_REMATCH[1]}
+	cp "$HELPERS/flood" "$UDIR/" || { fail "setup: cannot copy the flood helper"; return; }
+	tagged_tree children 3 || return
+	kids=("${TREE_PIDS[@]}")
+	sleep 300 {SLEEPFD}>&- &
+	extra=$!
+	disown "$extra" 2>/dev/null
+	track "$extra"
+	n0=$(grep -c 'refused .* from uid' "$AGENT_LOG")
+	now
+	t0=$NOW
+	for u in "$TUID" "$TUID" "$TUID2" "$TUID2"; do
+		SEQ=$((SEQ + 1))
+		out=$UDIR/w/flood$SEQ
+		"$UDIR/asuser" "$u" "$UDIR/flood" --procs 4 --ready "$out.ready" "$sock" "$secs" "$out" \
+			>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+		fl+=("$!")
+		disown "$!" 2>/dev/null
+		track "$!"
+		reps+=("$out")
+	done
+	for out in "${reps[@]}"; do
+		wait_file "$out.ready" 10000 || { fail "setup: a flood client did not start: $(tail -n 2 "$TMP/helpers.log")"; return; }
+	done
+	msleep 1 # the flood is under way
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("root's status during the flood: exit $RC (bound $CLI_S s): $ERR")
+	cli tag "$extra" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("root's tag during the flood: exit $RC (bound $CLI_S s): $ERR")
+	kill_root_expect_dead "$ROOT" "${kids[@]}" || errs+=("during the flood: $REASON")
+	check_alive "${fl[@]}" ||
+		errs+=("the flood was over before root's requests and the kill were done (raise its length)")
+	wait_dead $(((secs + 20) * 1000)) "${fl[@]}" || errs+=("${#ALIVE[@]} flood client(s) still running $((secs + 20)) s on")
+	now
+	t1=$NOW
+	for out in "${reps[@]}"; do
+		line=$(<"$out") 2>/dev/null
+		[[ $line =~ ^rounds\ ([0-9]+)\ ok\ ([0-9]+)\ busy\ ([0-9]+) ]] ||
+			{ errs+=("a flood client's report: '$line'"); continue; }
+		rounds=$((rounds + BASH_REMATCH[1]))
+		busy=$((busy + BASH_REMATCH[3]))
+	done
+	msg "client_flood: $rounds rounds from 16 clients in $(((t1 - t0) / 1000)) s, $busy answered EBUSY"
+	((busy > 0)) || errs+=("none of $rounds flood rounds was refused as too many (EBUSY)")
+	# the summary line comes within a tick or two of the last refusal
+	wait_grep "$AGENT_LOG" "suppressed" $((5000 * BOUND)) ||
+		errs+=("the agent's log has no 'suppressed' line after the flood")
+	n1=$(grep -c 'refused .* from uid' "$AGENT_LOG")
+	nsup=$(grep -c 'suppressed' "$AGENT_LOG")
+	# at most 10 lines a second, and the seconds at both ends
+	max=$((10 * ((t1 - t0) / 1000 + 3)))
+	((n1 - n0 <= max)) || errs+=("the agent logged $((n1 - n0)) refusal lines in $(((t1 - t0) / 1000)) s (at most $max)")
+	((nsup <= (t1 - t0) / 1000 + 3)) || errs+=("$nsup 'suppressed' lines in $(((t1 - t0) / 1000)) s")
+	agent_ok || errs+=("the agent does not answer after the flood")
+	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
+}
+
+# One unprivileged user opens twice its connection limit (8) of connections
+# that never speak (helpers/ctlclient silent): 8 are answered EBUSY at once,
+# the 8 others are held until the agent's request timeout (ETIMEDOUT), never
+# dropped for the newcomers. Meanwhile root and another user are answered.
+test_client_limits() {
+	local sock i out line busy=0 timedout=0 lim=8 deadline
+	local -a cl=() outs=() errs=()
+	setup_users || return
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return; }
+	sock=${BASH_REMATCH[1]}
+	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	for ((i = 0; i < 2 * lim; i++)); do
+		SEQ=$((SEQ + 1))
+		out=$UDIR/w/lim$SEQ
+		"$UDIR/asuser" "$TUID" "$UDIR/ctlclient" --ready "$out.ready" --hold $((30 * BOUND)) "$sock" silent \
+			>"$out" 2>&1 {SLEEPFD}>&- &
+		cl+=("$!")
+		disown "$!" 2>/dev/null
+		track "$!"
+		outs+=("$out")
+	done
+	for out in "${outs[@]}"; do
+		wait_file "$out.ready" 10000 || { fail "setup: a client did not connect: $(oneline "$(<"$out")")"; return; }
+	done
+	# the refused ones are answered at once; wait (bounded) for all of them
+	now
+	deadline=$((NOW + 3000 * BOUND))
+	while :; do
+		busy=0
+		for out in "${outs[@]}"; do
+			[[ $(<"$out") == "reply 16 "* ]] && busy=$((busy + 1))
+		done
+		now
+		((busy >= lim || NOW >= deadline)) && break
+		msleep 0.05
+	done
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("root's status while uid $TUID holds its connections: exit $RC: $ERR")
+	ucli "$TUID2" status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || errs+=("uid $TUID2's status while uid $TUID holds its connections: exit $RC: $ERR")
+	wait_dead $((30000 * BOUND)) "${cl[@]}" || errs+=("${#ALIVE[@]} client(s) still connected after $((30 * BOUND)) s")
+	busy=0
+	for out in "${outs[@]}"; do
+		line=$(<"$out")
+		case $line in
+		"reply 16 too many connections from uid $TUID") busy=$((busy + 1)) ;;
+		"reply 110 "*) timedout=$((timedout + 1)) ;;
+		*) errs+=("a client of uid $TUID: $(oneline "$line")") ;;
+		esac
+	done
+	((busy == lim && timedout == lim)) ||
+		errs+=("of $((2 * lim)) silent connections from uid $TUID, $busy were refused as too many and $timedout timed out (want $lim and $lim)")
+	agent_ok || errs+=("the agent does not answer afterwards")
+	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
 # ---------------------------------------------------------------- random trees
