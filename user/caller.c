@@ -13,6 +13,7 @@
 
 #include "authz.h"
 #include "caller.h"
+#include "loader.h"
 #include "log.h"
 #include "parse.h"
 #include "peer.skel.h"
@@ -55,58 +56,19 @@ int peer_pidfd(int sock, const struct ucred *cred, bool *exact)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Run @prog's iterator once, with the link options @o; read what it wrote
- * into @buf (at most @cap bytes) or into a growing *heap. */
+/* Run @prog's iterator once, with the link options @o: *heap (malloc'd)
+ * gets what it wrote. */
 static int read_iter(struct bpf_program *prog, const struct bpf_iter_attach_opts *o,
 		     char **heap, size_t *len)
 {
 	struct bpf_link *link = bpf_program__attach_iter(prog, o);
-	size_t cap = 4096, n = 0;
-	char *p = NULL;
-	int fd, err = 0;
+	int err;
 
 	if (!link)
 		return -errno;
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		ssize_t r;
-
-		if (!p || cap - n < 1024) {
-			char *q = realloc(p, p ? cap * 2 : cap);
-
-			if (!q) {
-				err = -ENOMEM;
-				break;
-			}
-			if (p)
-				cap *= 2;
-			p = q;
-		}
-		r = read(fd, p + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (!r)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-out:
+	err = loader_read_iter(link, heap, len);
 	bpf_link__destroy(link);
-	if (err) {
-		free(p);
-		return err;
-	}
-	*heap = p;
-	*len = n;
-	return 0;
+	return err;
 }
 
 
