@@ -264,7 +264,7 @@ $(OUT)/bench:
 	$(Q)mkdir -p $@
 
 # the victims are small, statically linked processes (see tests/bench/victim.c)
-$(OUT)/bench/victim: tests/bench/victim.c | $(OUT)/bench
+$(OUT)/bench/victim: tests/bench/victim.c tests/bench/lib/victim.h | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
 

@@ -154,11 +154,8 @@ static void dispatch_trials(struct bench_ctx *ctx, struct dispatch_sum *ds, enum
 	double *v[8];
 	int k = 0, efd = m == M_FLOOR ? -1 : link_prog_fd(ctx->pin_link_exit);
 
-	for (int j = 0; j < 8; j++) {
-		v[j] = calloc((size_t)n + 1, sizeof(double));
-		if (!v[j])
-			die("out of memory");
-	}
+	for (int j = 0; j < 8; j++)
+		v[j] = zalloc((size_t)n + 1, sizeof(double));
 	for (int i = 0; i < n; i++) {
 		struct measure r;
 		struct tree t;

@@ -304,10 +304,8 @@ static void print_cpu(const struct bench_ctx *ctx, const struct hooks *H)
 
 static void run_hooks(struct bench_ctx *ctx)
 {
-	struct hooks *H = calloc(1, sizeof(*H));
+	struct hooks *H = zalloc(1, sizeof(*H));
 
-	if (!H)
-		die("out of memory");
 	measure_runtime(ctx, H);
 	measure_cpu(ctx, H);
 	print_runtime(ctx, H);

@@ -137,10 +137,8 @@ static void keep_map_sizes(struct bench_ctx *ctx)
 
 static void agent_block(struct bench_ctx *ctx, struct latency *L, enum mech m)
 {
-	uint32_t *tags = calloc(MAX_TAGS, sizeof(uint32_t));
+	uint32_t *tags = zalloc(MAX_TAGS, sizeof(uint32_t));
 
-	if (!tags)
-		die("out of memory");
 	agent_start(ctx, m == M_KERNEL ? "kernel" : "user", 0);
 	if (m == M_KERNEL)
 		keep_map_sizes(ctx);
@@ -344,10 +342,8 @@ static void print_latency(const struct bench_ctx *ctx, struct latency *L)
 
 static void run_latency(struct bench_ctx *ctx)
 {
-	struct latency *L = calloc(1, sizeof(*L));
+	struct latency *L = zalloc(1, sizeof(*L));
 
-	if (!L)
-		die("out of memory");
 	measure_latency(ctx, L);
 	print_latency(ctx, L);
 	for (int m = 0; m < M_MAX; m++)

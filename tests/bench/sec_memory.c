@@ -66,7 +66,7 @@ static void measure_memory(struct bench_ctx *ctx, struct memory *M)
 {
 	uint32_t *keys, count;
 	struct bg_proc *vals;
-	char *out = malloc(1 << 20);
+	char *out = zalloc(1, 1 << 20);
 	struct bpf_map_info info;
 	uint32_t len = sizeof(info);
 	uint64_t t0;
@@ -85,10 +85,8 @@ static void measure_memory(struct bench_ctx *ctx, struct memory *M)
 	bpf_obj_get_info_by_fd(fd, &info, &len);
 	M->key = info.key_size;
 	M->val = info.value_size;
-	keys = calloc(SYNTH_N, sizeof(*keys));
-	vals = calloc(SYNTH_N, sizeof(*vals));
-	if (!keys || !vals || !out)
-		die("out of memory");
+	keys = zalloc(SYNTH_N, sizeof(*keys));
+	vals = zalloc(SYNTH_N, sizeof(*vals));
 	for (uint32_t i = 0; i < SYNTH_N; i++) {
 		keys[i] = SYNTH_KEY_BASE + i;
 		vals[i] = (struct bg_proc){ .start = 1, .tag = SYNTH_TAG, .ppid = 0, .flags = 0 };

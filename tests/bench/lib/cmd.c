@@ -27,19 +27,24 @@ void reap_all(struct bench_ctx *ctx)
 	}
 }
 
+void child_stdio(const struct bench_ctx *ctx, int out)
+{
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	dup2(ctx->devnull, 0);
+	dup2(out >= 0 ? out : ctx->devnull, 1);
+	dup2(out >= 0 ? out : ctx->devnull, 2);
+}
+
 pid_t spawn_raw(const struct bench_ctx *ctx, char *const argv[], int out)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
-		sigset_t all;
-
-		sigemptyset(&all);
-		sigprocmask(SIG_SETMASK, &all, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(ctx->devnull, 0);
-		dup2(out >= 0 ? out : ctx->devnull, 1);
-		dup2(out >= 0 ? out : ctx->devnull, 2);
+		child_stdio(ctx, out);
 		execve(argv[0], argv, bench_env);
 		_exit(127);
 	}

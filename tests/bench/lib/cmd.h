@@ -16,6 +16,11 @@
 extern char *const bench_env[];
 
 /*
+ * In a forked child, before execve: no signal blocked, SIGPIPE default,
+ * stdin /dev/null, stdout and stderr @out (or /dev/null). Async-signal-safe.
+ */
+void child_stdio(const struct bench_ctx *ctx, int out);
+/*
  * fork+execve with stdin from /dev/null and stdout/stderr to @out (or
  * /dev/null). Async-signal-safe: cleanup uses it.
  */

@@ -67,14 +67,7 @@ void tree_spawn(struct bench_ctx *ctx, struct tree *t, const char *const args[],
 
 	pid = clone_into(cg_fd, &pidfd);
 	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		signal(SIGPIPE, SIG_DFL);
-		dup2(ctx->devnull, 0);
-		dup2(ctx->devnull, 1);
-		dup2(ctx->devnull, 2);
+		child_stdio(ctx, -1);
 		fcntl(go[0], F_SETFD, 0);
 		fcntl(rep[1], F_SETFD, 0);
 		execve(ctx->victim, argv, bench_env);
@@ -89,12 +82,10 @@ void tree_spawn(struct bench_ctx *ctx, struct tree *t, const char *const args[],
 	own_fd(ctx, pidfd);
 	t->go_w = go[1];
 	t->rep_r = rep[0];
-	t->pid = calloc((size_t)want + 1, sizeof(*t->pid));
-	t->fd = calloc((size_t)want + 1, sizeof(*t->fd));
-	t->flags = calloc((size_t)want + 1, sizeof(*t->flags));
-	t->dead = calloc((size_t)want + 1, 1);
-	if (!t->pid || !t->fd || !t->flags || !t->dead)
-		die("out of memory");
+	t->pid = zalloc((size_t)want + 1, sizeof(*t->pid));
+	t->fd = zalloc((size_t)want + 1, sizeof(*t->fd));
+	t->flags = zalloc((size_t)want + 1, sizeof(*t->flags));
+	t->dead = zalloc((size_t)want + 1, 1);
 }
 
 int tree_tag(const struct bench_ctx *ctx, struct tree *t)

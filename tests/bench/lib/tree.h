@@ -13,21 +13,7 @@
 #include <sys/types.h>
 
 #include "ctx.h"
-
-/* must match victim.c */
-#define VF_DAEMON 0x1
-#define VF_NSINIT 0x2
-#define VF_ERROR 0x80
-struct vreport {
-	int32_t pid;
-	int32_t flags;
-};
-struct vloop {
-	uint64_t cpu_ns;
-	uint64_t wall_ns;
-	uint64_t iters;
-	uint64_t fails;
-};
+#include "victim.h"
 
 struct tree {
 	int want, n;

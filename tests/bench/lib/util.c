@@ -82,6 +82,15 @@ ssize_t read_str(const char *path, char *buf, size_t len)
 	return n;
 }
 
+void *zalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
 int env_int(const char *name, int def)
 {
 	const char *v = getenv(name);

@@ -25,6 +25,8 @@ void die_hook(void (*cleanup)(void));
 int write_str(const char *path, const char *s);
 /* read at most @len - 1 bytes, NUL-terminated: the length, or -1 */
 ssize_t read_str(const char *path, char *buf, size_t len);
+/* calloc(@n, @size), or die "out of memory" */
+void *zalloc(size_t n, size_t size);
 int env_int(const char *name, int def);
 void fmt_int(char *out, long x);
 bool fd_readable(int fd, int ms);
