@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * mech.h: the kill mechanisms the bench compares and the three tree sizes
- * its latency and dispatch trials use (sections 1 and 5).
+ * its latency and dispatch trials use (sections 1 and 5); both tables are
+ * in trial.c.
  */
 #ifndef BENCH_MECH_H
 #define BENCH_MECH_H
