@@ -264,7 +264,7 @@ $(OUT)/bench:
 	$(Q)mkdir -p $@
 
 # the victims are small, statically linked processes (see tests/bench/victim.c)
-$(OUT)/bench/victim: tests/bench/victim.c | $(OUT)/bench
+$(OUT)/bench/victim: tests/bench/victim.c tests/bench/lib/victim.h | $(OUT)/bench
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 $(WARN) -std=gnu11 -D_GNU_SOURCE -static $< -o $@
 
@@ -278,9 +278,21 @@ $(OUT)/bench/floor.skel.h: $(OUT)/bench/floor.bpf.o
 	$(call msg,GEN-SKEL,$@)
 	$(Q)$(BPFTOOL) gen skeleton $< name floor > $@
 
-$(OUT)/bench/bench: tests/bench/bench.c include/bpfguard.h $(OUT)/bench/floor.skel.h | $(OUT)/bench
+# the harness: the runner (bench.c), one sec_*.c per section, lib/ for what
+# they share (and the kernel suite's helper.h); headers tracked by -MMD
+BENCH_SRCS := tests/bench/bench.c $(wildcard tests/bench/sec_*.c tests/bench/lib/*.c)
+BENCH_OBJS := $(patsubst tests/bench/%.c,$(OUT)/bench/obj/%.o,$(BENCH_SRCS))
+BENCH_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Itests/bench \
+                -Itests/kernel/helpers -I$(OUT)/bench $(LIBBPF_CFLAGS) -MMD -MP
+
+$(OUT)/bench/obj/%.o: tests/bench/%.c | $(OUT)/bench/floor.skel.h
 	$(call msg,CC,$@)
-	$(Q)$(CC) -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(OUT)/bench $(LIBBPF_CFLAGS) $< $(LIBBPF_LIBS) -lm -o $@
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BENCH_CFLAGS) -c $< -o $@
+
+$(OUT)/bench/bench: $(BENCH_OBJS) | $(OUT)/bench
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(BENCH_OBJS) $(LIBBPF_LIBS) -lm -o $@
 
 bench: all $(BENCH_BINS)
 	OUT=$(OUT) bash tests/bench/run.sh
@@ -324,4 +336,5 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d)
+-include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d \
+  $(OUT)/bench/obj/*.d $(OUT)/bench/obj/lib/*.d)

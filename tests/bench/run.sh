@@ -1,8 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #
-# `make bench`: run the benchmark harness (tests/bench/bench.c) and keep a copy
-# of its output. Figures only: it never fails on a number.
+# `make bench`: run the benchmark harness (tests/bench/: bench.c, the runner;
+# one sec_*.c per section; lib/, what they share) and keep a copy of its
+# output. Figures only: it never fails on a number.
 #
 #   OUT=build bash tests/bench/run.sh
 #

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * victim: the small, statically linked process that tests/bench/bench.c
- * builds its process trees from. Small on purpose: a victim's own teardown
+ * victim: the small, statically linked process that the bench
+ * (tests/bench/lib/tree.c) builds its process trees from. Small on purpose: a victim's own teardown
  * dominates kill latency, and a copy of a large process (one that loaded
  * libbpf) dies about twice as slowly as a freshly exec'd small one.
  *
@@ -44,23 +44,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/victim.h"
+
 #define LIFETIME_S 1800
-
-#define VF_DAEMON 0x1 /* double-forked + setsid */
-#define VF_NSINIT 0x2 /* pid 1 of a new PID namespace */
-#define VF_ERROR 0x80 /* pid holds -errno: building the tree failed */
-
-struct vreport {
-	int32_t pid;
-	int32_t flags;
-};
-
-struct vloop {
-	uint64_t cpu_ns;  /* user + sys, self + waited children */
-	uint64_t wall_ns;
-	uint64_t iters;
-	uint64_t fails;
-};
 
 extern char **environ;
 static char self_exe[256];
