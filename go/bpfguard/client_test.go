@@ -274,28 +274,55 @@ func TestCommandLookPath(t *testing.T) {
 		t.Errorf("Start of a command not in PATH: %v, want exec.ErrNotFound", err)
 	}
 	cmd = Command("sh", "-c", "exit 0")
-	if !filepath.IsAbs(cmd.Args[6]) || filepath.Base(cmd.Args[6]) != "sh" || cmd.Args[7] != "sh" ||
+	if !filepath.IsAbs(cmd.Args[7]) || filepath.Base(cmd.Args[7]) != "sh" || cmd.Args[8] != "sh" ||
 		cmd.Path != "/proc/self/exe" || cmd.Args[0] != execMarker {
 		t.Errorf("Command(sh): Path %q, Args %q", cmd.Path, cmd.Args)
 	}
 }
 
 func TestParseExecArgs(t *testing.T) {
-	x, err := parseExecArgs([]string{"1", "/p", "15", "5000000000", "4001", "/bin/x", "x", "-v"})
+	x, err := parseExecArgs([]string{"1", "/p", "15", "5000000000", "4001", "5", "/bin/x", "x", "-v"})
 	if err != nil || x.client != (Client{PinDir: "/p", Signal: 15, Grace: 5 * time.Second}) ||
-		x.sigign != 0x4001 || x.path != "/bin/x" || strings.Join(x.argv, " ") != "x -v" {
+		x.sigign != 0x4001 || x.report != 5 || x.path != "/bin/x" || strings.Join(x.argv, " ") != "x -v" {
 		t.Errorf("parseExecArgs: %+v, %v", x, err)
 	}
 	for _, a := range [][]string{
-		{"2", "/p", "0", "0", "0", "/bin/x", "x"},
-		{"1", "/p", "x", "0", "0", "/bin/x", "x"},
-		{"1", "/p", "0", "1.5", "0", "/bin/x", "x"},
-		{"1", "/p", "0", "0", "z", "/bin/x", "x"},
-		{"1", "/p", "0", "0", "0", "", "x"},
+		{"2", "/p", "0", "0", "0", "-1", "/bin/x", "x"},
+		{"1", "/p", "x", "0", "0", "-1", "/bin/x", "x"},
+		{"1", "/p", "0", "1.5", "0", "-1", "/bin/x", "x"},
+		{"1", "/p", "0", "0", "z", "-1", "/bin/x", "x"},
+		{"1", "/p", "0", "0", "0", "-2", "/bin/x", "x"},
+		{"1", "/p", "0", "0", "0", "-1", "", "x"},
+		{"1", "/p", "0", "0", "0", "-1", "/bin/x"},
 		{"1", "/p", "0"},
 	} {
 		if _, err := parseExecArgs(a); err == nil {
 			t.Errorf("parseExecArgs(%q) accepted", a)
 		}
+	}
+}
+
+// Start with no agent: the error, the command never ran, the child reaped.
+func TestStartFailsClosed(t *testing.T) {
+	mark := filepath.Join(t.TempDir(), "ran")
+	c := Client{PinDir: noAgentDir()}
+	cmd := c.Command("/proc/self/exe")
+	cmd.Env = []string{roleEnv + "=touch", "BPFGUARD_TEST_FILE=" + mark}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	extra := len(cmd.ExtraFiles)
+	_, err := c.Start(cmd)
+	wantErrno(t, "Start with no agent", err, syscall.ENOTCONN, "no agent is running for "+noAgentDir())
+	if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != ExitTagFailed {
+		t.Errorf("Start with no agent: the child was not reaped with status 1: %v", cmd.ProcessState)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Errorf("the command ran although tagging failed")
+	}
+	if stderr.Len() != 0 || len(cmd.ExtraFiles) != extra {
+		t.Errorf("Start: stderr %q (the error is returned, not printed), ExtraFiles %d", stderr.String(), len(cmd.ExtraFiles))
+	}
+	if _, err := c.Start(exec.Command("/bin/true")); !errors.Is(err, syscall.EINVAL) {
+		t.Errorf("Start of a Cmd not made by Command: %v", err)
 	}
 }

@@ -17,6 +17,7 @@ package bpfguard
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -39,7 +40,7 @@ const (
 	ExitTagFailed   = 1   // tagging failed: the command was not started
 	ExitNotExec     = 126 // the command could not be executed
 	ExitNotFound    = 127 // the command does not exist
-	execArgsBefore  = 7   // marker, layout, pin dir, signal, grace, sigign, path
+	execArgsBefore  = 8   // marker, layout, pin dir, signal, grace, sigign, report fd, path
 	procSelfExe     = "/proc/self/exe"
 	statusSigIgnKey = "SigIgn:"
 )
@@ -82,7 +83,7 @@ func Command(name string, arg ...string) *exec.Cmd { return defaultClient.Comman
 // lookup that makes Start fail) and runs it through the marker.
 func (c *Client) wrap(cmd *exec.Cmd) *exec.Cmd {
 	args := []string{execMarker, execLayout, c.PinDir, strconv.Itoa(int(c.Signal)),
-		strconv.FormatInt(int64(c.Grace), 10), strconv.FormatUint(ignoredSignals(), 16), cmd.Path}
+		strconv.FormatInt(int64(c.Grace), 10), strconv.FormatUint(ignoredSignals(), 16), "-1", cmd.Path}
 	cmd.Args = append(args, cmd.Args...)
 	cmd.Path = procSelfExe
 	return cmd
@@ -115,9 +116,16 @@ func init() {
 type execArgs struct {
 	client Client
 	sigign uint64
+	report int // the fd Start reads the outcome from, -1: none
 	path   string
 	argv   []string
 }
+
+// indexes in the copy's os.Args[1:] (and in a Cmd's Args, one more)
+const (
+	argSigign = 4
+	argReport = 5
+)
 
 func parseExecArgs(a []string) (*execArgs, error) {
 	if len(a) < execArgsBefore || a[0] != execLayout {
@@ -125,14 +133,27 @@ func parseExecArgs(a []string) (*execArgs, error) {
 	}
 	sig, err1 := strconv.Atoi(a[2])
 	grace, err2 := strconv.ParseInt(a[3], 10, 64)
-	ign, err3 := strconv.ParseUint(a[4], 16, 64)
-	if err1 != nil || err2 != nil || err3 != nil || a[5] == "" {
-		return nil, fmt.Errorf("bad arguments from the parent: %q", a[:6])
+	ign, err3 := strconv.ParseUint(a[argSigign], 16, 64)
+	rep, err4 := strconv.Atoi(a[argReport])
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || rep < -1 || a[6] == "" {
+		return nil, fmt.Errorf("bad arguments from the parent: %q", a[:7])
 	}
 	return &execArgs{
 		client: Client{PinDir: a[1], Signal: syscall.Signal(sig), Grace: time.Duration(grace)},
-		sigign: ign, path: a[5], argv: a[6:],
+		sigign: ign, report: rep, path: a[6], argv: a[7:],
 	}, nil
+}
+
+// tell reports to Start (when it is listening) or on stderr.
+func (x *execArgs) tell(kind string, errno syscall.Errno, msg string) {
+	if x.report < 0 {
+		if kind != "tagged" {
+			fmt.Fprintf(os.Stderr, "bpfguard: %s\n", msg)
+		}
+		return
+	}
+	line := fmt.Sprintf("%s %d %s\n", kind, int(errno), strings.ReplaceAll(msg, "\n", " "))
+	syscall.Write(x.report, []byte(line))
 }
 
 // execTagged is the copy's whole life: tag, then exec, or an exit status.
@@ -142,10 +163,16 @@ func execTagged(a []string) int {
 		fmt.Fprintf(os.Stderr, "bpfguard: exec: %v\n", err)
 		return ExitTagFailed
 	}
-	if _, err := x.client.Tag(os.Getpid()); err != nil {
-		fmt.Fprintf(os.Stderr, "bpfguard: %v\n", err)
+	if x.report >= 0 {
+		// the program must not inherit it: EOF tells Start it runs
+		syscall.CloseOnExec(x.report)
+	}
+	msg, err := x.client.Tag(os.Getpid())
+	if err != nil {
+		x.tell("fail", errnoOf(err), err.Error())
 		return ExitTagFailed
 	}
+	x.tell("tagged", 0, msg)
 	// Go installed its handlers over the signals the parent ignored
 	// (but SIGHUP and SIGINT): ignore them again, as exec.Command's child
 	// would have them. The handlers themselves are reset by execve.
@@ -155,9 +182,68 @@ func execTagged(a []string) int {
 		}
 	}
 	err = syscall.Exec(x.path, x.argv, os.Environ())
-	fmt.Fprintf(os.Stderr, "bpfguard: exec: %s: %v\n", x.path, err)
+	x.tell("exec", errnoOf(err), fmt.Sprintf("exec: %s: %v", x.path, err))
 	if err == syscall.ENOENT {
 		return ExitNotFound
 	}
 	return ExitNotExec
 }
+
+// Start starts a Cmd made by Command and waits until its process is tagged:
+// it returns the agent's line ("tagged 4242 (tag 7)") once the program
+// runs, as the C bpfguard_exec does. If tagging fails, or the program
+// cannot be executed, the process has exited (and is reaped: do not Wait)
+// and the error says why: an *Error (ENOTCONN no agent, EPERM...), its
+// errno ENOENT or EACCES... for the exec. Otherwise the caller Waits as
+// for any Cmd. cmd.Start would do too; Start adds the agent's answer, and
+// an error instead of the exit status 1 that tells of a failed tag.
+//
+// The outcome comes through a pipe appended to cmd.ExtraFiles for the
+// start only; the program does not inherit it.
+func (c *Client) Start(cmd *exec.Cmd) (string, error) {
+	if cmd.Path != procSelfExe || len(cmd.Args) <= execArgsBefore || cmd.Args[0] != execMarker {
+		return "", fail(syscall.EINVAL, "Start: not a Cmd made by Command (or its Path or Args were replaced)")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return "", err
+	}
+	extra := cmd.ExtraFiles
+	cmd.ExtraFiles = append(extra[:len(extra):len(extra)], w)
+	cmd.Args[1+argReport] = strconv.Itoa(3 + len(extra)) // ExtraFiles[i] is fd 3+i
+	cmd.Args[1+argSigign] = strconv.FormatUint(ignoredSignals(), 16)
+	err = cmd.Start()
+	cmd.ExtraFiles = extra
+	w.Close()
+	if err != nil {
+		r.Close()
+		return "", err
+	}
+	// EOF: the program runs (the pipe closed on exec) or the copy exited.
+	// Bounded by the copy's own: its calls to the agent time out.
+	b, _ := io.ReadAll(r)
+	r.Close()
+	var tagged string
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 {
+			continue
+		}
+		n, _ := strconv.Atoi(f[1])
+		switch f[0] {
+		case "tagged":
+			tagged = f[2]
+		case "fail", "exec":
+			cmd.Wait()
+			return "", &Error{Errno: syscall.Errno(n), Msg: f[2]}
+		}
+	}
+	if tagged == "" && len(b) == 0 {
+		cmd.Wait()
+		return "", fail(syscall.ESRCH, "exec: the child died before it could run %s", cmd.Args[execArgsBefore-1])
+	}
+	return tagged, nil
+}
+
+// Start is Start through the agent of DefaultPinDir.
+func Start(cmd *exec.Cmd) (string, error) { return defaultClient.Start(cmd) }

@@ -26,6 +26,15 @@ import (
 
 const roleEnv = "BPFGUARD_TEST_ROLE"
 
+func init() {
+	if os.Getenv(roleEnv) == "parent" {
+		// The main goroutine keeps the main thread, which the runtime
+		// never ends: the locked goroutine of roleParent then runs on
+		// another thread, which ends when that goroutine returns.
+		runtime.LockOSThread()
+	}
+}
+
 func TestMain(m *testing.M) {
 	if role := os.Getenv(roleEnv); role != "" {
 		os.Exit(runRole(role))
@@ -72,9 +81,6 @@ func runRole(role string) int {
 		if err := os.WriteFile(os.Getenv("BPFGUARD_TEST_FILE"), nil, 0o644); err != nil {
 			return roleFail("%v", err)
 		}
-	case "sigign":
-		// which signals this process ignores, as the kernel sees it
-		fmt.Printf("%x\n", ignoredSignals())
 	case "parent":
 		return roleParent()
 	case "listener":
@@ -127,6 +133,9 @@ func roleParent() int {
 	if err := child.Start(); err != nil {
 		return roleFail("start the child: %v", err)
 	}
+	if err := waitIgnoring(child.Process.Pid); err != nil {
+		return roleFail("%v", err)
+	}
 	fmt.Printf("child %d\n", child.Process.Pid)
 
 	type started struct {
@@ -151,6 +160,9 @@ func roleParent() int {
 	if s.tid == self {
 		return roleFail("the locked goroutine ran on the main thread")
 	}
+	if err := waitIgnoring(s.locked.Process.Pid); err != nil {
+		return roleFail("%v", err)
+	}
 	fmt.Printf("locked %d\n", s.locked.Process.Pid)
 	task := fmt.Sprintf("/proc/self/task/%d", s.tid)
 	for end := time.Now().Add(10 * time.Second * bound()); ; time.Sleep(time.Millisecond) {
@@ -171,6 +183,36 @@ func roleParent() int {
 	fmt.Printf("pdeathsig %d %d\nready\n", s.death.Process.Pid, sig)
 	time.Sleep(life())
 	return 0
+}
+
+// stubbornSignals: what the tests send a stubborn child, which ignores them.
+var stubbornSignals = []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGQUIT,
+	syscall.SIGUSR1, syscall.SIGPIPE}
+
+// waitIgnoring waits until a stubborn child (ours, unreaped: its pid is its
+// own) ignores stubbornSignals: until then they would kill it.
+func waitIgnoring(pid int) error {
+	var want uint64
+	for _, s := range stubbornSignals {
+		want |= 1 << (s - 1)
+	}
+	end := time.Now().Add(20 * time.Second * bound())
+	for time.Now().Before(end) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			return err
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, statusSigIgnKey) {
+				v, _ := strconv.ParseUint(strings.TrimSpace(line[len(statusSigIgnKey):]), 16, 64)
+				if v&want == want {
+					return nil
+				}
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return fmt.Errorf("the stubborn child %d does not ignore %v", pid, stubbornSignals)
 }
 
 // roleListener listens on BPFGUARD_TEST_SOCK (as whoever the test made it),
@@ -321,4 +363,10 @@ func until(t *testing.T, ch <-chan string, d time.Duration) map[string]string {
 			t.Fatalf("the helper was not ready within %v (it said %v)", d, got)
 		}
 	}
+}
+
+// ignoreForTest ignores sig until the test ends.
+func ignoreForTest(t *testing.T, sig syscall.Signal) {
+	signal.Ignore(sig)
+	t.Cleanup(func() { signal.Reset(sig) })
 }

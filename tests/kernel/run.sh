@@ -70,7 +70,7 @@ TESTS=(
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
 	graceful_restart graceful_bad_input unload
 	user_tag_own user_denied user_setuid_spared adopt pidns_tag zombie_children
-	library go_example
+	library go_example go_client
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
@@ -101,6 +101,7 @@ TUID2=
 TUSERS=()   # users this run created with useradd (removed at cleanup)
 UDIR=       # binaries and a world-writable dir the test users can reach
 GOHELPER=   # the Go helper (gothread), built by make with go
+GOCLIENT=   # go/bpfguard's test binary (go test -c), built by make with go
 STORM_WHY=  # why a round of the fork storm failed
 STORM_LATE=0 # lingerers born late in the fork storms
 STORM_FORKS=0 # forks in the fork storms
@@ -1417,6 +1418,47 @@ test_go_example() {
 	: >"$TREE_GO"
 	wait_tree || return
 	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="bpfguard-go tag: $REASON"
+}
+
+# go/bpfguard, the pure-Go client: its test binary (make: go test -c) runs
+# its agent tests against the suite's agent: every call, Command and Start,
+# and the seed case: a Go parent tagged before its main ran (Command), or
+# tagging itself, is SIGKILLed; its child, which ignores every catchable
+# signal, dies, and so does a child it started from a locked OS thread that
+# exited (which PR_SET_PDEATHSIG would have killed then). The tests hold
+# their processes by pidfd; they also list them here with their start times,
+# and none may outlive them (checked here, by our own means).
+GO_CLIENT_TESTS=(TestAgentTagListStatusUntag TestAgentTagPidfd TestAgentAdopt
+	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus)
+test_go_client() {
+	local out pids t p st
+	local -a left=() missing=()
+	[[ -x $GOCLIENT ]] ||
+		{ fail "no Go client test binary at $GOCLIENT: make builds it with go (make deps installs golang-go)"; return; }
+	SEQ=$((SEQ + 1))
+	out=$TMP/goclient$SEQ
+	pids=$out.pids
+	: >"$pids"
+	bounded $((120 * BOUND)) env BPFGUARD_TEST_PIN_DIR="$PIN" BPFGUARD_TEST_REQUIRE=1 \
+		BPFGUARD_TEST_BOUND="$BOUND" BPFGUARD_TEST_MODE="${MODE:-}" BPFGUARD_TEST_PIDS="$pids" \
+		"$GOCLIENT" -test.run '^TestAgent' -test.v -test.count=1 >"$out.log" 2>&1
+	while read -r p st; do
+		[[ $p =~ ^[0-9]+$ ]] || continue
+		if read_stat "$p" && [[ $S_START == "$st" && $S_STATE != Z && $S_STATE != X ]]; then
+			START[$p]=$st
+			PIDS+=("$p") # killed at cleanup
+			left+=("$p")
+		fi
+	done <"$pids"
+	((${#left[@]} == 0)) || { fail "processes of the Go tests outlive them: $(desc "${left[@]}")"; return; }
+	[[ -s $pids ]] || { fail "the Go tests recorded no process: $(oneline "$(tail -n 3 "$out.log")")"; return; }
+	[[ $BRC == 0 ]] ||
+		{ fail "the Go client tests exit $BRC: $(oneline "$(grep -aE -- '--- FAIL|_test.go:[0-9]+:' "$out.log" || tail -n 3 "$out.log")")"; return; }
+	for t in "${GO_CLIENT_TESTS[@]}"; do
+		grep -q -- "^--- PASS: $t " "$out.log" || missing+=("$t")
+	done
+	((${#missing[@]} == 0)) || { fail "Go client tests that did not pass: ${missing[*]}: $(oneline "$(tail -n 3 "$out.log")")"; return; }
+	! grep -q -- "--- SKIP" "$out.log" || fail "Go client tests skipped: $(oneline "$(grep -a -A1 -- '--- SKIP' "$out.log")")"
 }
 
 # ---------------------------------------------------------------- hard cases
@@ -3423,6 +3465,7 @@ main() {
 	done
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
+	GOCLIENT=$HELPERS/bpfguard-go.test
 	found=1
 	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree fakeagent; do
 		[[ -x $HELPERS/$t ]] || found=0
