@@ -154,24 +154,33 @@ $(OUT)/$(LIBBG_SONAME): $(LIBBG_OBJS)
 $(OUT)/libbpfguard.so: $(OUT)/$(LIBBG_SONAME)
 	$(Q)ln -sf $(LIBBG_SONAME) $@
 
-# ---- make examples: examples/go, cgo against build/libbpfguard.a ----
+# ---- make examples: examples/go (pure Go, go/bpfguard) and examples/cgo
+# (cgo against build/libbpfguard.a) ----
 # Go from Debian (golang-go). Its caches under $(OUT), no network (the
-# module requires nothing), no user configuration. Linked statically so
-# that the same binary runs in the qemu guests (tests/qemu/matrix.sh).
+# modules require nothing but go/bpfguard, by a replace to its directory),
+# no user configuration. Both static, so that the same binaries run in the
+# qemu guests (tests/qemu/matrix.sh).
 GO     ?= go
 GO_ENV := GOCACHE=$(abspath $(OUT))/go/cache GOPATH=$(abspath $(OUT))/go/path \
           GOENV=off GOFLAGS=-mod=readonly GOPROXY=off GOTOOLCHAIN=local \
           CGO_ENABLED=1 CC="$(CC)" CGO_LDFLAGS="-L$(abspath $(OUT))"
-
-examples: $(OUT)/examples/bpfguard-go
-
-$(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(OUT)/libbpfguard.a \
-			     include/libbpfguard.h include/ctl.h
-	$(call msg,GO,$@)
-	$(Q)command -v $(GO) >/dev/null || \
+GO_CHECK = @command -v $(GO) >/dev/null || \
 	  { echo "make examples: no Go toolchain (\`make deps\` installs golang-go)" >&2; exit 1; }
+
+examples: $(OUT)/examples/bpfguard-go $(OUT)/examples/bpfguard-cgo
+
+$(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(GOCLIENT_SRCS)
+	$(call msg,GO,$@)
+	$(GO_CHECK)
 	$(Q)mkdir -p $(@D)
-	$(Q)cd examples/go && env $(GO_ENV) $(GO) build -trimpath \
+	$(Q)cd examples/go && env $(GO_ENV) CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $@) .
+
+$(OUT)/examples/bpfguard-cgo: examples/cgo/main.go examples/cgo/go.mod $(OUT)/libbpfguard.a \
+			      include/libbpfguard.h include/ctl.h
+	$(call msg,GO,$@)
+	$(GO_CHECK)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd examples/cgo && env $(GO_ENV) $(GO) build -trimpath \
 	  -ldflags '-linkmode external -extldflags -static' -o $(abspath $@) .
 
 $(GOTHREAD): $(GO_SRCS) | $(OUT)/tests

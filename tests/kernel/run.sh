@@ -1357,11 +1357,19 @@ test_library() {
 		fail "still alive $BOUND_MS ms after libdemo killed the root bpfguard_exec started: $(desc "${ALIVE[@]}")"
 }
 
-# examples/go (make examples): cgo calls bpfguard_exec to start a tree,
-# which dies with its root; bpfguard_tag tags a process the Go program did
-# not start, whose tree dies with it.
+# The Go examples (make examples): examples/go (pure Go: go/bpfguard's
+# Command and Start) and examples/cgo (cgo: libbpfguard's bpfguard_exec, in
+# a multi-threaded Go program) start a tree, which dies with its root; their
+# tag tags a process the Go program did not start, whose tree dies with it.
 test_go_example() {
-	local bin=$EXAMPLES/bpfguard-go out gp root line deadline rc why comma
+	local b
+	for b in bpfguard-go bpfguard-cgo; do
+		go_example_case "$EXAMPLES/$b" || { REASON="$b: $REASON"; return 1; }
+	done
+}
+
+go_example_case() {
+	local bin=$1 out gp root line deadline rc why comma
 	if [[ ! -x $bin ]]; then
 		if command -v go >/dev/null 2>&1; then
 			fail "no Go example at $bin: run \`make examples\` (or set EXAMPLES)"
@@ -1377,7 +1385,7 @@ test_go_example() {
 	gp=$!
 	track "$gp"
 	now
-	deadline=$((NOW + 10000))
+	deadline=$((NOW + 10000 * BOUND)) # (the pure Go one starts a second Go runtime first)
 	root=
 	while [[ -z $root ]]; do
 		line=
@@ -1387,11 +1395,11 @@ test_go_example() {
 		[[ -n $root ]] && break
 		if ! is_alive "$gp"; then
 			wait "$gp" 2>/dev/null
-			fail "bpfguard-go exec exited $? before reporting a tagged child: $(oneline "$(<"$out.log")")"
+			fail "exec exited $? before reporting a tagged child: $(oneline "$(<"$out.log")")"
 			return
 		fi
 		now
-		((NOW >= deadline)) && { fail "bpfguard-go exec printed no 'pid N: tagged N' within 10 s: $(oneline "$(<"$out.log")")"; return; }
+		((NOW >= deadline)) && { fail "exec printed no 'pid N: tagged N' within $((10 * BOUND)) s: $(oneline "$(<"$out.log")")"; return; }
 		msleep 0.01
 	done
 	track "$root"
@@ -1404,20 +1412,20 @@ test_go_example() {
 	cli list --json --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return; }
 	why=$(json_check "$TMP/cli.out" "$root:$comma") ||
-		{ fail "the tree bpfguard-go exec started is not listed as tagged: $why"; return; }
-	kill_root_expect_dead "$root" "${TREE_PIDS[@]}" || { REASON="bpfguard-go exec: $REASON"; return 1; }
-	wait_dead 10000 "$gp" || { fail "bpfguard-go still runs 10 s after its child was killed"; return; }
+		{ fail "the tree exec started is not listed as tagged: $why"; return; }
+	kill_root_expect_dead "$root" "${TREE_PIDS[@]}" || { REASON="exec: $REASON"; return 1; }
+	wait_dead 10000 "$gp" || { fail "it still runs 10 s after its child was killed"; return; }
 	wait "$gp" 2>/dev/null
 	rc=$?
-	[[ $rc == 137 ]] || { fail "bpfguard-go exec exited $rc after its child was SIGKILLed, expected 137"; return; }
+	[[ $rc == 137 ]] || { fail "exec exited $rc after its child was SIGKILLed, expected 137"; return; }
 
 	start_tree --go children 2
 	bounded 15 "$bin" -pin-dir "$PIN" tag "$ROOT" >"$out.tag" 2>&1
-	[[ $BRC == 0 ]] || { fail "bpfguard-go tag: exit $BRC: $(oneline "$(<"$out.tag")")"; return; }
-	grep -q "^tagged $ROOT " "$out.tag" || { fail "bpfguard-go tag: no 'tagged $ROOT' line: $(oneline "$(<"$out.tag")")"; return; }
+	[[ $BRC == 0 ]] || { fail "tag: exit $BRC: $(oneline "$(<"$out.tag")")"; return; }
+	grep -q "^tagged $ROOT " "$out.tag" || { fail "tag: no 'tagged $ROOT' line: $(oneline "$(<"$out.tag")")"; return; }
 	: >"$TREE_GO"
 	wait_tree || return
-	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="bpfguard-go tag: $REASON"
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="tag: $REASON"
 }
 
 # go/bpfguard, the pure-Go client: its test binary (make: go test -c) runs
