@@ -54,8 +54,6 @@ func run(c *bpfguard.Client, args []string) {
 	msg, err := c.Start(cmd)
 	var e *bpfguard.Error
 	switch {
-	case errors.Is(err, syscall.ENOTCONN):
-		die(fmt.Errorf("%w (is the agent running?)", err))
 	case errors.As(err, &e) && (e.Errno == syscall.ENOENT || e.Errno == syscall.EACCES || e.Errno == syscall.ENOEXEC) &&
 		cmd.ProcessState != nil && cmd.ProcessState.ExitCode() >= bpfguard.ExitNotExec:
 		// tagged, then the exec failed: the status says which way
