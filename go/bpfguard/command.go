@@ -63,9 +63,9 @@ const (
 //
 // Set Env, Dir, Stdin/Stdout/Stderr, ExtraFiles and SysProcAttr freely; do
 // not replace Path or Args (appending to Args is fine). Signals ignored in
-// this process when Command is called stay ignored in name, as they would
-// through exec.Command; SysProcAttr.Chroot is not supported (the copy is
-// found as /proc/self/exe).
+// this process when Command (or Start) is called stay ignored in name, as
+// they would through exec.Command; SysProcAttr.Chroot is not supported (the
+// copy is found as /proc/self/exe).
 func (c *Client) Command(name string, arg ...string) *exec.Cmd {
 	return c.wrap(exec.Command(name, arg...))
 }
