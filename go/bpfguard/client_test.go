@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -324,5 +325,49 @@ func TestStartFailsClosed(t *testing.T) {
 	}
 	if _, err := c.Start(exec.Command("/bin/true")); !errors.Is(err, syscall.EINVAL) {
 		t.Errorf("Start of a Cmd not made by Command: %v", err)
+	}
+}
+
+// From a user namespace of its own, root's listener shows as the overflow
+// uid: the client accepts it there (and only there: TestPeerNotRoot).
+func TestPeerOverflowInUserNS(t *testing.T) {
+	needRoot(t)
+	dir, err := os.MkdirTemp("", "bpfguard-peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	os.Chmod(dir, 0o777)
+	sock := filepath.Join(dir, "sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Chmod(sock, 0o777)
+	go func() {
+		conn, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, sizeReq)
+		if _, err := io.ReadFull(conn, buf); err == nil {
+			conn.Write(rep(0, "hello", 0))
+		}
+	}()
+	d := selfCmd("dialer", "BPFGUARD_TEST_SOCK="+sock)
+	d.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 4242, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 4242, Size: 1}},
+	}
+	out, err := d.Output()
+	if err != nil && len(out) == 0 {
+		t.Skipf("cannot start a process in a user namespace here: %v", err)
+	}
+	if got := strings.TrimSpace(string(out)); got != "ok (initial user namespace: false)" {
+		t.Errorf("a client in a user namespace, root's listener: %q", got)
 	}
 }

@@ -85,6 +85,14 @@ func runRole(role string) int {
 		return roleParent()
 	case "listener":
 		return roleListener()
+	case "dialer":
+		// one status request to BPFGUARD_TEST_SOCK: "ok MSG" or "err ERRNO MSG"
+		_, _, err := (&call{pinDir: "/fake"}).doAt(os.Getenv("BPFGUARD_TEST_SOCK"), opStatus, 0, 0, nil)
+		if err != nil {
+			fmt.Printf("err %d %v (initial user namespace: %v)\n", int(errnoOf(err)), err, initialUserNS())
+		} else {
+			fmt.Printf("ok (initial user namespace: %v)\n", initialUserNS())
+		}
 	default:
 		return roleFail("unknown role")
 	}
