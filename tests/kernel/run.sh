@@ -16,7 +16,8 @@
 # Environment:
 #   BPFGUARD    the binary (default: <repo>/build/bpfguard)
 #   HELPERS     directory of the compiled helpers (tests/kernel/helpers/*.c,
-#               and gothread, built from Go by make) (default:
+#               and gothread and bpfguard-go.test, go/bpfguard's test binary,
+#               built from Go by make) (default:
 #               <repo>/build/tests); if a C one is missing there, they are all
 #               compiled into the temp dir (needs cc)
 #   EXAMPLES    directory of the built examples (`make examples`; default:
