@@ -66,12 +66,17 @@ HELPER_BINS := $(patsubst tests/kernel/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRCS)
 # that needs it fails saying so. (GO, GO_ENV: see make examples.)
 GOTHREAD := $(OUT)/tests/gothread
 GO_SRCS  := $(wildcard tests/kernel/helpers/gothread/*.go) tests/kernel/helpers/gothread/go.mod
+# The pure-Go client (go/bpfguard): the kernel suite's go_client runs its
+# test binary against the suite's agent; static too. `make go-unit` runs its
+# tests that need no agent.
+GOCLIENT_TEST := $(OUT)/tests/bpfguard-go.test
+GOCLIENT_SRCS := $(wildcard go/bpfguard/*.go) go/bpfguard/go.mod
 
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
 .PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
-        install uninstall lib examples fuzz fuzz-bins stress
+        install uninstall lib examples fuzz fuzz-bins stress go-unit
 
 all: $(OUT)/bpfguard lib
 
@@ -108,7 +113,7 @@ $(OUT)/tests/%: tests/kernel/helpers/%.c tests/kernel/helpers/helper.h $(OUT)/li
 	$(call msg,CC,$@)
 	$(Q)$(CC) -O2 -g $(WARN) -D_GNU_SOURCE -pthread -Iinclude $< $(OUT)/libbpfguard.a -o $@
 
-test-bins: $(UNIT_BINS) $(HELPER_BINS) $(GOTHREAD) examples
+test-bins: $(UNIT_BINS) $(HELPER_BINS) $(GOTHREAD) $(GOCLIENT_TEST) examples
 
 # ---- libbpfguard: the client library (include/libbpfguard.h) ----
 # Its own objects: position-independent, not sanitized (any program can
@@ -149,24 +154,33 @@ $(OUT)/$(LIBBG_SONAME): $(LIBBG_OBJS)
 $(OUT)/libbpfguard.so: $(OUT)/$(LIBBG_SONAME)
 	$(Q)ln -sf $(LIBBG_SONAME) $@
 
-# ---- make examples: examples/go, cgo against build/libbpfguard.a ----
+# ---- make examples: examples/go (pure Go, go/bpfguard) and examples/cgo
+# (cgo against build/libbpfguard.a) ----
 # Go from Debian (golang-go). Its caches under $(OUT), no network (the
-# module requires nothing), no user configuration. Linked statically so
-# that the same binary runs in the qemu guests (tests/qemu/matrix.sh).
+# modules require nothing but go/bpfguard, by a replace to its directory),
+# no user configuration. Both static, so that the same binaries run in the
+# qemu guests (tests/qemu/matrix.sh).
 GO     ?= go
 GO_ENV := GOCACHE=$(abspath $(OUT))/go/cache GOPATH=$(abspath $(OUT))/go/path \
           GOENV=off GOFLAGS=-mod=readonly GOPROXY=off GOTOOLCHAIN=local \
           CGO_ENABLED=1 CC="$(CC)" CGO_LDFLAGS="-L$(abspath $(OUT))"
-
-examples: $(OUT)/examples/bpfguard-go
-
-$(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(OUT)/libbpfguard.a \
-			     include/libbpfguard.h include/ctl.h
-	$(call msg,GO,$@)
-	$(Q)command -v $(GO) >/dev/null || \
+GO_CHECK = @command -v $(GO) >/dev/null || \
 	  { echo "make examples: no Go toolchain (\`make deps\` installs golang-go)" >&2; exit 1; }
+
+examples: $(OUT)/examples/bpfguard-go $(OUT)/examples/bpfguard-cgo
+
+$(OUT)/examples/bpfguard-go: examples/go/main.go examples/go/go.mod $(GOCLIENT_SRCS)
+	$(call msg,GO,$@)
+	$(GO_CHECK)
 	$(Q)mkdir -p $(@D)
-	$(Q)cd examples/go && env $(GO_ENV) $(GO) build -trimpath \
+	$(Q)cd examples/go && env $(GO_ENV) CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $@) .
+
+$(OUT)/examples/bpfguard-cgo: examples/cgo/main.go examples/cgo/go.mod $(OUT)/libbpfguard.a \
+			      include/libbpfguard.h include/ctl.h
+	$(call msg,GO,$@)
+	$(GO_CHECK)
+	$(Q)mkdir -p $(@D)
+	$(Q)cd examples/cgo && env $(GO_ENV) $(GO) build -trimpath \
 	  -ldflags '-linkmode external -extldflags -static' -o $(abspath $@) .
 
 $(GOTHREAD): $(GO_SRCS) | $(OUT)/tests
@@ -177,6 +191,23 @@ $(GOTHREAD): $(GO_SRCS) | $(OUT)/tests
 	  cd tests/kernel/helpers/gothread && env $(GO_ENV) CGO_ENABLED=0 \
 	    $(GO) build -trimpath -buildvcs=false -o $(abspath $@) .; \
 	fi
+
+$(GOCLIENT_TEST): $(GOCLIENT_SRCS) | $(OUT)/tests
+	$(call msg,GO-TEST,$@)
+	$(Q)if ! command -v $(GO) >/dev/null 2>&1; then \
+	  echo "warning: no $(GO) (make deps installs golang-go): $@ not built, test go_client will fail" >&2; \
+	else \
+	  cd go/bpfguard && env $(GO_ENV) CGO_ENABLED=0 \
+	    $(GO) test -c -trimpath -o $(abspath $@) .; \
+	fi
+
+# go/bpfguard's tests, those that need no agent (they skip the others):
+# the wire layout and socket path against the C headers and user/parse.c,
+# errors, the peer check and Command against fake listeners.
+go-unit:
+	$(Q)command -v $(GO) >/dev/null || \
+	  { echo "make go-unit: no Go toolchain (\`make deps\` installs golang-go)" >&2; exit 1; }
+	$(Q)cd go/bpfguard && env $(GO_ENV) CGO_ENABLED=0 $(GO) test -count=1 -v .
 
 # Install what is missing (root, apt). Quiet and quick when all is there.
 deps:
@@ -198,7 +229,7 @@ unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do ./$$t || fail=1; done; exit $$fail
 
 # MODE=user|kernel to pick the agent's mode (default: auto)
-ktest: all $(HELPER_BINS) $(GOTHREAD) examples
+ktest: all $(HELPER_BINS) $(GOTHREAD) $(GOCLIENT_TEST) examples
 	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
 
 # The random_trees kernel test at length: TREES (default 5000) random trees,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test, in order: cmocka unit tests, the deploy checks, a short run of
+# Every test, in order: cmocka unit tests, go/bpfguard's unit tests, the deploy checks, a short run of
 # each libFuzzer target (FUZZ_SECONDS each, default 20; not in the
 # SANITIZE=1 run), the kernel suite on the running kernel once per mode it
 # supports, once more with the agent under valgrind (not in the SANITIZE=1
@@ -73,6 +73,22 @@ for t in "$out"/tests/test_*; do
 	add "unit: $name" "$p" "$f"
 	sed -n "s/^\[  FAILED  \] \([A-Za-z_].*\)/FAIL $name: \1/p" "$log/$name" >>"$log/unitfails"
 done
+
+# go/bpfguard's tests that need no agent (the others skip here: the kernel
+# suite's go_client runs them against its agent).
+echo
+echo "== unit tests (go/bpfguard)"
+make -C "$top" --no-print-directory OUT="$out" go-unit >"$log/go-unit" 2>&1
+rc=$?
+cat "$log/go-unit"
+p=$(grep -c '^--- PASS' "$log/go-unit")
+f=$(grep -c '^--- FAIL' "$log/go-unit")
+((rc == 0 || f > 0)) || f=1 # no Go, or it did not build
+((p + f > 0)) || f=1
+add "unit: go/bpfguard" "$p" "$f"
+sed -n 's/^--- FAIL: \([^ ]*\).*/FAIL go\/bpfguard: \1/p' "$log/go-unit" >>"$log/unitfails"
+((rc == 0 || $(grep -c '^--- FAIL' "$log/go-unit") > 0)) ||
+	echo "FAIL go/bpfguard: make go-unit exit $rc: $(tail -n 1 "$log/go-unit")" >>"$log/unitfails"
 
 # Packaging: deploy/ YAML and Dockerfile, the systemd unit (and the agent
 # under its capabilities), the man page, make install / uninstall.

@@ -16,7 +16,8 @@
 # Environment:
 #   BPFGUARD    the binary (default: <repo>/build/bpfguard)
 #   HELPERS     directory of the compiled helpers (tests/kernel/helpers/*.c,
-#               and gothread, built from Go by make) (default:
+#               and gothread and bpfguard-go.test, go/bpfguard's test binary,
+#               built from Go by make) (default:
 #               <repo>/build/tests); if a C one is missing there, they are all
 #               compiled into the temp dir (needs cc)
 #   EXAMPLES    directory of the built examples (`make examples`; default:
@@ -70,7 +71,7 @@ TESTS=(
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
 	graceful_restart graceful_bad_input unload
 	user_tag_own user_denied user_setuid_spared adopt pidns_tag zombie_children
-	library go_example
+	library go_example go_client
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
 	stopped_traced_dstate tag_slots
@@ -101,6 +102,7 @@ TUID2=
 TUSERS=()   # users this run created with useradd (removed at cleanup)
 UDIR=       # binaries and a world-writable dir the test users can reach
 GOHELPER=   # the Go helper (gothread), built by make with go
+GOCLIENT=   # go/bpfguard's test binary (go test -c), built by make with go
 STORM_WHY=  # why a round of the fork storm failed
 STORM_LATE=0 # lingerers born late in the fork storms
 STORM_FORKS=0 # forks in the fork storms
@@ -1356,11 +1358,19 @@ test_library() {
 		fail "still alive $BOUND_MS ms after libdemo killed the root bpfguard_exec started: $(desc "${ALIVE[@]}")"
 }
 
-# examples/go (make examples): cgo calls bpfguard_exec to start a tree,
-# which dies with its root; bpfguard_tag tags a process the Go program did
-# not start, whose tree dies with it.
+# The Go examples (make examples): examples/go (pure Go: go/bpfguard's
+# Command and Start) and examples/cgo (cgo: libbpfguard's bpfguard_exec, in
+# a multi-threaded Go program) start a tree, which dies with its root; their
+# tag tags a process the Go program did not start, whose tree dies with it.
 test_go_example() {
-	local bin=$EXAMPLES/bpfguard-go out gp root line deadline rc why comma
+	local b
+	for b in bpfguard-go bpfguard-cgo; do
+		go_example_case "$EXAMPLES/$b" || { REASON="$b: $REASON"; return 1; }
+	done
+}
+
+go_example_case() {
+	local bin=$1 out gp root line deadline rc why comma
 	if [[ ! -x $bin ]]; then
 		if command -v go >/dev/null 2>&1; then
 			fail "no Go example at $bin: run \`make examples\` (or set EXAMPLES)"
@@ -1376,7 +1386,7 @@ test_go_example() {
 	gp=$!
 	track "$gp"
 	now
-	deadline=$((NOW + 10000))
+	deadline=$((NOW + 10000 * BOUND)) # (the pure Go one starts a second Go runtime first)
 	root=
 	while [[ -z $root ]]; do
 		line=
@@ -1386,11 +1396,11 @@ test_go_example() {
 		[[ -n $root ]] && break
 		if ! is_alive "$gp"; then
 			wait "$gp" 2>/dev/null
-			fail "bpfguard-go exec exited $? before reporting a tagged child: $(oneline "$(<"$out.log")")"
+			fail "exec exited $? before reporting a tagged child: $(oneline "$(<"$out.log")")"
 			return
 		fi
 		now
-		((NOW >= deadline)) && { fail "bpfguard-go exec printed no 'pid N: tagged N' within 10 s: $(oneline "$(<"$out.log")")"; return; }
+		((NOW >= deadline)) && { fail "exec printed no 'pid N: tagged N' within $((10 * BOUND)) s: $(oneline "$(<"$out.log")")"; return; }
 		msleep 0.01
 	done
 	track "$root"
@@ -1403,20 +1413,61 @@ test_go_example() {
 	cli list --json --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return; }
 	why=$(json_check "$TMP/cli.out" "$root:$comma") ||
-		{ fail "the tree bpfguard-go exec started is not listed as tagged: $why"; return; }
-	kill_root_expect_dead "$root" "${TREE_PIDS[@]}" || { REASON="bpfguard-go exec: $REASON"; return 1; }
-	wait_dead 10000 "$gp" || { fail "bpfguard-go still runs 10 s after its child was killed"; return; }
+		{ fail "the tree exec started is not listed as tagged: $why"; return; }
+	kill_root_expect_dead "$root" "${TREE_PIDS[@]}" || { REASON="exec: $REASON"; return 1; }
+	wait_dead 10000 "$gp" || { fail "it still runs 10 s after its child was killed"; return; }
 	wait "$gp" 2>/dev/null
 	rc=$?
-	[[ $rc == 137 ]] || { fail "bpfguard-go exec exited $rc after its child was SIGKILLed, expected 137"; return; }
+	[[ $rc == 137 ]] || { fail "exec exited $rc after its child was SIGKILLed, expected 137"; return; }
 
 	start_tree --go children 2
 	bounded 15 "$bin" -pin-dir "$PIN" tag "$ROOT" >"$out.tag" 2>&1
-	[[ $BRC == 0 ]] || { fail "bpfguard-go tag: exit $BRC: $(oneline "$(<"$out.tag")")"; return; }
-	grep -q "^tagged $ROOT " "$out.tag" || { fail "bpfguard-go tag: no 'tagged $ROOT' line: $(oneline "$(<"$out.tag")")"; return; }
+	[[ $BRC == 0 ]] || { fail "tag: exit $BRC: $(oneline "$(<"$out.tag")")"; return; }
+	grep -q "^tagged $ROOT " "$out.tag" || { fail "tag: no 'tagged $ROOT' line: $(oneline "$(<"$out.tag")")"; return; }
 	: >"$TREE_GO"
 	wait_tree || return
-	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="bpfguard-go tag: $REASON"
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || REASON="tag: $REASON"
+}
+
+# go/bpfguard, the pure-Go client: its test binary (make: go test -c) runs
+# its agent tests against the suite's agent: every call, Command and Start,
+# and the seed case: a Go parent tagged before its main ran (Command), or
+# tagging itself, is SIGKILLed; its child, which ignores every catchable
+# signal, dies, and so does a child it started from a locked OS thread that
+# exited (which PR_SET_PDEATHSIG would have killed then). The tests hold
+# their processes by pidfd; they also list them here with their start times,
+# and none may outlive them (checked here, by our own means).
+GO_CLIENT_TESTS=(TestAgentTagListStatusUntag TestAgentTagPidfd TestAgentAdopt
+	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus)
+test_go_client() {
+	local out pids t p st
+	local -a left=() missing=()
+	[[ -x $GOCLIENT ]] ||
+		{ fail "no Go client test binary at $GOCLIENT: make builds it with go (make deps installs golang-go)"; return; }
+	SEQ=$((SEQ + 1))
+	out=$TMP/goclient$SEQ
+	pids=$out.pids
+	: >"$pids"
+	bounded $((120 * BOUND)) env BPFGUARD_TEST_PIN_DIR="$PIN" BPFGUARD_TEST_REQUIRE=1 \
+		BPFGUARD_TEST_BOUND="$BOUND" BPFGUARD_TEST_MODE="${MODE:-}" BPFGUARD_TEST_PIDS="$pids" \
+		"$GOCLIENT" -test.run '^TestAgent' -test.v -test.count=1 >"$out.log" 2>&1
+	while read -r p st; do
+		[[ $p =~ ^[0-9]+$ ]] || continue
+		if read_stat "$p" && [[ $S_START == "$st" && $S_STATE != Z && $S_STATE != X ]]; then
+			START[$p]=$st
+			PIDS+=("$p") # killed at cleanup
+			left+=("$p")
+		fi
+	done <"$pids"
+	((${#left[@]} == 0)) || { fail "processes of the Go tests outlive them: $(desc "${left[@]}")"; return; }
+	[[ -s $pids ]] || { fail "the Go tests recorded no process: $(oneline "$(tail -n 3 "$out.log")")"; return; }
+	[[ $BRC == 0 ]] ||
+		{ fail "the Go client tests exit $BRC: $(oneline "$(grep -aE -- '--- FAIL|_test.go:[0-9]+:' "$out.log" || tail -n 3 "$out.log")")"; return; }
+	for t in "${GO_CLIENT_TESTS[@]}"; do
+		grep -q -- "^--- PASS: $t " "$out.log" || missing+=("$t")
+	done
+	((${#missing[@]} == 0)) || { fail "Go client tests that did not pass: ${missing[*]}: $(oneline "$(tail -n 3 "$out.log")")"; return; }
+	! grep -q -- "--- SKIP" "$out.log" || fail "Go client tests skipped: $(oneline "$(grep -a -A1 -- '--- SKIP' "$out.log")")"
 }
 
 # ---------------------------------------------------------------- hard cases
@@ -3549,6 +3600,7 @@ main() {
 	done
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
+	GOCLIENT=$HELPERS/bpfguard-go.test
 	found=1
 	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree fakeagent; do
 		[[ -x $HELPERS/$t ]] || found=0

@@ -50,7 +50,7 @@ mkdir -p "$work" "$kdir"
 
 # Static binaries: the guests have no libc of ours.
 echo "matrix: building static binaries"
-make -C "$top" --no-print-directory OUT="$out" all "$out/tests/gothread" >/dev/null
+make -C "$top" --no-print-directory OUT="$out" all "$out/tests/gothread" "$out/tests/bpfguard-go.test" >/dev/null
 static=$work/static
 mkdir -p "$static/helpers"
 cc -static -o "$static/bpfguard" "$out"/obj/*.o -lbpf -lelf -lz
@@ -59,13 +59,16 @@ for src in "$top"/tests/kernel/helpers/*.c; do
 	cc -static -O2 -pthread -I"$top/include" -o "$static/helpers/$(basename "$src" .c)" "$src" \
 		"$out/libbpfguard.a"
 done
-# The Go example is static already; without Go the guests' go_example
+# The Go examples are static already; without Go the guests' go_example
 # test fails and says so.
 make -C "$top" --no-print-directory OUT="$out" examples >/dev/null ||
 	echo "matrix: no Go example (make examples failed): go_example will fail in the guests"
-# the Go helper is static already (CGO_ENABLED=0); without go its test fails
-rm -f "$static/helpers/gothread"
-[ -x "$out/tests/gothread" ] && cp "$out/tests/gothread" "$static/helpers/gothread"
+# the Go helper and go/bpfguard's test binary are static already
+# (CGO_ENABLED=0); without go their tests (go_thread_child, go_client) fail
+for g in gothread bpfguard-go.test; do
+	rm -f "$static/helpers/$g"
+	[ -x "$out/tests/$g" ] && cp "$out/tests/$g" "$static/helpers/$g"
+done
 
 # initramfs: busybox applets, bash, the suite.
 root=$work/root
@@ -78,10 +81,12 @@ done
 cp /bin/bash-static "$root/bin/bash"
 cp "$static/bpfguard" "$root/t/bpfguard"
 cp "$static"/helpers/* "$root/t/helpers/"
-if [ -x "$out/examples/bpfguard-go" ]; then
-	mkdir -p "$root/t/examples"
-	cp "$out/examples/bpfguard-go" "$root/t/examples/"
-fi
+for g in bpfguard-go bpfguard-cgo; do
+	if [ -x "$out/examples/$g" ]; then
+		mkdir -p "$root/t/examples"
+		cp "$out/examples/$g" "$root/t/examples/"
+	fi
+done
 cp "${SUITE:-$top/tests/kernel/run.sh}" "$root/t/run.sh"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"

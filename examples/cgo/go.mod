@@ -1,0 +1,3 @@
+module bpfguard-cgo
+
+go 1.19

@@ -1,0 +1,3 @@
+module bpfguard.local/bpfguard
+
+go 1.19
