@@ -66,6 +66,7 @@ MODE_ARGS=() # --mode for every agent the suite starts
 TESTS=(
 	simple_children chain6 daemon preexisting preexisting_late
 	many_children many_preexisting exec threads untagged untag nested
+	chain_untag
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
 	graceful_restart graceful_bad_input unload
@@ -681,6 +682,76 @@ test_nested() {
 	role b
 	tag --pin-dir "$PIN" "${ROLE_PIDS[0]}" || return
 	kill_root_expect_dead "$a" "${all[@]}" || { REASON="outer root: $REASON"; return 1; }
+}
+
+# ---- long tag chains: merges stay short, nesting is bounded ------------------
+
+NEST_MAX=8                              # BG_MAX_NEST (include/bpfguard.h)
+NEST_ERR="tags nest at most $NEST_MAX deep" # the refusal's line
+FWD_OLD=8                               # the forward bound lookups once had
+
+# chain_pids N: start a chain of N processes below a root (tree chain N) and
+# read it: CHAIN = root, chain1 .. chainN (outermost first).
+chain_pids() {
+	local i
+	start_tree chain "$1"
+	wait_tree || return 1
+	CHAIN=("$ROOT")
+	for ((i = 1; i <= $1; i++)); do
+		role "chain$i"
+		((${#ROLE_PIDS[@]} == 1)) || { fail "setup: no single chain$i in the tree"; return 1; }
+		CHAIN+=("${ROLE_PIDS[0]}")
+	done
+	check_alive "${CHAIN[@]}" || { fail "setup: chain members died: $(desc "${DEAD[@]}")"; return 1; }
+}
+
+# nest_tag PID: tag it; NESTED=0 if tagged, 1 if refused for the nesting
+# bound (exit 1 and the one line that says so); anything else fails.
+nest_tag() {
+	cli tag "$1" --pin-dir "$PIN"
+	NESTED=0
+	((RC == 0)) && return 0
+	if ((RC == 1)) && [[ $ERR == *"$NEST_ERR"* && $ERR != *$'\n'* ]]; then
+		NESTED=1
+		return 0
+	fi
+	fail "tag $1: exit $RC: $(oneline "$ERR")"
+}
+
+# lineage_is ROOT PIDS...: `list` shows every PID as ROOT's descendant.
+lineage_is() {
+	local root=$1 p
+	shift
+	list_roots "$PIN" || return 1
+	[[ -n ${LROOT[$root]:-} ]] || { fail "list: $root is not a tagged root"; return 1; }
+	for p; do
+		[[ ${LDESC[$root]} == *" $p "* ]] ||
+			{ fail "list: $p is not in the lineage of $root (it lists:${LDESC[$root]})"; return 1; }
+	done
+}
+
+# The accidental case: every process of a chain twice as long as the old
+# forward bound tagged outermost first (past the nesting bound: refused),
+# untagged innermost first, the top killed: nothing below it survives.
+test_chain_untag() {
+	local n=$((2 * FWD_OLD + 1)) i
+	local -a tagged=()
+	chain_pids "$n" || return
+	for ((i = 0; i <= n; i++)); do
+		nest_tag "${CHAIN[i]}" || return
+		if ((NESTED)); then
+			((${#tagged[@]} >= NEST_MAX)) ||
+				{ fail "tag at depth $((${#tagged[@]} + 1)) refused: $ERR"; return; }
+		else
+			tagged+=("${CHAIN[i]}")
+		fi
+	done
+	((${#tagged[@]} >= NEST_MAX)) || { fail "only ${#tagged[@]} nested tags accepted"; return; }
+	for ((i = ${#tagged[@]} - 1; i >= 1; i--)); do
+		untag "${tagged[i]}" --pin-dir "$PIN" || return
+	done
+	lineage_is "$ROOT" "${CHAIN[@]:1}" || return
+	kill_root_expect_dead "$ROOT" "${CHAIN[@]:1}"
 }
 
 test_pidns() {
