@@ -507,10 +507,12 @@ static bool refuse(int cfd, enum az_verdict v, int pidfd, int32_t typed,
  * would be refused with no tag active. A record nobody needs goes:
  * - DETACHED (an untagged top-level tag): a missing record reads the same on
  *   both sides (resolve_tag, tt_resolve), so it can go at once;
- * - MERGED (an untagged nested tag): procs entries and nested tags may still
- *   name it, to be forwarded to its parent. Neither side ever writes a merged
- *   id anew (they record resolved tags), so once no entry and no surviving
- *   record names it, nothing will again.
+ * - MERGED (an untagged nested tag): procs entries may still name it, to be
+ *   forwarded to its parent (records are repointed past it when it merges,
+ *   tt_plan_end; one an agent killed mid-untag left is, at the next start).
+ *   Neither side ever writes a merged id anew (they record resolved tags),
+ *   so once no entry and no surviving record names it, nothing will again.
+ *   Those merged into a top-level tag go with it when it is untagged.
  * This scans every procs entry, so it runs only when the tags map is full.
  */
 struct gc_rec {
