@@ -906,7 +906,7 @@ test_deep_enrol() {
 		while read -r p line; do pids+=("$p"); done <"$pf"
 		track "${pids[@]}"
 		((${#pids[@]} == n)) || { fail "$order: setup: ${#pids[@]} levels, want $n"; return; }
-		prev=$ROOT
+		prev=$((1 << 30))
 		for p in "${pids[@]}"; do
 			if [[ $order == down ]] && ((p >= prev)); then
 				fail "setup: pid $p is not below its parent's $prev"

@@ -7,9 +7,10 @@
  *
  * The process started is the root; it forks level 1, which forks level 2,
  * ... down to level N. With "down" every level gets a lower pid than the
- * one above it (clone3 with set_tid, counting down from below pid_max and
- * skipping pids in use), as after a pid wrap: the enrolment iterator, which
- * walks pids upwards, then meets the deep end first. Every level reports
+ * one above it (clone3 with set_tid, counting down from pid_max, skipping
+ * pids in use; level 1 takes the highest free one), as after a pid wrap: the
+ * enrolment iterator, which walks pids upwards, then meets the deep end
+ * first. Every level reports
  * its pid to the root through a pipe; once all have, the root writes OUT
  * atomically, one "PID levelK" line each (root excluded), and everything
  * sleeps until --life seconds (default 300) after the root's start.
@@ -104,6 +105,20 @@ static void __attribute__((noreturn)) fail(const char *why, int have)
 	exit(1);
 }
 
+/* The pid to count down from: pid_max (the first pid never handed out). */
+static pid_t top_pid(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "r");
+	long v = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v > 1000 && v <= 4194304 ? (pid_t)v : 32768;
+}
+
 int main(int argc, char **argv)
 {
 	const char *go = NULL, *out;
@@ -129,7 +144,7 @@ int main(int argc, char **argv)
 		fail("pipe failed", 0);
 	rep_w = fds[1];
 	{
-		pid_t p = fork_below(down ? getpid() : 0);
+		pid_t p = fork_below(down ? top_pid() : 0);
 
 		if (p == 0) {
 			close(fds[0]);
