@@ -136,19 +136,27 @@ int tt_height(const struct tag_table *tt, uint32_t id)
 int tt_depth_after_tag(const struct tag_table *tt, uint32_t parent, const uint32_t *moved,
 		       size_t n)
 {
+	/* the enrolment reports a nested tag once per member found: a few
+	 * distinct tags in a long list, each measured once */
+	uint32_t *seen = calloc(n ? n : 1, sizeof(*seen));
+	size_t ns = 0;
 	int h = 0;
 
 	for (size_t i = 0; i < n; i++) {
-		bool seen = false;
+		bool dup = !moved[i];
 		int x;
 
-		/* the enrolment reports a nested tag once per member found */
-		for (size_t j = 0; j < i && !seen; j++)
-			seen = moved[j] == moved[i];
-		x = seen ? 0 : tt_height(tt, moved[i]);
+		for (size_t j = 0; seen && j < ns && !dup; j++)
+			dup = seen[j] == moved[i];
+		if (dup)
+			continue;
+		if (seen)
+			seen[ns++] = moved[i];
+		x = tt_height(tt, moved[i]);
 		if (x > h)
 			h = x;
 	}
+	free(seen);
 	return tt_depth(tt, parent) + 1 + h;
 }
 
