@@ -66,7 +66,7 @@ MODE_ARGS=() # --mode for every agent the suite starts
 TESTS=(
 	simple_children chain6 daemon preexisting preexisting_late
 	many_children many_preexisting exec threads untagged untag nested
-	chain_untag nest_attack nest_pushdown merge_random deep_enrol
+	chain_untag nest_attack nest_pushdown merge_random deep_enrol repair_chain
 	pidns no_leak pid_reuse list status bad_input help option_order
 	mode_kernel second_agent agent_restart graceful_term graceful_ignore
 	graceful_restart graceful_bad_input unload
@@ -919,6 +919,40 @@ test_deep_enrol() {
 		lineage_is "$ROOT" "${pids[@]}" || { REASON="$order: $REASON"; return 1; }
 		kill_root_expect_dead "$ROOT" "${pids[@]}" || { REASON="$order: $REASON"; return 1; }
 	done
+}
+
+# What an agent killed in the middle of its untag writes leaves, or an older
+# agent's chains of merges: records forwarding through merged ones, here a
+# chain of twice BG_MAX_FORWARD (4) forwards, written into the pinned map
+# while no agent runs. The next agent repoints them as it starts: nothing
+# drops out of the lineage, the root's death kills the whole chain.
+test_repair_chain() {
+	local fwd=4 n k line
+	local -a ids=()
+	n=$((2 * fwd + 1))
+	chain_pids "$n" || return
+	for ((k = 0; k < n - 1; k++)); do
+		tag "${CHAIN[k]}" --pin-dir "$PIN" || return
+		[[ $OUT =~ \(tag\ ([0-9]+) ]] || { fail "tag ${CHAIN[k]}: no tag id in '$OUT'"; return; }
+		ids+=("${BASH_REMATCH[1]}")
+	done
+	for ((k = n - 2; k >= 1; k--)); do untag "${CHAIN[k]}" --pin-dir "$PIN" || return; done
+	stop_agent
+	for ((k = 2; k < n - 1; k++)); do
+		"$HELPERS/tagrec" "$PIN" "${ids[k]}" "${ids[k - 1]}" 2>"$TMP/tagrec.err" ||
+			{ fail "setup: tagrec: $(<"$TMP/tagrec.err")"; return; }
+	done
+	line=$("$HELPERS/tagrec" "$PIN" "${ids[n - 2]}")
+	[[ $line == "2 ${ids[n - 3]}" ]] || { fail "setup: tag ${ids[n - 2]} reads '$line'"; return; }
+	start_agent || { fail "restart: $AGENT_WHY"; return; }
+	lineage_is "$ROOT" "${CHAIN[@]:1}" || return
+	for ((k = 1; k < n - 1; k++)); do
+		line=$("$HELPERS/tagrec" "$PIN" "${ids[k]}")
+		[[ $line == "2 ${ids[0]}" ]] || { fail "tag ${ids[k]} reads '$line' after the restart, want '2 ${ids[0]}'"; return; }
+	done
+	grep -q "repointed $((n - 3)) tag record" "$AGENT_LOG" ||
+		{ fail "the agent did not say it repointed $((n - 3)) records: $(grep -m1 repointed "$AGENT_LOG")"; return; }
+	kill_root_expect_dead "$ROOT" "${CHAIN[@]:1}"
 }
 
 test_pidns() {
@@ -3788,7 +3822,7 @@ main() {
 
 	GOHELPER=$HELPERS/gothread # Go: not compiled below
 	found=1
-	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree fakeagent deepchain; do
+	for t in tree jsoncheck termer libdemo asuser storm states dethread uidhop ctlclient randtree fakeagent deepchain tagrec; do
 		[[ -x $HELPERS/$t ]] || found=0
 	done
 	if ((found == 0)); then
