@@ -172,24 +172,31 @@ static __always_inline long record_proc(__u32 pid, const struct bg_proc *e, __u6
 	return err;
 }
 
+static __always_inline const struct bg_tag *tag_lookup(__u32 id)
+{
+	return bpf_map_lookup_elem(&tags, &id);
+}
+
+/* The rules user space applies too (include/tagrules.h), over the map. */
+#define BG_TAG_LOOKUP(ctx, id) tag_lookup(id)
+#include "tagrules.h"
+
 /*
  * The active tag a recorded tag id stands for: untagging a nested root merges
  * its tag into the enclosing one, untagging a top-level root detaches it.
- * DOOMED still counts: a child born into a lineage that is being killed must
- * be recorded so the agent's next sweep finds it.
  */
 static __always_inline __u32 resolve_tag(__u32 tag)
 {
-	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
-		struct bg_tag *t = bpf_map_lookup_elem(&tags, &tag);
+	return bg_resolve(NULL, tag);
+}
 
-		if (!t || t->state == BG_TAG_DETACHED)
-			return 0;
-		if (t->state != BG_TAG_MERGED)
-			return tag;
-		tag = t->parent;
-	}
-	return 0;
+/* Enrolment passes count what they record (the agent runs them until one
+ * records nothing): the iterator's records and enroll_children()'s. */
+__u32 enroll_added;
+
+static __always_inline void enroll_count(void)
+{
+	__sync_fetch_and_add(&enroll_added, 1);
 }
 
 /*
@@ -223,32 +230,16 @@ static __always_inline bool enrol_descends(struct task_struct *task)
 /* Is the recorded tag @tag (resolved) @anc or nested below it? */
 static __always_inline bool tag_within(__u32 tag, __u32 anc)
 {
-	tag = resolve_tag(tag);
-	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
-		struct bg_tag *t;
-
-		if (tag == anc)
-			return true;
-		t = bpf_map_lookup_elem(&tags, &tag);
-		if (!t)
-			return false;
-		tag = resolve_tag(t->parent);
-	}
-	return false;
+	return bg_within(NULL, tag, anc);
 }
 
 /* The dead tag whose lineage @tag (resolved) belongs to, or 0. */
 static __always_inline __u32 doomed_by(__u32 tag)
 {
-	for (int i = 0; i < BG_MAX_FORWARD && tag; i++) {
-		struct bg_tag *t;
-
+	for (int i = 0; i < BG_NEST_WALK && tag; i++) {
 		if (bpf_map_lookup_elem(&deaths, &tag))
 			return tag;
-		t = bpf_map_lookup_elem(&tags, &tag);
-		if (!t)
-			return 0;
-		tag = resolve_tag(t->parent);
+		tag = bg_nest_parent(NULL, tag);
 	}
 	return 0;
 }
@@ -442,8 +433,10 @@ static __always_inline void enroll_children(struct task_struct *p)
 		};
 		__u32 ctgid = BPF_CORE_READ(c, tgid);
 
-		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0)
+		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0) {
 			stat_inc(BG_STAT_ENROLLED);
+			enroll_count();
+		}
 		pos = BPF_CORE_READ(pos, next);
 	}
 }
@@ -539,6 +532,10 @@ int BPF_PROG(bg_exit, struct task_struct *p)
  *
  * Output (seq_file): one __u32 per active tag found nested below the root
  * (the agent re-parents it under the new tag), and a 0 when the map was full.
+ * Every process recorded (or moved into the new tag) adds one to
+ * enroll_added: the agent runs passes until one adds nothing, since a
+ * process more than BG_MAX_DEPTH levels below anything recorded yet is
+ * reached only by a later pass.
  */
 SEC("iter/task")
 int bg_enroll(struct bpf_iter__task *ctx)
@@ -583,9 +580,11 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		if (tgid == root) {
 			e->tag = tag;
 			e->flags |= BG_PROC_ROOT;
+			enroll_count();
 		} else if (cur == enroll_parent || cur == 0) {
 			e->tag = tag;
 			e->flags &= ~BG_PROC_ROOT;
+			enroll_count();
 		} else {
 			bpf_seq_write(seq, &cur, sizeof(cur));
 		}
@@ -602,6 +601,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		return 0;
 	}
 	stat_inc(BG_STAT_ENROLLED);
+	enroll_count();
 	return 0;
 }
 

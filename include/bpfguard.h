@@ -22,10 +22,48 @@
 #define BG_MAX_TAGS_DEFAULT 4096
 #define BG_RINGBUF_DEFAULT (256 * 1024)
 
-/* How far the enrolment iterator walks up real_parent looking for a root. */
+/*
+ * How far the enrolment iterator walks up real_parent looking for the root or
+ * a process it already recorded. A deeper tree (whose pids run downwards, as
+ * after a pid wrap, so the iterator meets the deep end first) takes more than
+ * one pass: the agent runs passes until one records nothing new, at most
+ * BG_ENROLL_MAX_PASSES (each reaches BG_MAX_DEPTH levels further); a tree
+ * that has not settled by then is refused, never left half enrolled.
+ */
 #define BG_MAX_DEPTH 128
-/* How many MERGED forwards a tag lookup follows (nested untags). */
-#define BG_MAX_FORWARD 8
+#define BG_ENROLL_MAX_PASSES 64
+
+/*
+ * Tag forwards. Untagging a nested root marks its tag MERGED with .parent the
+ * enclosing live tag; untagging a top-level root deletes its record. Chains of
+ * forwards stay short BY CONSTRUCTION, not by a loop bound: the agent (the
+ * only writer of `tags`) ends a tag P in this order (user/lineage.c,
+ * tt_plan_end):
+ *   1. P itself: MERGED into Q, its enclosing live tag (or deleted at the top);
+ *   2. every record whose .parent is P: MERGED ones forward to Q (deleted at
+ *      the top), live tags nested right below P hang from Q (top level).
+ * Before 1, every record forwards at most once; between 1 and 2 a record
+ * merged into P forwards twice (to P, then Q); after 2, once again. So at
+ * every instant any record resolves in at most BG_FORWARD_HOPS forwards, and
+ * a live tag's .parent is a live tag or 0 (or P, one forward, during 2). An
+ * agent killed between 1 and 2 leaves two-forward chains; the next agent
+ * repoints them (tt_plan_repair) when it starts and before every tag change.
+ * Lookups follow at most BG_MAX_FORWARD forwards, twice the invariant, as a
+ * defence only: a record past it reads as "no tag".
+ */
+#define BG_FORWARD_HOPS 2
+#define BG_MAX_FORWARD (2 * BG_FORWARD_HOPS)
+
+/*
+ * Nesting: a tag's depth is the number of live (ACTIVE or DOOMED) tags on its
+ * chain up to the top, itself included (a top-level tag: 1). The agent
+ * refuses a tag that would make any tag deeper than BG_MAX_NEST, also when
+ * the new tag's root is an ancestor of tagged roots and their tags would be
+ * pushed down below it. Every walk up the nesting (tag_within, doomed_by,
+ * tt_within) goes BG_NEST_WALK steps, strictly more than any chain holds.
+ */
+#define BG_MAX_NEST 8
+#define BG_NEST_WALK (BG_MAX_NEST + 1)
 
 /*
  * pidmap: one bit per pid (host tgid), set while procs may hold an entry for

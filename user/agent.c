@@ -507,10 +507,12 @@ static bool refuse(int cfd, enum az_verdict v, int pidfd, int32_t typed,
  * would be refused with no tag active. A record nobody needs goes:
  * - DETACHED (an untagged top-level tag): a missing record reads the same on
  *   both sides (resolve_tag, tt_resolve), so it can go at once;
- * - MERGED (an untagged nested tag): procs entries and nested tags may still
- *   name it, to be forwarded to its parent. Neither side ever writes a merged
- *   id anew (they record resolved tags), so once no entry and no surviving
- *   record names it, nothing will again.
+ * - MERGED (an untagged nested tag): procs entries may still name it, to be
+ *   forwarded to its parent (records are repointed past it when it merges,
+ *   tt_plan_end; one an agent killed mid-untag left is, at the next start).
+ *   Neither side ever writes a merged id anew (they record resolved tags),
+ *   so once no entry and no surviving record names it, nothing will again.
+ *   Those merged into a top-level tag go with it when it is untagged.
  * This scans every procs entry, so it runs only when the tags map is full.
  */
 struct gc_rec {
@@ -598,13 +600,53 @@ static size_t gc_tags(struct agent *a)
 	return dropped;
 }
 
-/* An untagged (or never completed) tag: merged into @parent, or gone. */
-static int end_tag(struct agent *a, uint32_t id, struct bg_tag *t, uint32_t parent)
+/* Apply a plan's writes to the tags map, in its order (see bpfguard.h). */
+static int apply_plan(struct agent *a, const struct tt_plan *p)
 {
-	if (!parent)
-		return bpf_map_delete_elem(a->tags_fd, &id) && errno != ENOENT ? -errno : 0;
-	t->state = BG_TAG_MERGED;
-	return put_tag(a, id, t);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct tt_write *w = &p->w[i];
+		int err;
+
+		if (w->del)
+			err = bpf_map_delete_elem(a->tags_fd, &w->id) && errno != ENOENT ? -errno : 0;
+		else
+			err = put_tag(a, w->id, &w->rec);
+		if (err) {
+			log_err("tag %u: cannot write its record: %s", w->id, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* Records forwarding twice (an agent died in the middle of end_tag's writes)
+ * are repointed before anything forwards a third time. */
+static void repair_tags(struct agent *a)
+{
+	struct tt_plan p = {};
+
+	if (load_tags(a) == 0 && tt_plan_repair(&a->tt, &p) == 0 && p.n &&
+	    apply_plan(a, &p) == 0)
+		log_info("repointed %zu tag record(s) that forwarded through a merged tag", p.n);
+	tt_plan_free(&p);
+}
+
+/*
+ * An untagged (or never completed) tag: merged into its enclosing tag, or
+ * gone at the top level; what named it is repointed (tt_plan_end). Reloads
+ * a->tt: pointers into it are stale afterwards.
+ */
+static int end_tag(struct agent *a, uint32_t id)
+{
+	struct tt_plan p = {};
+	int err = load_tags(a);
+
+	if (!err)
+		err = tt_plan_end(&a->tt, id, &p);
+	if (!err)
+		err = apply_plan(a, &p);
+	tt_plan_free(&p);
+	return err;
 }
 
 /* ---- killing ---------------------------------------------------------- */
@@ -1092,9 +1134,9 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	struct bg_tag t = {};
 	uint32_t zero = 0, id, parent = 0, *out = NULL;
 	size_t n = 0, cap = 0;
-	int nested = 0, err;
+	int nested = 0, depth, err;
 	struct az_target tf;
-	bool full = false;
+	bool full = false, unsettled = false;
 	pid_t pid;
 
 	/* The CLI validated these; a hand-made request is checked again. */
@@ -1138,6 +1180,12 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	}
 	if (refuse(cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
 		return;
+	if (tt_depth(&a->tt, parent) + 1 > BG_MAX_NEST) {
+		ctl_send_rep(cfd, ELOOP, NULL, 0, "tags nest at most %d deep: pid %d is in tag "
+			     "%u, %d deep already", BG_MAX_NEST, req->pid, parent,
+			     tt_depth(&a->tt, parent));
+		return;
+	}
 
 	if (bpf_map_lookup_elem(a->meta_fd, &zero, &m)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the meta map");
@@ -1170,18 +1218,26 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	}
 
 	/*
-	 * Two passes. The first records the root, after which the fork
-	 * program records every child a recorded process makes. The second
-	 * catches children that a not-yet-recorded descendant forked while the
-	 * first pass ran (a pid below the iterator's position).
+	 * Passes until one records nothing new (two at least). The first
+	 * records the root, after which the fork program records every child
+	 * a recorded process makes. The second catches children that a
+	 * not-yet-recorded descendant forked while the first pass ran (a pid
+	 * below the iterator's position). More are needed only where a
+	 * descendant is more than BG_MAX_DEPTH levels below anything recorded
+	 * when the iterator meets it (pids that run downwards).
 	 */
 	a->l.skel->bss->enroll_root = (uint32_t)pid;
 	a->l.skel->bss->enroll_tag = id;
 	a->l.skel->bss->enroll_parent = parent;
-	for (int pass = 0; pass < 2; pass++) {
+	for (int pass = 0;; pass++) {
+		uint32_t before = __atomic_load_n(&a->l.skel->bss->enroll_added, __ATOMIC_ACQUIRE);
 		char *buf = NULL;
 		size_t len = 0;
 
+		if (pass == BG_ENROLL_MAX_PASSES) {
+			unsettled = true;
+			break;
+		}
 		err = loader_read_iter(a->l.enroll, &buf, &len);
 		/* every record counts: a 0 (map full) must never be dropped */
 		for (size_t off = 0; !err && off + 4 <= len; off += 4) {
@@ -1190,7 +1246,8 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 				memcpy(&out[n++], buf + off, 4);
 		}
 		free(buf);
-		if (err)
+		if (err || (pass >= 1 && __atomic_load_n(&a->l.skel->bss->enroll_added,
+							 __ATOMIC_ACQUIRE) == before))
 			break;
 	}
 	a->l.skel->bss->enroll_root = 0;
@@ -1198,7 +1255,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		if (!out[i])
 			full = true;
 
-	if (err || full || bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != id) {
+	if (err || full || unsettled || bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != id) {
 		bool died = pidfd_exited(pidfd);
 
 		if (died) {
@@ -1213,8 +1270,13 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			free(out);
 			return;
 		}
-		end_tag(a, id, &t, parent);
-		if (full) {
+		end_tag(a, id);
+		if (unsettled) {
+			log_err("tag %u (pid %d): enrolment still recorded new processes after "
+				"%d passes: refused", id, pid, BG_ENROLL_MAX_PASSES);
+			ctl_send_rep(cfd, EAGAIN, NULL, 0, "enrolment of pid %d did not settle after "
+				     "%d passes: tag refused", req->pid, BG_ENROLL_MAX_PASSES);
+		} else if (full) {
 			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
 			ctl_send_rep(cfd, ENOSPC, NULL, 0,
 				     "procs map full (%u processes): raise --max-procs", a->l.max_procs);
@@ -1226,10 +1288,23 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		return;
 	}
 
-	/* Tags found nested below the new root now hang from it. */
+	/* Tags found nested below the new root now hang from it, unless that
+	 * nests them too deep: then the new tag goes, as if never made. */
 	if (load_tags(a) == 0) {
+		for (size_t i = 0; i < n; i++)
+			out[i] = tt_reparent_target(&a->tt, out[i], parent, id);
+		depth = tt_depth_after_tag(&a->tt, parent, out, n);
+		if (depth > BG_MAX_NEST) {
+			end_tag(a, id);
+			log_info("refused to tag pid %d: tags below it would nest %d deep", pid,
+				 depth);
+			ctl_send_rep(cfd, ELOOP, NULL, 0, "tags nest at most %d deep: tagging pid %d "
+				     "would push tags below it %d deep", BG_MAX_NEST, req->pid, depth);
+			free(out);
+			return;
+		}
 		for (size_t i = 0; i < n; i++) {
-			uint32_t x = tt_reparent_target(&a->tt, out[i], parent, id);
+			uint32_t x = out[i];
 			struct bg_tag *tx = tt_find(&a->tt, x);
 
 			if (x && tx && tx->parent != id) {
@@ -1255,7 +1330,7 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	struct az_target tf;
 	struct bg_proc e;
 	struct az_tag at;
-	struct bg_tag *t;
+	struct bg_tag *t, was;
 	uint32_t cur, into;
 	pid_t pid;
 
@@ -1280,14 +1355,15 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	into = tt_parent(&a->tt, cur);
-	if (end_tag(a, cur, t, into)) {
+	was = *t; /* end_tag reloads the table */
+	if (end_tag(a, cur)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
 	log_info("untagged pid %d (tag %u) for uid %u", pid, cur, c->uid);
 	events_emit(&a->ev, &(struct ev){ .type = EV_UNTAG, .tag = cur, .pid = (uint32_t)pid,
 					  .uid = c->uid, .parent_tag = into },
-		    audience(t));
+		    audience(&was));
 	ctl_send_rep(cfd, 0, NULL, 0, "untagged %d", req->pid);
 }
 
@@ -2067,6 +2143,7 @@ int agent_run(const struct agent_opts *o)
 		err = peer_probe_open(&a.pp);
 	if (err)
 		goto out;
+	repair_tags(&a);
 
 	a.rb = ring_buffer__new(bpf_map__fd(a.l.skel->maps.events), on_event, &a, NULL);
 	if (!a.rb) {

@@ -26,6 +26,9 @@
  *    every live process whose parent chain reaches R *now* (an orphan, e.g.
  *    a daemon reparented before the tag, is not found); tags already active
  *    below R are re-parented under the new one;
+ *  - a tag that would nest deeper than 8 (BG_MAX_NEST) is refused, also one
+ *    that would push tags below its root deeper; refused after its
+ *    enrolment, what it took counts for the enclosing tag;
  *  - untagging a nested root merges its members into the enclosing tag;
  *    untagging a top-level root detaches its members (nested tags in it
  *    become top-level);
@@ -455,7 +458,7 @@ static bool verbose; /* RANDTREE_VERBOSE=1: every tree's ops and processes */
 static struct {
 	unsigned long procs, daemons, setsids, execs, sh_execs, threaded, leader_exits,
 		reexecs, tags, nested, retags, untags, merged, detached, bad_untags, rounds,
-		roots_killed, others_killed, deaths, survivors, deep;
+		roots_killed, others_killed, deaths, survivors, deep, too_deep;
 } st;
 
 static uint64_t rnd64(void)
@@ -559,7 +562,46 @@ static int reparent_target(int found, int outer, int new)
 	return 0;
 }
 
-enum { TAG_TOP, TAG_NESTED, TAG_ALREADY, TAG_FULL };
+enum { TAG_TOP, TAG_NESTED, TAG_ALREADY, TAG_FULL, TAG_DEEP };
+
+#define NEST_MAX 8 /* BG_MAX_NEST: deeper nesting is refused */
+
+static bool t_live(int t)
+{
+	return t && T.t[t].state == T_ACTIVE; /* a dead tag is T_GONE at once */
+}
+
+/* Live tags from @t to the top, @t included. */
+static int depth_of(int t)
+{
+	int d = 0;
+
+	for (t = resolve(t); t && d < MAX_TAGS; d++)
+		t = tparent(t);
+	return d;
+}
+
+/* Levels of live tags hanging below live tag @t, @t included. */
+static int height_of(int t)
+{
+	int h = 0;
+
+	if (!t_live(t))
+		return 0;
+	for (int u = 1; u <= T.nt; u++) {
+		int k = 0, x = u;
+
+		if (!t_live(u))
+			continue;
+		while (x && x != t && k < MAX_TAGS) {
+			x = tparent(x);
+			k++;
+		}
+		if (x == t && k + 1 > h)
+			h = k + 1;
+	}
+	return h;
+}
 
 static int model_tag(int r)
 {
@@ -570,7 +612,29 @@ static int model_tag(int r)
 	if (T.nt + 1 >= MAX_TAGS)
 		return TAG_FULL;
 	outer = resolve(T.n[r].tag);
-	id = ++T.nt;
+	if (depth_of(outer) + 1 > NEST_MAX)
+		return TAG_DEEP; /* refused before anything is written */
+	id = T.nt + 1;
+	for (int x = 0, h = 0; x < T.nn; x++) {
+		int cur;
+
+		if (!T.n[x].alive || !real_desc(x, r))
+			continue;
+		cur = resolve(T.n[x].tag);
+		if (x == r || cur == outer || cur == 0 || cur == id)
+			continue;
+		h = height_of(reparent_target(cur, outer, id));
+		if (depth_of(outer) + 1 + h > NEST_MAX) {
+			/* refused after the enrolment: the new tag merges into
+			 * outer (or goes), so what it took counts for outer */
+			for (int y = 0; y < T.nn; y++)
+				if (T.n[y].alive && real_desc(y, r) &&
+				    (y == r || resolve(T.n[y].tag) == 0))
+					T.n[y].tag = outer;
+			return TAG_DEEP;
+		}
+	}
+	T.nt = id;
 	T.t[id] = (struct mtag){ .root = r, .parent = outer, .state = T_ACTIVE };
 	for (int x = 0; x < T.nn; x++) {
 		int cur;
@@ -860,6 +924,16 @@ static int do_tag(int r)
 	if (want == TAG_FULL)
 		return 0;
 	rc = run_cli("tag", pid, out, sizeof(out));
+	if (want == TAG_DEEP) {
+		st.too_deep++;
+		logf_(" tag(n%d)=too-deep", r);
+		if (rc != 1 || !strstr(out, "tags nest at most 8 deep")) {
+			fail("tag n%d (pid %d): expected the nesting bound's refusal, got exit %d: %s",
+			     r, pid, rc, out);
+			return -1;
+		}
+		return 0;
+	}
 	if (rc != 0) {
 		fail("tag n%d (pid %d): exit %d: %s", r, pid, rc, out);
 		return -1;
@@ -1437,12 +1511,12 @@ int main(int argc, char **argv)
 	}
 	printf("stats: %.1f s; processes %lu (daemon %lu, setsid %lu, exec %lu, sh-exec %lu, "
 	       "threaded %lu, leader-exit %lu), re-execs %lu, deep chains %lu; tags %lu "
-	       "(nested %lu), re-tags %lu, untags %lu (merged %lu, detached %lu), refused "
+	       "(nested %lu, refused too deep %lu), re-tags %lu, untags %lu (merged %lu, detached %lu), refused "
 	       "untags %lu; kill rounds %lu (tagged roots %lu, others %lu), deaths %lu, "
 	       "survivors checked %lu\n",
 	       (double)(now_ms() - t0) / 1000.0, st.procs, st.daemons, st.setsids, st.execs,
 	       st.sh_execs, st.threaded, st.leader_exits, st.reexecs, st.deep, st.tags,
-	       st.nested, st.retags, st.untags, st.merged, st.detached, st.bad_untags,
+	       st.nested, st.too_deep, st.retags, st.untags, st.merged, st.detached, st.bad_untags,
 	       st.rounds, st.roots_killed, st.others_killed, st.deaths, st.survivors);
 	if (fails >= MAX_FAILS && (uint64_t)i < trees)
 		printf("stopped after %d failed trees\n", fails);
