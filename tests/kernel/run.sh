@@ -2871,7 +2871,7 @@ test_events_drop() {
 	[[ -z $bad ]] || fail "agent log lines without a <N>bpfguard: prefix: $(oneline "$bad")"
 }
 
-STATUS_COUNTERS="forks_tracked exits_tracked root_exits procs_map_full deaths_map_full ringbuf_drops enrolled kernel_kills kernel_kills_failed kills kills_skipped_identity kills_failed agent_spared kills_refused_uid"
+STATUS_COUNTERS="forks_tracked exits_tracked root_exits procs_map_full deaths_map_full ringbuf_drops enrolled kernel_kills kernel_kills_failed kills kills_skipped_identity kills_failed agent_spared kills_refused_uid kills_stuck"
 AGENT_COUNTERS="events_sent event_subscribers_dropped requests_refused metrics_scrapes metrics_errors"
 
 # status_get PATH...: GOT = the values at PATHs of a fresh `status --json`.
