@@ -9,17 +9,19 @@
  *   fusehang serve [--life S] DIR REPORT
  *       In a private mount namespace (nothing is mounted where other
  *       processes look), mount a FUSE file system on DIR and serve it:
- *       write REPORT ("PID\n") once mounted, REPORT.got once the LOOKUP of
- *       DIR/x arrived (held: never answered), and answer it (ENOENT) on
- *       SIGUSR1. Every other request gets ENOSYS. Exits on SIGTERM, or after
+ *       write REPORT ("PID\n") once mounted. A LOOKUP of a name starting
+ *       with 'x' (DIR/x, DIR/x2...) is held, never answered, and REPORT.got
+ *       says how many are held ("N\n"); SIGUSR1 answers them all (ENOENT).
+ *       Every other request gets ENOSYS. Exits on SIGTERM, or after
  *       --life seconds (default 300); the namespace and its mount go with it
  *       (closing /dev/fuse aborts the connection: nothing stays stuck).
  *
  *   fusehang tree [--go FILE] [--life S] OUT PATH NORMAL
  *       The lineage: the root (this process) waits for --go FILE, then forks
  *       NORMAL sleepers and one child that stat()s PATH (the served DIR/x,
- *       through /proc/SERVER/root) and so blocks. OUT gets "PID ROLE" lines:
- *       root, normal..., stuck. Every process exits after --life seconds.
+ *       through /proc/SERVER/root) and so blocks; PATH "-": no such child.
+ *       OUT gets "PID ROLE" lines: root, normal..., stuck. Every process
+ *       exits after --life seconds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -68,8 +70,8 @@ static int serve(const char *dir, const char *report, long life_s)
 {
 	static char buf[FUSE_MIN_READ_BUFFER + 65536];
 	char opts[128], path[4096], line[32];
-	uint64_t held = 0;
-	bool holding = false;
+	uint64_t held[64];
+	size_t nheld = 0;
 	long end = now_ms() + life_s * 1000;
 	sigset_t set;
 	int fd, sfd;
@@ -113,9 +115,9 @@ static int serve(const char *dir, const char *report, long life_s)
 				continue;
 			if (si.ssi_signo == SIGTERM)
 				break;
-			if (holding) /* SIGUSR1: let the stuck process go */
-				reply(fd, held, ENOENT, NULL, 0);
-			holding = false;
+			for (size_t i = 0; i < nheld; i++) /* SIGUSR1: let them go */
+				reply(fd, held[i], ENOENT, NULL, 0);
+			nheld = 0;
 			continue;
 		}
 		n = read(fd, buf, sizeof(buf));
@@ -124,17 +126,20 @@ static int serve(const char *dir, const char *report, long life_s)
 		if (n < (ssize_t)sizeof(*in))
 			break; /* unmounted (ENODEV) */
 		if (in->opcode == FUSE_INIT) {
+			const struct fuse_init_in *ii = (const void *)(buf + sizeof(*in));
+			/* parallel lookups: else a second one waits for the
+			 * first on a mutex, held too, and uncounted */
 			struct fuse_init_out o = { .major = FUSE_KERNEL_VERSION,
 						   .minor = FUSE_KERNEL_MINOR_VERSION,
-						   .max_write = 65536, .max_readahead = 65536 };
+						   .max_write = 65536, .max_readahead = 65536,
+						   .flags = ii->flags & FUSE_PARALLEL_DIROPS };
 
 			reply(fd, in->unique, 0, &o, sizeof(o));
-		} else if (in->opcode == FUSE_LOOKUP && !holding &&
-			   strcmp(buf + sizeof(*in), "x") == 0) {
-			held = in->unique;
-			holding = true;
+		} else if (in->opcode == FUSE_LOOKUP && nheld < 64 && buf[sizeof(*in)] == 'x') {
+			held[nheld++] = in->unique;
 			snprintf(path, sizeof(path), "%s.got", report);
-			write_text(path, "got\n");
+			snprintf(line, sizeof(line), "%zu\n", nheld);
+			write_text(path, line);
 		} else if (!no_reply(in->opcode)) {
 			reply(fd, in->unique, in->opcode == FUSE_LOOKUP ? ENOENT : ENOSYS, NULL, 0);
 		}
@@ -160,16 +165,17 @@ static int tree(const char *go, long life_s, const char *out, const char *path, 
 			exit_at(end);
 		len += (size_t)snprintf(text + len, sizeof(text) - len, "%d normal\n", pid);
 	}
-	pid = fork();
+	pid = strcmp(path, "-") ? fork() : 0;
 	if (pid < 0)
 		return 1;
-	if (pid == 0) {
+	if (pid == 0 && strcmp(path, "-")) {
 		struct stat st;
 
 		stat(path, &st); /* blocks until the server answers */
 		exit_at(end);
 	}
-	snprintf(text + len, sizeof(text) - len, "%d stuck\n", pid);
+	if (pid)
+		snprintf(text + len, sizeof(text) - len, "%d stuck\n", pid);
 	if (write_text(out, text))
 		return 1;
 	exit_at(end);
