@@ -814,8 +814,9 @@ static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uin
  * members the last sweep signalled are dead, until a sweep finds nobody:
  * the cgroup.kill rule, done from the recorded lineage. While some live on
  * (dying, or stuck), it is swept again (signalled again) once per tick; and
- * after two sweeps in a row that could signal nobody (pidfd_open or the
- * signal refused), only once per tick too, rather than in a busy loop.
+ * after two sweeps in a row that found members but could watch none of them
+ * die (pidfd_open or the signal refused), only once per tick too, rather
+ * than in a busy loop.
  * Returns 0 when the lineage is empty, -EINPROGRESS while it is being
  * killed (*next: when to look again, if no pidfd wakes the loop first),
  * -EBUSY when this wake-up's sweep budget is spent, or an error.
@@ -857,11 +858,13 @@ static int kill_step(struct agent *a, uint32_t tag, uint64_t death_ts, uint64_t 
 	k->kills += s.fresh;
 	k->sweeps++;
 	k->last_sweep = now;
-	k->idle = s.sent ? 0 : k->idle + 1;
-	if (k->idle == 2)
-		log_warn("tag %u: lineage not empty yet, retrying each second", tag);
 	err = pending_update(a, k, &s, now);
 	sweep_free(&s);
+	/* members listed but none signalled and watched (pidfd_open or the
+	 * signal refused): twice in a row, and it is paced by the tick */
+	k->idle = k->live ? 0 : k->idle + 1;
+	if (k->idle == 2)
+		log_warn("tag %u: lineage not empty yet, retrying each second", tag);
 	/* all signalled ones dead already (or none watchable): sweep again
 	 * on the next wake-up, which comes at once */
 	if (!k->live && k->idle < 2)
@@ -999,18 +1002,19 @@ static void drop_orphans(struct agent *a)
 /*
  * Work through the recorded deaths, fairly and in bounded steps: first the
  * ones the ring just announced (a fresh death is signalled at once), then
- * up to DEATH_CHUNK of the deaths map from where the last call stopped,
- * wrapping around. The walk's cursor is the last key visited that is still
+ * up to DEATH_CHUNK of the deaths map from where the last call stopped: a
+ * pass over the whole map takes as many wake-ups as it needs, back to back,
+ * and the next pass starts at the beginning. The walk's cursor is the last key visited that is still
  * in the map (the next key of a deleted one would be the map's first:
  * restarting there would starve the keys behind it). Returns the time
- * (CLOCK_MONOTONIC ns) to come back, UINT64_MAX if nothing is due: now if
- * work is left over (the loop serves its clients first).
+ * (CLOCK_MONOTONIC ns) to come back, UINT64_MAX if nothing is due: 0 if
+ * the pass or the budget left work over (the loop serves its clients first).
  */
 static uint64_t handle_deaths(struct agent *a)
 {
 	uint64_t next = UINT64_MAX;
-	uint32_t key, first = 0;
-	bool wrapped = false, circled = false;
+	bool circled = false;
+	uint32_t key;
 	size_t visited = 0, f = 0;
 	int r;
 
@@ -1034,20 +1038,12 @@ static uint64_t handle_deaths(struct agent *a)
 
 	while (visited < DEATH_CHUNK) {
 		if (bpf_map_get_next_key(a->deaths_fd, a->have_cursor ? &a->cursor : NULL, &key)) {
-			if (wrapped || !a->have_cursor) {
-				circled = true;
-				break;
-			}
-			a->have_cursor = false; /* end of the map: round again */
-			wrapped = true;
-			continue;
-		}
-		if (visited && key == first) {
+			/* the end of the map: this pass is over, the next one
+			 * (on the next wake-up) starts at the beginning */
+			a->have_cursor = false;
 			circled = true;
 			break;
 		}
-		if (!visited)
-			first = key;
 		visited++;
 		r = handle_death(a, key, &next);
 		if (r == H_BUDGET)
