@@ -73,7 +73,7 @@ TESTS=(
 	library go_example
 	events events_stop events_drop status_json metrics
 	fork_storm root_pid_reuse dethread_exec go_thread_child setuid_child
-	stopped_traced_dstate stuck_member many_deaths tag_slots
+	stopped_traced_dstate stuck_member stuck_restart many_deaths tag_slots
 	agent_sigkill ring_full map_full request_burst bad_clients random_trees
 )
 
@@ -1938,6 +1938,66 @@ stuck_member_case() {
 
 test_stuck_member() {
 	stuck_member_case
+	local rc=$?
+	fuse_stop
+	return $rc
+}
+
+# The agent restarts while a member is stuck: it stops at once on SIGTERM;
+# the next one takes the death up again from the pinned deaths map without
+# stalling (status answers, a lineage killed meanwhile dies), reports the
+# member again (it cannot know the last agent did), and ends the lineage
+# once the member dies.
+stuck_restart_case() {
+	local f ev r1 t1 stuck before deadline
+	local -a normal1
+	local -A CNT=()
+	fuse_start || return
+	quick_status || return
+	counters kills_stuck || return
+	before=${CNT[kills_stuck]}
+	stuck_tree x 2 || return
+	r1=$ROOT t1=$TAGID
+	role normal
+	normal1=("${ROLE_PIDS[@]}")
+	role stuck
+	stuck=${ROLE_PIDS[0]:-}
+	[[ -n $stuck ]] || { fail "setup: the tree has no stuck member"; return; }
+	fuse_held 1 || return
+	safe_kill KILL "$r1"
+	wait_dead "$BOUND_MS" "${normal1[@]}" ||
+		{ fail "beside a stuck member, still alive $BOUND_MS ms after the root was killed: $(desc "${ALIVE[@]}")"; return; }
+	now
+	deadline=$((NOW + 10000 * BOUND))
+	until quick_status && counters kills_stuck && ((CNT[kills_stuck] > before)); do
+		[[ $RC == 0 ]] || return
+		now
+		((NOW < deadline)) || { fail "kills_stuck still $before $((10 * BOUND)) s after the kill"; return; }
+		msleep 0.2
+	done
+	stop_agent
+	((AGENT_FORCED == 0)) || { fail "the agent did not stop on SIGTERM while a member was stuck"; return; }
+	start_agent || { fail "restart beside a stuck member: $AGENT_WHY"; return; }
+	f=$TMP/ev.srestart$SEQ
+	events_start "$f" || return
+	ev=$EV_PID
+	tagged_tree children 2 || return
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || { REASON="after a restart beside a stuck member: $REASON"; return 1; }
+	wait_grep "$f" "\"event\":\"stuck\",\"tag\":$t1,\"pid\":$stuck," $((10000 * BOUND)) ||
+		{ fail "the restarted agent did not report the stuck member $stuck: $(oneline "$(tail -n 3 "$f")")"; return; }
+	quick_status || return
+	counters kills_stuck || return
+	((CNT[kills_stuck] == before + 2)) || { fail "kills_stuck went from $before to ${CNT[kills_stuck]}: expected one count per agent"; return; }
+	is_alive "$stuck" || { fail "setup: the member blocked in FUSE died before it was released"; return; }
+	fuse_release
+	wait_dead "$BOUND_MS" "$stuck" || { fail "the stuck member $stuck still alive $BOUND_MS ms after it was released"; return; }
+	wait_grep "$f" "\"event\":\"lineage_dead\",\"tag\":$t1," $((BOUND_MS + 2000)) ||
+		{ fail "the restarted agent did not end tag $t1 once its stuck member died: $(oneline "$(tail -n 3 "$f")")"; return; }
+	events_stop "$ev"
+}
+
+test_stuck_restart() {
+	stuck_restart_case
 	local rc=$?
 	fuse_stop
 	return $rc
