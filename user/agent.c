@@ -763,11 +763,12 @@ static void report_stuck(struct agent *a, struct pkill *k, uint64_t now)
 	}
 }
 
-/* The sweep found nobody left: the lineage is dead. */
+/* The sweep found nobody left: the lineage is dead. (Its sweeps: those
+ * that found someone to signal.) */
 static void lineage_done(struct agent *a, struct sweep *s, struct pkill *k, uint64_t death_ts)
 {
 	uint64_t kills = k ? k->kills : 0;
-	int sweeps = (k ? k->sweeps : 0) + 1;
+	int sweeps = k ? k->sweeps : 0;
 
 	report_self(a, s);
 	report_refused(a, s);
@@ -1004,9 +1005,10 @@ static void drop_orphans(struct agent *a)
  * ones the ring just announced (a fresh death is signalled at once), then
  * up to DEATH_CHUNK of the deaths map from where the last call stopped: a
  * pass over the whole map takes as many wake-ups as it needs, back to back,
- * and the next pass starts at the beginning. The walk's cursor is the last key visited that is still
- * in the map (the next key of a deleted one would be the map's first:
- * restarting there would starve the keys behind it). Returns the time
+ * and the next pass starts at the beginning. The walk's cursor is the last
+ * key visited that is still in the map (the next key of a deleted one would
+ * be the map's first: restarting there would starve the keys behind it).
+ * Returns the time
  * (CLOCK_MONOTONIC ns) to come back, UINT64_MAX if nothing is due: 0 if
  * the pass or the budget left work over (the loop serves its clients first).
  */

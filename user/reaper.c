@@ -120,21 +120,40 @@ int pk_add(struct reaper *r, struct pkill *k, const struct pk_member *m, const s
 	return 0;
 }
 
+/* One poll() for the whole lineage: this runs on every wake-up of the
+ * loop, and a large lineage wakes it once per death. */
 void pk_reap(struct pkill *k)
 {
-	k->live = 0;
-	for (size_t i = 0; i < k->n; i++) {
-		struct pollfd p = { .fd = k->m[i].fd, .events = POLLIN };
+	struct pollfd one, *p = k->n > 1 ? calloc(k->n, sizeof(*p)) : NULL;
+	size_t step = p ? k->n : 1; /* without the memory: one pidfd per poll() */
 
-		if (p.fd < 0)
-			continue;
-		if (poll(&p, 1, 0) > 0) {
-			close(p.fd);
-			k->m[i].fd = -1;
-			continue;
+	if (!p)
+		p = &one;
+	k->live = 0;
+	for (size_t i = 0; i < k->n; i += step) {
+		size_t m = k->n - i < step ? k->n - i : step;
+
+		/* poll() ignores the negative fds of members seen dead */
+		for (size_t j = 0; j < m; j++)
+			p[j] = (struct pollfd){ .fd = k->m[i + j].fd, .events = POLLIN };
+		if (poll(p, (nfds_t)m, 0) < 0)
+			for (size_t j = 0; j < m; j++)
+				p[j].revents = 0;
+		for (size_t j = 0; j < m; j++) {
+			struct pk_member *mb = &k->m[i + j];
+
+			if (mb->fd < 0)
+				continue;
+			if (p[j].revents) {
+				close(mb->fd);
+				mb->fd = -1;
+				continue;
+			}
+			k->live++;
 		}
-		k->live++;
 	}
+	if (p != &one)
+		free(p);
 }
 
 void reaper_reap(struct reaper *r)
