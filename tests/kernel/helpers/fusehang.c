@@ -23,6 +23,9 @@
  *       OUT gets "PID ROLE" lines: root, normal..., stuck. Every process
  *       exits after --life seconds.
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fuse.h>
