@@ -195,6 +195,7 @@ enum bg_stat {
 	BG_STAT_KILL_FAILED,	/* pidfd_open/pidfd_send_signal failed */
 	BG_STAT_SELF_SPARED,	/* the agent found itself in a doomed lineage */
 	BG_STAT_KILL_REFUSED,	/* descendants an unprivileged tag's owner may not signal */
+	BG_STAT_KILLS_STUCK,	/* members still alive REAPER_STUCK_NS after SIGKILL */
 	BG_STAT_MAX,
 };
 

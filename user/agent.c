@@ -41,13 +41,24 @@
 #include "metrics.h"
 #include "parse.h"
 #include "ratelimit.h"
+#include "reaper.h"
 #include "render.h"
 #include "statcache.h"
 
-/* A lineage still not empty after this long is retried on the next tick. */
-#define KILL_ROUND_BUDGET_NS (10ull * 1000000000ull)
 /* Without events the agent wakes this often to retry unfinished kills. */
 #define TICK_MS 1000
+#define TICK_NS (TICK_MS * 1000000ull)
+/*
+ * Work per wake-up of the kill path, so that clients and other deaths are
+ * served between the sweeps of a large burst: at most this many sweeps (and
+ * once this many members were signalled, no further sweep), and this many
+ * deaths looked at, round-robin from where the last wake-up stopped.
+ */
+#define SWEEP_BUDGET 32
+#define SWEEP_MEMBER_BUDGET 4096
+#define DEATH_CHUNK 256
+/* Deaths the ring announced, taken before the round-robin walk. */
+#define FRESH_MAX 64
 #define SCAN_CHUNK 4096
 /*
  * Clients are read without blocking, each on its own deadline: one that
@@ -121,6 +132,14 @@ struct agent {
 	bool kill_newborn; /* ... and the signal goes to a process born into it */
 	uint64_t loss_seen[4];
 	bool loss_primed;
+	/* the kill path (see "killing"): pending kills, fair walk, budget */
+	struct reaper rp;
+	uint32_t cursor;  /* last deaths key visited that is still there */
+	bool have_cursor; /* false: the walk starts at the map's first key */
+	uint32_t fresh[FRESH_MAX];
+	size_t nfresh;
+	int budget;	   /* sweeps left in this wake-up */
+	size_t budget_members;
 	const struct bg_req *req; /* the request being answered, and by whom */
 	struct ucred req_cred;
 	bool req_priv;
@@ -655,6 +674,7 @@ struct victim {
 	uint32_t pid;
 	uint32_t flags; /* BG_MEMBER_SIGNALLED: the iterator sent the signal */
 	uint64_t start;
+	int fd;		/* its pidfd after the sweep signalled it, else -1 */
 	char comm[16];	/* as the iterator saw it */
 };
 
@@ -665,7 +685,8 @@ struct sweep {
 	size_t n, cap;
 	uint32_t *refused; /* members the tag's owner may not signal (last sweep) */
 	size_t nref, refcap;
-	size_t sent; /* signals sent by the last sweep */
+	size_t sent;  /* signals sent by the last sweep */
+	size_t fresh; /* ... to members the pending kill did not know yet */
 	bool self_found;
 };
 
@@ -713,46 +734,18 @@ static int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, 
 	return fd;
 }
 
-/* Wait, bounded, until every pidfd reports its process dead. */
-static void wait_dead(int *fds, size_t n, int timeout_ms)
-{
-	struct pollfd *p = calloc(n, sizeof(*p));
-	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
-	size_t left = n;
-
-	if (!p)
-		return;
-	for (size_t i = 0; i < n; i++)
-		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
-	while (left) {
-		uint64_t t = now_ns();
-		int r;
-
-		if (t >= end)
-			break;
-		r = poll(p, n, (int)((end - t) / 1000000ull) + 1);
-		if (r < 0 && errno != EINTR)
-			break;
-		for (size_t i = 0; r > 0 && i < n; i++) {
-			if (p[i].fd >= 0 && p[i].revents) {
-				p[i].fd = -1; /* poll ignores negative fds */
-				left--;
-			}
-		}
-	}
-	free(p);
-}
-
 /*
  * One sweep: send @sig to every verified member of @tag's lineage. The
  * bg_members iterator lists them (it walks the tasks, not the procs map's
  * buckets) and, where the kernel has bpf_send_signal_task, signals them
  * itself in the same read(): one syscall for the lineage instead of three
  * per member. Members it did not signal get @sig through a verified pidfd.
- * The pidfds of those signalled (opened after the signals, to wait for
- * their death) are returned in *fds (caller closes).
+ * Each victim signalled keeps its pidfd (opened after the signal, to watch
+ * its death) in .fd (the caller closes them: sweep_close). Members @known
+ * already had it (a pending kill signalling again): no kill event, and not
+ * counted in .fresh.
  */
-static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, size_t *nfd)
+static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill *known)
 {
 	const struct bg_tag *t = tt_find(&a->tt, s->tag);
 	char *buf = NULL;
@@ -762,7 +755,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 	s->n = 0;
 	s->nref = 0;
 	s->sent = 0;
-	*nfd = 0;
+	s->fresh = 0;
 	a->l.skel->bss->sweep_tag = s->tag;
 	a->l.skel->bss->sweep_sig = a->iter_kill ? (uint32_t)sig : 0;
 	err = loader_read_iter(a->l.members, &buf, &len);
@@ -793,36 +786,49 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, int **fds, si
 			free(buf);
 			return -ENOMEM;
 		}
-		s->v[s->n] = (struct victim){ .pid = m.pid, .start = m.start,
+		s->v[s->n] = (struct victim){ .pid = m.pid, .start = m.start, .fd = -1,
 					      .flags = m.flags & BG_MEMBER_SIGNALLED };
 		memcpy(s->v[s->n].comm, m.comm, sizeof(m.comm));
 		s->v[s->n++].comm[sizeof(m.comm) - 1] = '\0';
 	}
 	free(buf);
-	if (!s->n)
-		return 0;
-	int *f = realloc(*fds, s->n * sizeof(*f));
-
-	if (!f)
-		return -ENOMEM; /* *fds stays valid: the caller frees it */
-	*fds = f;
 	for (size_t i = 0; i < s->n; i++) {
-		const struct victim *v = &s->v[i];
-		int fd;
+		struct victim *v = &s->v[i];
+		bool old = pk_find(known, v->pid, v->start);
 
 		if (v->flags & BG_MEMBER_SIGNALLED) {
-			s->sent++;
-			note_kill(a, s->tag, v->pid, v->comm, sig);
-			fd = open_verified(a, s->tag, v); /* gone already: nothing to wait for */
+			if (!old)
+				note_kill(a, s->tag, v->pid, v->comm, sig);
+			v->fd = open_verified(a, s->tag, v); /* gone already: nothing to watch */
 		} else {
-			fd = kill_verified(a, s->tag, v, sig);
-			if (fd >= 0)
-				s->sent++;
+			v->fd = old ? open_verified(a, s->tag, v) : kill_verified(a, s->tag, v, sig);
+			if (old && v->fd >= 0 && pidfd_send_signal(v->fd, sig, NULL, 0)) {
+				close(v->fd);
+				v->fd = -1;
+			}
+			if (v->fd < 0)
+				continue;
 		}
-		if (fd >= 0)
-			(*fds)[(*nfd)++] = fd;
+		s->sent++;
+		if (!old)
+			s->fresh++;
 	}
 	return 0;
+}
+
+static void sweep_close(struct sweep *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].fd >= 0)
+			close(s->v[i].fd);
+	s->n = 0;
+}
+
+static void sweep_free(struct sweep *s)
+{
+	sweep_close(s);
+	free(s->v);
+	free(s->refused);
 }
 
 /* Descendants an unprivileged tag's owner may not signal: reported once,
@@ -857,50 +863,141 @@ static void report_self(struct agent *a, struct sweep *s)
 }
 
 /*
- * Kill every process recorded below @tag. A child can be born between a
- * sweep and its parent's death (a fork already past its fatal-signal check),
- * so sweep again until a sweep finds nobody: the cgroup.kill rule, done from
- * the recorded lineage. Returns 0 when the lineage is empty, -EAGAIN when
- * the budget ran out or two sweeps in a row could signal nobody (pidfd_open
- * or the signal refused): the death stays recorded and is retried on the
- * next tick, rather than in a busy loop.
+ * A member still alive REAPER_STUCK_NS after its SIGKILL (uninterruptible
+ * sleep: an unanswered FUSE request, a hung NFS server): reported once,
+ * counted, and left to the pending kill, which signals it again each tick.
  */
-static int kill_lineage(struct agent *a, uint32_t tag, uint64_t death_ts)
+static void report_stuck(struct agent *a, struct pkill *k, uint64_t now)
 {
-	struct sweep s = { .a = a, .tag = tag };
-	uint64_t start = now_ns(), kills = 0;
-	int *fds = NULL, err = 0;
-	int rounds = 0, idle = 0;
-	size_t nfd;
+	const struct bg_tag *t = tt_find(&a->tt, k->tag);
+	struct pk_member *m;
+	size_t i = 0;
 
-	for (;;) {
-		err = signal_sweep(a, &s, SIGKILL, &fds, &nfd);
-		if (err || !s.n)
-			break;
-		kills += s.sent;
-		wait_dead(fds, nfd, 1000);
-		for (size_t i = 0; i < nfd; i++)
-			close(fds[i]);
-		rounds++;
-		idle = s.sent ? 0 : idle + 1;
-		if (idle >= 2 || now_ns() - start > KILL_ROUND_BUDGET_NS) {
-			err = -EAGAIN;
-			break;
-		}
+	while ((m = pk_next_stuck(k, &i, now))) {
+		struct ev e = { .type = EV_STUCK, .tag = k->tag, .pid = m->pid, .comm = m->comm,
+				.latency_ns = (int64_t)(now - m->first_sig) };
+		char q[96];
+
+		stat_add(a, BG_STAT_KILLS_STUCK, 1);
+		json_quote(q, sizeof(q), m->comm);
+		log_warn("tag %u: pid %u %s still alive %.1f s after SIGKILL (uninterruptible "
+			 "sleep?): still watched and signalled again until it dies", k->tag, m->pid,
+			 q, (double)(now - m->first_sig) / 1e9);
+		e.nspid = ns_pid_of(m->pid);
+		events_emit(&a->ev, &e, audience(t));
 	}
-	stat_add(a, BG_STAT_KILLS, kills);
-	report_self(a, &s);
-	report_refused(a, &s);
-	if (!err)
-		note_lineage_dead(a, tag, kills, rounds, death_ts);
+}
+
+/* The sweep found nobody left: the lineage is dead. (Its sweeps: those
+ * that found someone to signal.) */
+static void lineage_done(struct agent *a, struct sweep *s, struct pkill *k, uint64_t death_ts)
+{
+	uint64_t kills = k ? k->kills : 0;
+	int sweeps = k ? k->sweeps : 0;
+
+	report_self(a, s);
+	report_refused(a, s);
+	note_lineage_dead(a, s->tag, kills, sweeps, death_ts);
 	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
 		 "%.3f ms after the root's exit",
-		 tag, (unsigned long long)kills, rounds,
+		 s->tag, (unsigned long long)kills, sweeps,
 		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0);
-	free(s.v);
-	free(s.refused);
-	free(fds);
+	reaper_drop(&a->rp, s->tag);
+}
+
+/* The sweep's signalled victims become @k's members (their identities
+ * keep when they were first signalled); the previous members' pidfds go. */
+static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uint64_t now)
+{
+	struct pkill old = *k;
+	int err = 0;
+
+	k->m = NULL;
+	k->n = k->cap = k->live = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct victim *v = &s->v[i];
+		struct pk_member m = { .pid = v->pid, .start = v->start, .fd = v->fd,
+				       .first_sig = now };
+
+		if (v->fd < 0)
+			continue;
+		v->fd = -1; /* k owns it now */
+		memcpy(m.comm, v->comm, sizeof(m.comm));
+		if (!err)
+			err = pk_add(&a->rp, k, &m, &old);
+		else
+			close(m.fd);
+	}
+	pk_clear(&old);
+	free(old.m);
 	return err;
+}
+
+/*
+ * One step of killing every process recorded below @tag, never waiting. A
+ * child can be born between a sweep and its parent's death (a fork already
+ * past its fatal-signal check), so the lineage is swept again once the
+ * members the last sweep signalled are dead, until a sweep finds nobody:
+ * the cgroup.kill rule, done from the recorded lineage. While some live on
+ * (dying, or stuck), it is swept again (signalled again) once per tick; and
+ * after two sweeps in a row that found members but could watch none of them
+ * die (pidfd_open or the signal refused), only once per tick too, rather
+ * than in a busy loop.
+ * Returns 0 when the lineage is empty, -EINPROGRESS while it is being
+ * killed (*next: when to look again, if no pidfd wakes the loop first),
+ * -EBUSY when this wake-up's sweep budget is spent, or an error.
+ */
+static int kill_step(struct agent *a, uint32_t tag, uint64_t death_ts, uint64_t *next)
+{
+	struct pkill *k = reaper_find(&a->rp, tag);
+	struct sweep s = { .a = a, .tag = tag };
+	uint64_t now = now_ns();
+	int err;
+
+	if (k) {
+		uint64_t due = k->last_sweep + TICK_NS;
+
+		report_stuck(a, k, now);
+		if ((k->live || k->idle >= 2) && now < due) {
+			if (due < *next)
+				*next = due;
+			return -EINPROGRESS;
+		}
+	}
+	if (a->budget <= 0 || a->budget_members >= SWEEP_MEMBER_BUDGET)
+		return -EBUSY;
+	a->budget--;
+	err = signal_sweep(a, &s, SIGKILL, k);
+	a->budget_members += s.n;
+	if (!err && !s.n) {
+		lineage_done(a, &s, k, death_ts);
+		sweep_free(&s);
+		return 0;
+	}
+	k = err ? NULL : reaper_get(&a->rp, tag);
+	if (!k) {
+		sweep_free(&s);
+		*next = now + TICK_NS < *next ? now + TICK_NS : *next;
+		return err ? err : -ENOMEM;
+	}
+	stat_add(a, BG_STAT_KILLS, s.fresh);
+	k->kills += s.fresh;
+	k->sweeps++;
+	k->last_sweep = now;
+	err = pending_update(a, k, &s, now);
+	sweep_free(&s);
+	/* members listed but none signalled and watched (pidfd_open or the
+	 * signal refused): twice in a row, and it is paced by the tick */
+	k->idle = k->live ? 0 : k->idle + 1;
+	if (k->idle == 2)
+		log_warn("tag %u: lineage not empty yet, retrying each second", tag);
+	/* all signalled ones dead already (or none watchable): sweep again
+	 * on the next wake-up, which comes at once */
+	if (!k->live && k->idle < 2)
+		*next = now;
+	else if (now + TICK_NS < *next)
+		*next = now + TICK_NS;
+	return err ? err : -EINPROGRESS;
 }
 
 /* A lineage in its grace period: signalled, SIGKILL due at .deadline. */
@@ -929,92 +1026,167 @@ static void drop_grace(struct agent *a, uint32_t tag)
 static int start_grace(struct agent *a, uint32_t tag, const struct bg_tag *t, uint64_t deadline)
 {
 	struct sweep s = { .a = a, .tag = tag };
-	int *fds = NULL, err;
-	size_t nfd = 0;
 	struct grace *g;
 	char name[16];
+	int err;
 
 	if (grow((void **)&a->grace, &a->grace_cap, a->ngrace, sizeof(*g), 16))
 		return -ENOMEM;
 	a->grace[a->ngrace++] = (struct grace){ .tag = tag, .sig = (int)t->signal,
 						.deadline = deadline };
-	err = signal_sweep(a, &s, (int)t->signal, &fds, &nfd);
-	for (size_t i = 0; i < nfd; i++)
-		close(fds[i]);
+	a->budget--;
+	err = signal_sweep(a, &s, (int)t->signal, NULL);
+	a->budget_members += s.n;
 	report_self(a, &s);
 	log_info("tag %u: root died, SIG%s sent to %zu descendant(s), SIGKILL in %.3f s", tag,
 		 signal_name((int)t->signal, name, sizeof(name)), s.sent,
 		 (double)(int64_t)(deadline - now_ns()) / 1e9);
-	free(s.v);
-	free(s.refused);
-	free(fds);
+	sweep_free(&s);
 	return err;
 }
 
+enum { H_KEPT, H_DELETED, H_GONE, H_BUDGET };
+
 /*
- * Work through every recorded death: kill at once, or signal and wait out
- * the grace. Returns the time (CLOCK_MONOTONIC ns) of the next deadline,
- * UINT64_MAX if none.
+ * One recorded death: kill at once, or signal and wait out the grace.
+ * Never waits for a victim. *next: the time (CLOCK_MONOTONIC ns) it needs
+ * looking at again, lowered only. Returns H_DELETED once the lineage is
+ * dead (its tag and death deleted), H_GONE if there was no such death,
+ * H_BUDGET if this wake-up's sweep budget is spent before it got its turn.
+ */
+static int handle_death(struct agent *a, uint32_t key, uint64_t *next)
+{
+	struct bg_tag *t = tt_find(&a->tt, key);
+	struct grace *g = find_grace(a, key);
+	bool budget_left = a->budget > 0 && a->budget_members < SWEEP_MEMBER_BUDGET;
+	uint64_t deadline;
+	struct bg_death d;
+	int err;
+
+	if (bpf_map_lookup_elem(a->deaths_fd, &key, &d))
+		return H_GONE;
+	if (t && t->state == BG_TAG_ACTIVE) {
+		/* once per death, whichever agent takes it up */
+		struct ev e = { .type = EV_ROOT_EXIT, .tag = key, .pid = d.root_pid,
+				.sig = (int)t->signal, .grace_ns = t->grace_ns,
+				.latency_ns = since(d.ts) };
+
+		t->state = BG_TAG_DOOMED;
+		put_tag(a, key, t);
+		sc_invalidate(&a->sc); /* one active tag fewer */
+		events_emit(&a->ev, &e, audience(t));
+	}
+	a->kill_ts = d.ts;
+	deadline = d.ts + (t ? t->grace_ns : 0);
+	if (t && t->signal != SIGKILL && t->grace_ns && now_ns() < deadline) {
+		if (!g && !budget_left)
+			return H_BUDGET;
+		if (!g && start_grace(a, key, t, deadline))
+			log_warn("tag %u: could not signal the whole lineage", key);
+		if (deadline < *next)
+			*next = deadline;
+		return H_KEPT;
+	}
+	if (t && t->signal != SIGKILL && !t->grace_ns && !g) {
+		/* a signal with no grace: it goes first, SIGKILL right after */
+		if (!budget_left)
+			return H_BUDGET;
+		start_grace(a, key, t, deadline);
+	}
+	err = t ? kill_step(a, key, d.ts, next) : 0;
+	if (err == -EBUSY)
+		return H_BUDGET;
+	if (err == -EINPROGRESS)
+		return H_KEPT;
+	if (err) {
+		log_warn("tag %u: cannot sweep the lineage (%s), retrying", key, strerror(-err));
+		if (now_ns() + TICK_NS < *next)
+			*next = now_ns() + TICK_NS;
+		return H_KEPT;
+	}
+	drop_grace(a, key);
+	reaper_drop(&a->rp, key);
+	/* Members left now (only the agent itself) become untracked. */
+	bpf_map_delete_elem(a->tags_fd, &key);
+	bpf_map_delete_elem(a->deaths_fd, &key);
+	sc_invalidate(&a->sc);
+	return H_DELETED;
+}
+
+/* Pending kills whose death is no longer recorded (unload, a tag that went):
+ * nothing will look at them again. */
+static void drop_orphans(struct agent *a)
+{
+	struct bg_death d;
+
+	for (size_t i = a->rp.n; i-- > 0;) {
+		uint32_t tag = a->rp.k[i].tag;
+
+		if (bpf_map_lookup_elem(a->deaths_fd, &tag, &d))
+			reaper_drop(&a->rp, tag);
+	}
+}
+
+/*
+ * Work through the recorded deaths, fairly and in bounded steps: first the
+ * ones the ring just announced (a fresh death is signalled at once), then
+ * up to DEATH_CHUNK of the deaths map from where the last call stopped: a
+ * pass over the whole map takes as many wake-ups as it needs, back to back,
+ * and the next pass starts at the beginning. The walk's cursor is the last
+ * key visited that is still in the map (the next key of a deleted one would
+ * be the map's first: restarting there would starve the keys behind it).
+ * Returns the time
+ * (CLOCK_MONOTONIC ns) to come back, UINT64_MAX if nothing is due: 0 if
+ * the pass or the budget left work over (the loop serves its clients first).
  */
 static uint64_t handle_deaths(struct agent *a)
 {
-	uint32_t keys[256], key, next;
-	uint64_t next_deadline = UINT64_MAX;
-	size_t n = 0;
-	int err;
+	uint64_t next = UINT64_MAX;
+	bool circled = false;
+	uint32_t key;
+	size_t visited = 0, f = 0;
+	int r;
 
-	/* Snapshot the keys: entries are deleted as they are handled, and a
-	 * lineage in its grace period stays. */
-	for (err = bpf_map_get_next_key(a->deaths_fd, NULL, &next); !err && n < 256;
-	     err = bpf_map_get_next_key(a->deaths_fd, &key, &next))
-		keys[n++] = key = next;
-	if (!n || load_tags(a))
-		return next_deadline;
-
-	for (size_t i = 0; i < n; i++) {
-		struct bg_tag *t = tt_find(&a->tt, keys[i]);
-		struct grace *g = find_grace(a, keys[i]);
-		uint64_t deadline;
-		struct bg_death d;
-
-		key = keys[i];
-		if (bpf_map_lookup_elem(a->deaths_fd, &key, &d))
-			continue;
-		if (t && t->state == BG_TAG_ACTIVE) {
-			/* once per death, whichever agent takes it up */
-			struct ev e = { .type = EV_ROOT_EXIT, .tag = key, .pid = d.root_pid,
-					.sig = (int)t->signal, .grace_ns = t->grace_ns,
-					.latency_ns = since(d.ts) };
-
-			t->state = BG_TAG_DOOMED;
-			put_tag(a, key, t);
-			events_emit(&a->ev, &e, audience(t));
-		}
-		a->kill_ts = d.ts;
-		deadline = d.ts + (t ? t->grace_ns : 0);
-		if (t && t->signal != SIGKILL && t->grace_ns && now_ns() < deadline) {
-			if (!g && start_grace(a, key, t, deadline))
-				log_warn("tag %u: could not signal the whole lineage", key);
-			if (deadline < next_deadline)
-				next_deadline = deadline;
-			continue;
-		}
-		if (t && t->signal != SIGKILL && !t->grace_ns && !g) {
-			/* a signal with no grace: it goes first, SIGKILL right after */
-			start_grace(a, key, t, deadline);
-		}
-		err = t ? kill_lineage(a, key, d.ts) : 0;
-		if (err == -EAGAIN) {
-			log_warn("tag %u: lineage not empty yet, retrying", key);
-			next_deadline = now_ns() + TICK_MS * 1000000ull;
-			continue;
-		}
-		drop_grace(a, key);
-		/* Members left now (only the agent itself) become untracked. */
-		bpf_map_delete_elem(a->tags_fd, &key);
-		bpf_map_delete_elem(a->deaths_fd, &key);
+	a->budget = SWEEP_BUDGET;
+	a->budget_members = 0;
+	reaper_reap(&a->rp);
+	if (bpf_map_get_next_key(a->deaths_fd, NULL, &key)) {
+		drop_orphans(a);
+		a->nfresh = 0;
+		a->have_cursor = false;
+		return next;
 	}
-	return next_deadline;
+	if (load_tags(a))
+		return now_ns() + TICK_NS;
+
+	for (; f < a->nfresh; f++)
+		if (handle_death(a, a->fresh[f], &next) == H_BUDGET)
+			break;
+	a->nfresh -= f;
+	memmove(a->fresh, a->fresh + f, a->nfresh * sizeof(a->fresh[0]));
+
+	while (visited < DEATH_CHUNK) {
+		if (bpf_map_get_next_key(a->deaths_fd, a->have_cursor ? &a->cursor : NULL, &key)) {
+			/* the end of the map: this pass is over, the next one
+			 * (on the next wake-up) starts at the beginning */
+			a->have_cursor = false;
+			circled = true;
+			break;
+		}
+		visited++;
+		r = handle_death(a, key, &next);
+		if (r == H_BUDGET)
+			break;
+		if (r == H_KEPT) {
+			a->cursor = key;
+			a->have_cursor = true;
+		}
+	}
+	if (!circled || a->nfresh)
+		next = 0; /* more to do: straight after the clients */
+	else
+		drop_orphans(a);
+	return next;
 }
 
 /*
@@ -1052,6 +1224,17 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 	}
 }
 
+/* A death the ring announced: taken first by the next handle_deaths. If
+ * the list is full, the round-robin walk of the deaths map finds it. */
+static void note_fresh(struct agent *a, uint32_t tag)
+{
+	for (size_t i = 0; i < a->nfresh; i++)
+		if (a->fresh[i] == tag)
+			return;
+	if (a->nfresh < FRESH_MAX)
+		a->fresh[a->nfresh++] = tag;
+}
+
 static int on_event(void *ctx, void *data, size_t len)
 {
 	struct bg_event ev;
@@ -1063,6 +1246,8 @@ static int on_event(void *ctx, void *data, size_t len)
 	 * the map, not the ring, is the work list. */
 	if (ev.type == BG_EV_BIRTH)
 		on_birth(ctx, &ev);
+	else if (ev.type == BG_EV_DEATH)
+		note_fresh(ctx, ev.tag);
 	return 0;
 }
 
@@ -2062,16 +2247,6 @@ static int wait_ms(struct agent *a, uint64_t next_deadline)
 	return t <= now ? 0 : (int)((t - now) / 1000000ull) + 1;
 }
 
-/* handle_deaths(); a death handled changes tags: status counts again. */
-static uint64_t deaths_now(struct agent *a)
-{
-	uint32_t key;
-
-	if (!bpf_map_get_next_key(a->deaths_fd, NULL, &key))
-		sc_invalidate(&a->sc);
-	return handle_deaths(a);
-}
-
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .listen_fd = -1, .lock_fd = -1, .sig_fd = -1, .ep_fd = -1 };
@@ -2086,6 +2261,7 @@ int agent_run(const struct agent_opts *o)
 	events_init(&a.ev, -1);
 	metrics_init(&a.m, -1);
 	rl_init(&a.rl, MAX_CLIENTS - PRIV_SLOTS);
+	reaper_init(&a.rp);
 	a.ncpus = libbpf_num_possible_cpus();
 	if (a.ncpus <= 0) {
 		log_err("cannot count CPUs");
@@ -2158,7 +2334,7 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	a.ep_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (a.ep_fd < 0 || ep_add(&a, ring_buffer__epoll_fd(a.rb)) || ep_add(&a, a.listen_fd) ||
-	    ep_add(&a, a.sig_fd)) {
+	    ep_add(&a, a.sig_fd) || reaper_open(&a.rp) < 0 || ep_add(&a, a.rp.ep_fd)) {
 		err = -errno;
 		log_err("epoll: %s", strerror(errno));
 		goto out;
@@ -2173,7 +2349,7 @@ int agent_run(const struct agent_opts *o)
 		 a.l.max_tags, a.l.ring_size, a.sock_path);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
-	next_deadline = deaths_now(&a);
+	next_deadline = handle_deaths(&a);
 
 	while (!a.stop) {
 		struct epoll_event ev[8];
@@ -2186,7 +2362,7 @@ int agent_run(const struct agent_opts *o)
 		}
 		/* Deaths first, whatever the clients send; then their share. */
 		ring_buffer__consume(a.rb);
-		next_deadline = deaths_now(&a);
+		next_deadline = handle_deaths(&a);
 		a.accepts_left = ACCEPTS_PER_WAKE;
 		a.serves_left = SERVES_PER_WAKE;
 		listening = false;
@@ -2196,6 +2372,8 @@ int agent_run(const struct agent_opts *o)
 
 			if (fd == a.sig_fd)
 				read_signals(&a);
+			else if (fd == a.rp.ep_fd)
+				continue; /* a victim died: handle_deaths below */
 			else if (fd == a.listen_fd)
 				listening = true;
 			else if ((c = find_client(&a, fd)))
@@ -2211,7 +2389,7 @@ int agent_run(const struct agent_opts *o)
 			break;
 		/* Always drain and check: a death found late is still a death. */
 		ring_buffer__consume(a.rb);
-		next_deadline = deaths_now(&a);
+		next_deadline = handle_deaths(&a);
 		check_losses(&a);
 		metrics_expire(&a.m, now_ns());
 		flush_refusals(&a, now_ns());
@@ -2241,5 +2419,6 @@ out:
 	tt_free(&a.tt);
 	sc_free(&a.sc);
 	free(a.grace);
+	reaper_close(&a.rp);
 	return rc;
 }

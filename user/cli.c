@@ -132,8 +132,9 @@ static const char status_help[] =
 static const char events_help[] =
 	"Usage: bpfguard events [--pin-dir DIR]\n\n"
 	"Follow the agent's events as they happen: one JSON object per line on stdout\n"
-	"(tag, untag, adopt, root_exit, kill, lineage_dead, kill_refused, refused, drop;\n"
-	"the first line is \"subscribed\", the last \"agent_stop\" if the agent stops).\n"
+	"(tag, untag, adopt, root_exit, kill, lineage_dead, kill_refused, stuck, refused,\n"
+	"drop; the first line is \"subscribed\", the last \"agent_stop\" if the agent\n"
+	"stops).\n"
 	"root sees every event; another user sees those of the tags it owns and the\n"
 	"refusals of its own requests. A reader that falls more than 1 MiB behind is\n"
 	"dropped by the agent (exit 1). README.md has the schema of each event.\n\n"

@@ -26,6 +26,7 @@ static const char *const type_names[] = {
 	[EV_REFUSED] = "refused",
 	[EV_DROP] = "drop",
 	[EV_AGENT_STOP] = "agent_stop",
+	[EV_STUCK] = "stuck",
 };
 
 static void put_str(FILE *out, const char *key, const char *s)
@@ -50,7 +51,7 @@ static void put_latency(FILE *out, int64_t ns)
 int ev_write_json(FILE *out, const struct ev *e)
 {
 	uint64_t ts = e->ts_us;
-	const char *name = e->type > 0 && e->type <= EV_AGENT_STOP ? type_names[e->type] : "unknown";
+	const char *name = e->type > 0 && e->type <= EV_STUCK ? type_names[e->type] : "unknown";
 
 	if (!ts) {
 		struct timespec t;
@@ -125,6 +126,12 @@ int ev_write_json(FILE *out, const struct ev *e)
 		break;
 	case EV_AGENT_STOP:
 		put_str(out, "reason", e->msg);
+		break;
+	case EV_STUCK:
+		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);
+		put_str(out, "comm", e->comm);
+		fprintf(out, ",\"stuck_ms\":%lld",
+			(long long)(e->latency_ns > 0 ? e->latency_ns / 1000000 : 0));
 		break;
 	}
 	if (e->nspid)

@@ -26,6 +26,7 @@ enum ev_type {
 	EV_REFUSED,	   /* a control request answered with an error */
 	EV_DROP,	   /* a loss counter rose */
 	EV_AGENT_STOP,	   /* last line of a stream the agent ends */
+	EV_STUCK,	   /* a descendant still alive well after its SIGKILL */
 };
 
 /* One event. Which fields each type writes: README.md, "Event stream". */
@@ -42,7 +43,7 @@ struct ev {
 	bool priv;	    /* tag, subscribed: privileged */
 	bool flag;	    /* tag: an update of an existing tag; kill: a newborn */
 	uint64_t grace_ns;
-	int64_t latency_ns; /* from the root's exit; < 0: unknown */
+	int64_t latency_ns; /* from the root's exit; < 0: unknown; stuck: since SIGKILL */
 	uint64_t count;	    /* lineage_dead: killed; drop: increase */
 	uint64_t total;	    /* lineage_dead: sweeps; drop: counter value */
 	int err;	    /* refused: positive errno */

@@ -361,6 +361,9 @@ const struct counter_desc bg_stat_desc[BG_STAT_MAX] = {
 	[BG_STAT_SELF_SPARED] = { "agent_spared", "Times the agent found itself in a doomed lineage." },
 	[BG_STAT_KILL_REFUSED] = { "kills_refused_uid",
 				   "Descendants not killed: the unprivileged tag owner may not signal them." },
+	[BG_STAT_KILLS_STUCK] = { "kills_stuck",
+				  "Descendants still alive 2 s after SIGKILL (uninterruptible sleep), "
+				  "watched until they die." },
 };
 
 const struct counter_desc bg_astat_desc[BG_ASTAT_MAX] = {

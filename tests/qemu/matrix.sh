@@ -98,6 +98,9 @@ mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 ip link set lo up # the metrics test talks to 127.0.0.1
+# the stuck-member tests serve FUSE: a kernel that has it as a module gets
+# it from this kernel's package (added to the initramfs per guest)
+[ -c /dev/fuse ] || [ ! -f /t/modules/fuse.ko ] || insmod /t/modules/fuse.ko
 echo "guest: kernel $(uname -r)"
 # random_trees: 50 trees, not 500: TCG runs them some 10x slower; and
 # every bound that waits on the agent or a helper 4x longer (BOUND)
@@ -126,6 +129,17 @@ for pkg in "${pkgs[@]}"; do
 	[ -d "$x" ] || dpkg -x "$deb" "$x"
 	vmlinuz=$(ls "$x"/boot/vmlinuz-* | head -n 1)
 	log=$work/$pkg.log
+	# FUSE as an (uncompressed) module: a second cpio archive with it,
+	# appended (the kernel unpacks concatenated archives in turn)
+	initrd=$work/initrd.gz
+	ko=$(find "$x"/lib/modules -path '*/fs/fuse/fuse.ko' 2>/dev/null | head -n 1)
+	if [ -n "$ko" ]; then
+		rm -rf "$work/extra"
+		mkdir -p "$work/extra/t/modules"
+		cp "$ko" "$work/extra/t/modules/fuse.ko"
+		initrd=$work/initrd-$pkg.gz
+		{ cat "$work/initrd.gz"; (cd "$work/extra" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } >"$initrd"
+	fi
 	# KVM hangs on this kind of host (shared/KERNEL_NOTES.md): plain TCG.
 	# A guest kernel that crashes while it boots, before /init has run
 	# (seen: an int3 oops in early boot code under multi-threaded TCG), has
@@ -138,7 +152,7 @@ for pkg in "${pkgs[@]}"; do
 		echo "matrix: booting $(basename "$vmlinuz") under qemu (TCG), log $log"
 		qrc=0
 		timeout "$timeout_s" qemu-system-x86_64 -cpu max -m 1024 -smp 2 -nographic -no-reboot \
-			-kernel "$vmlinuz" -initrd "$work/initrd.gz" \
+			-kernel "$vmlinuz" -initrd "$initrd" \
 			-append "console=ttyS0 quiet panic=-1 rdinit=/init" </dev/null >"$log" 2>&1 || qrc=$?
 		# (not anchored: the console's escape sequences come first)
 		grep -aq 'guest: kernel ' "$log" && break

@@ -105,6 +105,8 @@ static void test_other_lines(void **state)
 			   .total = 7 };
 	struct ev stop = { .type = EV_AGENT_STOP, .ts_us = TS, .msg = "agent stopping" };
 	struct ev hello = { .type = EV_SUBSCRIBED, .ts_us = TS, .uid = 5 };
+	struct ev stuck = { .type = EV_STUCK, .ts_us = TS, .tag = 4, .pid = 13, .comm = "fuse",
+			    .latency_ns = 2500999999, .nspid = 2 };
 
 	(void)state;
 	assert_string_equal(fmt(&untag), "{\"ts\":1700000000.123456,\"event\":\"untag\",\"tag\":4,"
@@ -129,6 +131,9 @@ static void test_other_lines(void **state)
 					"\"reason\":\"agent stopping\"}");
 	assert_string_equal(fmt(&hello), "{\"ts\":1700000000.123456,\"event\":\"subscribed\","
 					 "\"uid\":5,\"privileged\":false}");
+	assert_string_equal(fmt(&stuck), "{\"ts\":1700000000.123456,\"event\":\"stuck\","
+					 "\"tag\":4,\"pid\":13,\"comm\":\"fuse\",\"stuck_ms\":2500,"
+					 "\"nspid\":2}");
 }
 
 /* A message full of characters that need escaping still fits one line. */
