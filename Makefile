@@ -11,11 +11,12 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
             libcmocka-dev gcc make golang-go libclang-rt-14-dev valgrind \
             python3-yaml groff-base mandoc systemd man-db strace \
-            debhelper dpkg-dev lintian
+            debhelper dpkg-dev lintian podman runc mmdebstrap
 # (python3-yaml to strace: tests/deploy/check.sh parses deploy/ YAML, lints
 # the man page, runs systemd-analyze verify, which looks the page up with
 # man, and traces the agent's system calls against the unit's
-# SystemCallFilter=; debhelper to lintian: `make deb`, which check.sh runs)
+# SystemCallFilter=; debhelper to lintian: `make deb`, which check.sh runs;
+# podman, runc, mmdebstrap: make test-container)
 
 # `make install` / `make uninstall`: the binary, bpfguard(8), the systemd
 # unit and the client library (headers under include/bpfguard/, the archive,
@@ -73,7 +74,7 @@ GO_SRCS  := $(wildcard tests/kernel/helpers/gothread/*.go) tests/kernel/helpers/
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
 .PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
-        install uninstall lib examples fuzz fuzz-bins stress deb
+        install uninstall lib examples fuzz fuzz-bins stress deb test-container
 
 all: $(OUT)/bpfguard lib
 
@@ -227,6 +228,12 @@ test-kernels: all
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
 	$(Q)OUT=$(OUT) SANITIZE=$(SANITIZE) bash tests/run-all.sh
+
+# The image built from deploy/Dockerfile without a registry and run with
+# podman as the DaemonSet runs it (tests/deploy/container.sh; root).
+test-container: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)OUT=$(OUT) bash tests/deploy/container.sh
 
 # The unit names the installed binary: its ExecStart= is rewritten to SBINDIR.
 install: all

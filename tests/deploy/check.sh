@@ -200,7 +200,12 @@ check_dockerfile_stages() {
 	[[ -f $dockerfile ]] || { fail "missing deploy/Dockerfile"; return; }
 	froms=$(grep -cE '^FROM ' "$dockerfile")
 	((froms == 2)) || { fail "$froms FROM lines, 2 expected (build, runtime)"; return; }
-	grep -qE '^FROM debian:12 AS build$' "$dockerfile" || { fail "no 'FROM debian:12 AS build'"; return; }
+	# the bases are build arguments (make test-container passes its own),
+	# Debian 12 by default
+	grep -qxF 'ARG BASE=debian:12' "$dockerfile" && grep -qxF 'ARG RUNTIME_BASE=debian:12-slim' "$dockerfile" ||
+		{ fail "no 'ARG BASE=debian:12' and 'ARG RUNTIME_BASE=debian:12-slim'"; return; }
+	grep -qE '^FROM \$\{BASE\} AS build$' "$dockerfile" || { fail "no 'FROM \${BASE} AS build'"; return; }
+	grep -qE '^FROM \$\{RUNTIME_BASE\}$' "$dockerfile" || { fail "no 'FROM \${RUNTIME_BASE}'"; return; }
 	grep -qE '^RUN make( |$)' "$dockerfile" || { fail "the build stage does not run make"; return; }
 	grep -qE '^COPY --from=build /out/usr/sbin/bpfguard /usr/sbin/bpfguard$' "$dockerfile" ||
 		{ fail "the runtime stage does not copy /usr/sbin/bpfguard from the build"; return; }
@@ -222,7 +227,7 @@ context_build() {
 		[[ -e $top/$src ]] || { CTX_ERR="COPY $src: no such path"; return 1; }
 		mkdir -p "$ctx/$(dirname "$src")"
 		cp -r "$top/$src" "$ctx/$src"
-	done < <(sed -n '/^FROM debian:12 AS build/,/^FROM /s/^COPY \([^-][^ ]*\) .*/\1/p' "$dockerfile")
+	done < <(sed -n '/^FROM .* AS build$/,/^FROM /s/^COPY \([^-][^ ]*\) .*/\1/p' "$dockerfile")
 	[[ -f $ctx/Makefile ]] || { CTX_ERR="the build stage copies no Makefile"; return 1; }
 	(cd "$ctx" && tree_make -j2 && tree_make install DESTDIR="$ctx/out" PREFIX=/usr) >"$TMP/ctx.log" 2>&1 ||
 		{ CTX_ERR="build in the copied context: $(tail -n 3 "$TMP/ctx.log" | tr '\n' ' ')"; return 1; }
@@ -240,10 +245,10 @@ check_dockerfile_context_builds() {
 # libraries the image's binary loads (libc6 is in every Debian image).
 check_dockerfile_runtime_libs() {
 	local want='' have lib pkg
-	have=$(sed -n '/^FROM debian:12-slim/,$p' "$dockerfile" |
+	have=$(sed -n '/^FROM ${RUNTIME_BASE}$/,$p' "$dockerfile" |
 		sed -n '/apt-get install/,/rm -rf/p' | tr -s ' \\\t' '\n' |
 		grep -E '^(lib|zlib)[a-z0-9.+-]+$' | sort -u | tr '\n' ' ')
-	[[ -n $have ]] || { fail "no runtime stage on debian:12-slim installing libraries"; return; }
+	[[ -n $have ]] || { fail "no runtime stage (FROM \${RUNTIME_BASE}) installing libraries"; return; }
 	context_build || { fail "$CTX_ERR"; return; }
 	for lib in $(ldd "$CTX_BIN" | awk '$2 == "=>" { print $3 }'); do
 		pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null)
