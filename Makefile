@@ -11,12 +11,13 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
             libcmocka-dev gcc make golang-go libclang-rt-14-dev valgrind \
             python3-yaml groff-base mandoc systemd man-db strace \
-            debhelper dpkg-dev lintian podman runc mmdebstrap
+            debhelper dpkg-dev lintian podman runc mmdebstrap python3-kubernetes
 # (python3-yaml to strace: tests/deploy/check.sh parses deploy/ YAML, lints
 # the man page, runs systemd-analyze verify, which looks the page up with
 # man, and traces the agent's system calls against the unit's
 # SystemCallFilter=; debhelper to lintian: `make deb`, which check.sh runs;
-# podman, runc, mmdebstrap: make test-container)
+# podman, runc, mmdebstrap: make test-container; python3-kubernetes: the
+# DaemonSet against the API schema)
 
 # `make install` / `make uninstall`: the binary, bpfguard(8), the systemd
 # unit and the client library (headers under include/bpfguard/, the archive,

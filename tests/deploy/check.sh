@@ -35,7 +35,7 @@ ds_src=$top/deploy/kubernetes/daemonset.yaml
 dockerfile=$top/deploy/Dockerfile
 
 CHECKS=(
-	yaml_parses daemonset_fields dockerfile_stages dockerfile_runtime_libs
+	yaml_parses daemonset_fields daemonset_schema dockerfile_stages dockerfile_runtime_libs
 	dockerfile_context_builds unit_keys man_lint man_covers_cli
 	install_files install_default_prefix install_library uninstall_leaves_nothing
 	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
@@ -194,6 +194,19 @@ if errs:
     sys.exit(1)
 EOF
 		fail "$(cat "$TMP/ds.err")"
+}
+
+# The DaemonSet against the Kubernetes API's schema, offline (kubectl's
+# --validate downloads it from a cluster): tests/deploy/k8s-schema.py with
+# Debian's python3-kubernetes (the 1.22 schema). The one field newer than
+# that, appArmorProfile (1.30; the YAML says older clusters read the
+# annotation), is accepted and noted.
+check_daemonset_schema() {
+	local out
+	"$PY" -c 'import kubernetes' 2>/dev/null || { fail "$PY lacks kubernetes (python3-kubernetes, make deps)"; return; }
+	out=$("$PY" "$top/tests/deploy/k8s-schema.py" "$ds_src" 2>&1)
+	out=$(grep -vE '\.securityContext\.appArmorProfile: no such field in V1SecurityContext \(Kubernetes 1\.(2[2-9])\)$' <<<"$out")
+	[[ -z $out ]] || fail "$(tr '\n' ' ' <<<"$out")"
 }
 
 # FROM lines, and the runtime stage's ENTRYPOINT and packages.
