@@ -278,11 +278,14 @@ uninstall:
 # which fails the target on any error. DEB_BUILD_OPTIONS's parallel= is
 # kept to at most 2 jobs (a shared machine) unless set.
 DEB_DIR := $(OUT)/deb
+# OUT as tar sees it from the top (an absolute OUT inside the tree too): the
+# copy must not take the build output, least of all the copy itself
+DEB_OUT_REL := $(patsubst $(CURDIR)/%,%,$(abspath $(OUT)))
 
 deb:
 	$(call msg,DEB,$(DEB_DIR))
 	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
-	$(Q)tar -c --exclude=./build --exclude='./$(OUT)' --exclude=./.git --exclude=./debian . | \
+	$(Q)tar -c --exclude=./build --exclude='./$(DEB_OUT_REL)' --exclude=./.git --exclude=./debian . | \
 	  tar -x -C $(DEB_DIR)/src
 	$(Q)cp -r deploy/debian $(DEB_DIR)/src/debian
 	$(Q)cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS \
