@@ -40,7 +40,7 @@ CHECKS=(
 	install_files install_default_prefix install_library uninstall_leaves_nothing
 	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
 	unit_caps_each_needed deb_build deb_install deb_unit_enabled deb_agent_kills
-	deb_dev_pkgconfig deb_purge_leaves_nothing
+	deb_unit_under_systemd deb_dev_pkgconfig deb_purge_leaves_nothing
 )
 
 passed=0
@@ -781,6 +781,20 @@ check_deb_agent_kills() {
 	line=$(tail -n 1 "$TMP/deb-suite.log")
 	[[ $line == "2 passed, 0 failed" ]] ||
 		fail "$(grep -E '^(FAIL|run.sh:)' "$TMP/deb-suite.log" | head -n 3 | tr '\n' ' ') [$line]"
+}
+
+# The packaged unit, started by systemd itself: a root `systemd --user`
+# manager (PID 1 is not systemd here) runs /lib/systemd/system/bpfguard.service
+# with every sandboxing setting, through tests/deploy/systemd-user-manager.sh
+# (its INSTALLED=1 mode: the package's unit and /usr/sbin/bpfguard).
+check_deb_unit_under_systemd() {
+	local line
+	deb_installed || return
+	[[ -d /run/systemd/system ]] && { fail "PID 1 is systemd here: systemctl start bpfguard instead"; return; }
+	INSTALLED=1 OUT=$out bash "$top/tests/deploy/systemd-user-manager.sh" >"$TMP/deb-sd.log" 2>&1
+	line=$(tail -n 1 "$TMP/deb-sd.log")
+	[[ $line =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]] ||
+		fail "$(grep -E '^FAIL' "$TMP/deb-sd.log" | head -n 2 | tr '\n' ' ') [$line]"
 }
 
 # A program built against libbpfguard-dev through pkg-config, as a user of
