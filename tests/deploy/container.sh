@@ -292,7 +292,7 @@ check_container_client_own_pid() {
 	[[ $ns != "$(readlink /proc/self/ns/pid)" ]] || { fail "the client shares the host's PID namespace"; return; }
 	# the host pids of R and C: the processes in that namespace whose last
 	# NSpid is r and c
-	hr= hc=
+	hr='' hc=''
 	for p in /proc/[0-9]*; do
 		p=${p#/proc/}
 		[[ $(readlink "/proc/$p/ns/pid" 2>/dev/null) == "$ns" ]] || continue
@@ -328,6 +328,7 @@ check_restart_keeps_tags() {
 	local before after r1 c1 g1
 	agent_up || { fail "no agent (agent_starts failed)"; return; }
 	host_tree || return
+	# shellcheck disable=SC2034 # c1, g1: read by the eval in wait_until
 	r1=$R_PID c1=$C_PID g1=$G_PID
 	"$bin" tag "$r1" --pin-dir "$PIN" >/dev/null 2>&1 || { fail "tag $r1 failed"; return; }
 	host_tree || return
