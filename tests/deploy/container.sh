@@ -23,7 +23,9 @@
 # Safety: the processes signalled are the ones this script started, by pid
 # after checking their start time; the containers are named
 # bpfguard-ctest-PID-*, the pin dir is /sys/fs/bpf/bpfguard_ctest_PID
-# (unloaded at exit), the image localhost/bpfguard-ctest:PID (removed).
+# (unloaded at exit), the image localhost/bpfguard-ctest:PID and the build
+# stage's (removed). The imported base, localhost/bpfguard-base:bookworm, and
+# its tarball stay, as a cache.
 
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
