@@ -10,10 +10,14 @@ ARCH     := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 # What a fresh Debian 12 needs to build and test (installed by `make deps`).
 DEB_PKGS := clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config \
             libcmocka-dev gcc make golang-go libclang-rt-14-dev valgrind \
-            python3-yaml groff-base mandoc systemd man-db strace
-# (the last six: tests/deploy/check.sh parses deploy/ YAML, lints the man
-# page, runs systemd-analyze verify, which looks the page up with man, and
-# traces the agent's system calls against the unit's SystemCallFilter=)
+            python3-yaml groff-base mandoc systemd man-db strace \
+            debhelper dpkg-dev lintian podman runc mmdebstrap python3-kubernetes
+# (python3-yaml to strace: tests/deploy/check.sh parses deploy/ YAML, lints
+# the man page, runs systemd-analyze verify, which looks the page up with
+# man, and traces the agent's system calls against the unit's
+# SystemCallFilter=; debhelper to lintian: `make deb`, which check.sh runs;
+# podman, runc, mmdebstrap: make test-container; python3-kubernetes: the
+# DaemonSet against the API schema)
 
 # `make install` / `make uninstall`: the binary, bpfguard(8), the systemd
 # unit and the client library (headers under include/bpfguard/, the archive,
@@ -76,7 +80,7 @@ GOCLIENT_SRCS := $(wildcard go/bpfguard/*.go) go/bpfguard/go.mod
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
 .PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
-        install uninstall lib examples fuzz fuzz-bins stress go-unit
+        install uninstall lib examples fuzz fuzz-bins stress go-unit deb test-container
 
 all: $(OUT)/bpfguard lib
 
@@ -98,7 +102,7 @@ $(USER_OBJS): $(SKELS)
 
 $(OUT)/obj/%.o: user/%.c | $(OUT)/obj
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OUT)/bpfguard: $(USER_OBJS)
 	$(call msg,LINK,$@)
@@ -126,6 +130,9 @@ LIBBG_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -fPIC \
                 -fvisibility=hidden -MMD -MP
 LIBBG_ABI    := 0
 LIBBG_SONAME := libbpfguard.so.$(LIBBG_ABI)
+# extra link flags for the shared object only (debian/rules: the hardening
+# ones; LDFLAGS may carry the sanitizers, which the library must not)
+LIBBG_LDFLAGS ?=
 
 lib: $(OUT)/libbpfguard.a $(OUT)/libbpfguard.so
 
@@ -134,7 +141,7 @@ $(OUT)/lib:
 
 $(OUT)/lib/%.o: user/%.c | $(OUT)/lib
 	$(call msg,CC,$@)
-	$(Q)$(CC) $(LIBBG_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(LIBBG_CFLAGS) -c $< -o $@
 
 # one relocatable object, then every hidden symbol made local: ctl_call or
 # parse_pid cannot clash with a program's own
@@ -149,7 +156,7 @@ $(OUT)/libbpfguard.a: $(OUT)/lib/libbpfguard-all.o
 
 $(OUT)/$(LIBBG_SONAME): $(LIBBG_OBJS)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) -shared -Wl,-soname,$(LIBBG_SONAME) -Wl,-z,defs $^ -o $@
+	$(Q)$(CC) -shared -Wl,-soname,$(LIBBG_SONAME) -Wl,-z,defs $(LIBBG_LDFLAGS) $^ -o $@
 
 $(OUT)/libbpfguard.so: $(OUT)/$(LIBBG_SONAME)
 	$(Q)ln -sf $(LIBBG_SONAME) $@
@@ -254,6 +261,12 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
 	$(Q)OUT=$(OUT) SANITIZE=$(SANITIZE) bash tests/run-all.sh
 
+# The image built from deploy/Dockerfile without a registry and run with
+# podman as the DaemonSet runs it (tests/deploy/container.sh; root).
+test-container: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)OUT=$(OUT) bash tests/deploy/container.sh
+
 # The unit names the installed binary: its ExecStart= is rewritten to SBINDIR.
 install: all
 	$(call msg,INSTALL,$(DESTDIR)$(PREFIX))
@@ -287,6 +300,31 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/libbpfguard.a $(DESTDIR)$(LIBDIR)/$(LIBBG_SONAME) \
 	  $(DESTDIR)$(LIBDIR)/libbpfguard.so $(DESTDIR)$(PKGCONFIGDIR)/libbpfguard.pc
 	$(Q)rmdir $(DESTDIR)$(INCLUDEDIR)/bpfguard 2>/dev/null || true
+
+# ---- make deb: bpfguard, libbpfguard0, libbpfguard-dev in $(OUT)/deb ----
+# Debian's own tooling (debhelper, deploy/debian/README.source says why the
+# packaging is not a top-level debian/): a copy of the tree without build
+# output in $(OUT)/deb/src, deploy/debian as its debian/, dpkg-buildpackage
+# there (it writes the .debs one level up, in $(OUT)/deb), then lintian,
+# which fails the target on any error. DEB_BUILD_OPTIONS's parallel= is
+# kept to at most 2 jobs (a shared machine) unless set.
+DEB_DIR := $(OUT)/deb
+# OUT as tar sees it from the top (an absolute OUT inside the tree too): the
+# copy must not take the build output, least of all the copy itself
+DEB_OUT_REL := $(patsubst $(CURDIR)/%,%,$(abspath $(OUT)))
+
+deb:
+	$(call msg,DEB,$(DEB_DIR))
+	$(Q)rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	$(Q)tar -c --exclude=./build --exclude='./$(DEB_OUT_REL)' --exclude=./.git --exclude=./debian . | \
+	  tar -x -C $(DEB_DIR)/src
+	$(Q)cp -r deploy/debian $(DEB_DIR)/src/debian
+	$(Q)cd $(DEB_DIR)/src && env -u MAKEFLAGS -u MAKELEVEL -u MFLAGS \
+	  DEB_BUILD_OPTIONS="$${DEB_BUILD_OPTIONS:-parallel=2}" \
+	  dpkg-buildpackage -us -uc -b >../build.log 2>&1 || \
+	  { tail -n 20 ../build.log >&2; echo "make deb: dpkg-buildpackage failed, see $(DEB_DIR)/build.log" >&2; exit 1; }
+	$(Q)lintian --fail-on error $(DEB_DIR)/*.changes
+	$(Q)ls $(DEB_DIR)/*.deb
 
 # ---- make bench: figures, not tests (root; BENCH_QUICK=1 for a short run) ----
 BENCH_BINS := $(OUT)/bench/bench $(OUT)/bench/victim

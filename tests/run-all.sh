@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Every test, in order: cmocka unit tests, go/bpfguard's unit tests, the deploy checks, a short run of
+# Every test, in order: cmocka unit tests, go/bpfguard's unit tests, the
+# deploy checks (the Debian packages among them), the container image under
+# podman, a short run of
 # each libFuzzer target (FUZZ_SECONDS each, default 20; not in the
 # SANITIZE=1 run), the kernel suite on the running kernel once per mode it
 # supports, once more with the agent under valgrind (not in the SANITIZE=1
@@ -99,6 +101,22 @@ read -r p f < <(counts_from "$log/deploy")
 add "deploy (install, unit, man, yaml)" "$p" "$f"
 fails_from "unit" "$log/unitfails"
 fails_from "deploy" "$log/deploy"
+
+# The image built and run with podman (make test-container). CONTAINER=0
+# leaves it out, and says so; a podman that cannot run here is a failure
+# that quotes podman's error, never a pass.
+echo
+if [[ ${CONTAINER:-1} == 0 ]]; then
+	echo "== container image: skipped (CONTAINER=0)"
+elif [[ ${SANITIZE:-} == 1 ]]; then
+	echo "== container image: skipped in the SANITIZE=1 run (the image holds the plain build); make test runs it"
+else
+	echo "== container image (podman)"
+	OUT=$out bash "$top/tests/deploy/container.sh" 2>&1 | tee "$log/container"
+	read -r p f < <(counts_from "$log/container")
+	add "container image (podman)" "$p" "$f"
+	fails_from "container" "$log/container"
+fi
 
 # Each fuzz target counts as one test: passed if it ran clean for its time,
 # failed if it crashed, broke a property, did not build or gave no result.

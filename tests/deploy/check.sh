@@ -35,11 +35,12 @@ ds_src=$top/deploy/kubernetes/daemonset.yaml
 dockerfile=$top/deploy/Dockerfile
 
 CHECKS=(
-	yaml_parses daemonset_fields dockerfile_stages dockerfile_runtime_libs
+	yaml_parses daemonset_fields daemonset_schema dockerfile_stages dockerfile_runtime_libs
 	dockerfile_context_builds unit_keys man_lint man_covers_cli
 	install_files install_default_prefix install_library uninstall_leaves_nothing
 	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
-	unit_caps_each_needed
+	unit_caps_each_needed deb_build deb_install deb_unit_enabled deb_agent_kills
+	deb_unit_under_systemd deb_dev_pkgconfig deb_purge_leaves_nothing
 )
 
 passed=0
@@ -102,6 +103,7 @@ cleanup() {
 		[[ -d $d ]] && "$bin" unload --pin-dir "$d" >/dev/null 2>&1
 		[[ -d $d ]] && rm -rf "$d"
 	done
+	deb_purge_mine
 	rm -rf "$TMP"
 }
 trap cleanup EXIT
@@ -194,13 +196,31 @@ EOF
 		fail "$(cat "$TMP/ds.err")"
 }
 
+# The DaemonSet against the Kubernetes API's schema, offline (kubectl's
+# --validate downloads it from a cluster): tests/deploy/k8s-schema.py with
+# Debian's python3-kubernetes (the 1.22 schema). The one field newer than
+# that, appArmorProfile (1.30; the YAML says older clusters read the
+# annotation), is accepted and noted.
+check_daemonset_schema() {
+	local out
+	"$PY" -c 'import kubernetes' 2>/dev/null || { fail "$PY lacks kubernetes (python3-kubernetes, make deps)"; return; }
+	out=$("$PY" "$top/tests/deploy/k8s-schema.py" "$ds_src" 2>&1)
+	out=$(grep -vE '\.securityContext\.appArmorProfile: no such field in V1SecurityContext \(Kubernetes 1\.(2[2-9])\)$' <<<"$out")
+	[[ -z $out ]] || fail "$(tr '\n' ' ' <<<"$out")"
+}
+
 # FROM lines, and the runtime stage's ENTRYPOINT and packages.
 check_dockerfile_stages() {
 	local froms entry
 	[[ -f $dockerfile ]] || { fail "missing deploy/Dockerfile"; return; }
 	froms=$(grep -cE '^FROM ' "$dockerfile")
 	((froms == 2)) || { fail "$froms FROM lines, 2 expected (build, runtime)"; return; }
-	grep -qE '^FROM debian:12 AS build$' "$dockerfile" || { fail "no 'FROM debian:12 AS build'"; return; }
+	# the bases are build arguments (make test-container passes its own),
+	# Debian 12 by default
+	grep -qxF 'ARG BASE=debian:12' "$dockerfile" && grep -qxF 'ARG RUNTIME_BASE=debian:12-slim' "$dockerfile" ||
+		{ fail "no 'ARG BASE=debian:12' and 'ARG RUNTIME_BASE=debian:12-slim'"; return; }
+	grep -qE '^FROM \$\{BASE\} AS build$' "$dockerfile" || { fail "no 'FROM \${BASE} AS build'"; return; }
+	grep -qE '^FROM \$\{RUNTIME_BASE\}$' "$dockerfile" || { fail "no 'FROM \${RUNTIME_BASE}'"; return; }
 	grep -qE '^RUN make( |$)' "$dockerfile" || { fail "the build stage does not run make"; return; }
 	grep -qE '^COPY --from=build /out/usr/sbin/bpfguard /usr/sbin/bpfguard$' "$dockerfile" ||
 		{ fail "the runtime stage does not copy /usr/sbin/bpfguard from the build"; return; }
@@ -222,7 +242,7 @@ context_build() {
 		[[ -e $top/$src ]] || { CTX_ERR="COPY $src: no such path"; return 1; }
 		mkdir -p "$ctx/$(dirname "$src")"
 		cp -r "$top/$src" "$ctx/$src"
-	done < <(sed -n '/^FROM debian:12 AS build/,/^FROM /s/^COPY \([^-][^ ]*\) .*/\1/p' "$dockerfile")
+	done < <(sed -n '/^FROM .* AS build$/,/^FROM /s/^COPY \([^-][^ ]*\) .*/\1/p' "$dockerfile")
 	[[ -f $ctx/Makefile ]] || { CTX_ERR="the build stage copies no Makefile"; return 1; }
 	(cd "$ctx" && tree_make -j2 && tree_make install DESTDIR="$ctx/out" PREFIX=/usr) >"$TMP/ctx.log" 2>&1 ||
 		{ CTX_ERR="build in the copied context: $(tail -n 3 "$TMP/ctx.log" | tr '\n' ' ')"; return 1; }
@@ -240,10 +260,10 @@ check_dockerfile_context_builds() {
 # libraries the image's binary loads (libc6 is in every Debian image).
 check_dockerfile_runtime_libs() {
 	local want='' have lib pkg
-	have=$(sed -n '/^FROM debian:12-slim/,$p' "$dockerfile" |
+	have=$(sed -n '/^FROM ${RUNTIME_BASE}$/,$p' "$dockerfile" |
 		sed -n '/apt-get install/,/rm -rf/p' | tr -s ' \\\t' '\n' |
 		grep -E '^(lib|zlib)[a-z0-9.+-]+$' | sort -u | tr '\n' ' ')
-	[[ -n $have ]] || { fail "no runtime stage on debian:12-slim installing libraries"; return; }
+	[[ -n $have ]] || { fail "no runtime stage (FROM \${RUNTIME_BASE}) installing libraries"; return; }
 	context_build || { fail "$CTX_ERR"; return; }
 	for lib in $(ldd "$CTX_BIN" | awk '$2 == "=>" { print $3 }'); do
 		pkg=$(dpkg -S "$lib" 2>/dev/null || dpkg -S "$(readlink -f "$lib")" 2>/dev/null)
@@ -360,6 +380,27 @@ check_install_files() {
 	((n == 9)) || fail "$n files installed, 9 expected (3 + the library's 6): $(find "$D" ! -type d | tr '\n' ' ')"
 }
 
+# An untag with no agent behind the pin dir: -ENOTCONN and a line that says so.
+write_libprog() { # FILE
+	cat >"$1" <<-'C'
+		#include <errno.h>
+		#include <stdio.h>
+		#include <unistd.h>
+		#include <libbpfguard.h>
+
+		int main(void)
+		{
+			char msg[256] = "";
+			BPFGUARD_OPTS(o, .pin_dir = "/sys/fs/bpf/bpfguard-deploy-nobody", .msg = msg,
+				      .msg_len = sizeof(msg));
+			int rc = bpfguard_untag(getpid(), &o);
+
+			printf("%d %s\n", rc, msg);
+			return rc == -ENOTCONN && msg[0] ? 0 : 1;
+		}
+	C
+}
+
 # A program built against the installed library alone, through its
 # pkg-config file: the headers compile on their own, the shared object and
 # the archive link and run (an untag with no agent behind the pin dir:
@@ -378,23 +419,7 @@ check_install_library() {
 	read -r libs <<<"$libs"
 	[[ $cflags == "-I$D/usr/include/bpfguard" && $libs == "-L$D/usr/lib -lbpfguard" ]] ||
 		{ fail "libbpfguard.pc: cflags '$cflags', libs '$libs'"; return; }
-	cat >"$prog.c" <<-'C'
-		#include <errno.h>
-		#include <stdio.h>
-		#include <unistd.h>
-		#include <libbpfguard.h>
-
-		int main(void)
-		{
-			char msg[256] = "";
-			BPFGUARD_OPTS(o, .pin_dir = "/sys/fs/bpf/bpfguard-deploy-nobody", .msg = msg,
-				      .msg_len = sizeof(msg));
-			int rc = bpfguard_untag(getpid(), &o);
-
-			printf("%d %s\n", rc, msg);
-			return rc == -ENOTCONN && msg[0] ? 0 : 1;
-		}
-	C
+	write_libprog "$prog.c"
 	# shellcheck disable=SC2086
 	cc -Wall -Werror $cflags "$prog.c" $libs -o "$prog.dyn" 2>"$TMP/libprog.err" ||
 		{ fail "cannot build against the installed library: $(head -n 3 "$TMP/libprog.err" | tr '\n' ' ')"; return; }
@@ -430,8 +455,8 @@ check_uninstall_leaves_nothing() {
 # (ProtectSystem=strict), no_new_privs, and the unit's capability bounding
 # set (root: after exec its capabilities are that set). Other commands run
 # as they are.
-make_sandbox() { # -> $TMP/sandboxed-bpfguard
-	local rw caps
+make_sandbox() { # [BIN] -> $TMP/sandboxed-bpfguard (BIN: default $bin)
+	local rw caps bin=${1:-$bin}
 	rw="$(unit_get "$unit_src" ReadWritePaths) /run/$(unit_get "$unit_src" RuntimeDirectory)"
 	caps=$(unit_caps_setpriv)
 	[[ -n $caps ]] || return 1
@@ -649,6 +674,185 @@ check_unit_caps_each_needed() {
 		fi
 		[[ $KILLED == no ]] || { fail "${c#+} is not needed: with only $rest the agent started and killed"; return; }
 	done
+}
+
+# ---- the Debian packages (make deb), installed on this machine ------------
+
+DEB_DIR=$out/deb
+DEB_PKGS=(bpfguard libbpfguard0 libbpfguard-dev)
+DEB_ERR=
+DEB_BUILT=
+DEB_MINE= # this script installed them: the exit purges them
+apt_noninteractive() {
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -y -q "$@"
+}
+deb_status() { # PKG -> dpkg's status word ("installed", "config-files") or nothing
+	dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null
+}
+
+# make deb, once (dpkg-buildpackage, then lintian, which fails it on errors).
+deb_built() {
+	[[ -n $DEB_BUILT || -n $DEB_ERR ]] && { [[ -n $DEB_BUILT ]]; return; }
+	DEB_ERR="make deb failed"
+	local t0=$SECONDS p
+	tree_make -C "$top" OUT="$out" deb >"$TMP/deb.log" 2>&1 ||
+		{ DEB_ERR="make deb: $(tail -n 3 "$TMP/deb.log" | tr '\n' ' ')"; return 1; }
+	for p in "${DEB_PKGS[@]}"; do
+		compgen -G "$DEB_DIR/${p}_*.deb" >/dev/null || { DEB_ERR="make deb made no ${p}_*.deb"; return 1; }
+	done
+	DEB_BUILT="$((SECONDS - t0)) s"
+	DEB_ERR=
+}
+
+deb_files() { # the three .debs, by name
+	local p
+	for p in "${DEB_PKGS[@]}"; do compgen -G "$DEB_DIR/${p}_*.deb"; done
+}
+
+# The build, and lintian's verdict (warnings are listed, errors fail).
+check_deb_build() {
+	command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null && command -v lintian >/dev/null ||
+		{ fail "needs dpkg-dev, debhelper and lintian (make deps)"; return; }
+	deb_built || { fail "$DEB_ERR"; return; }
+	echo "NOTE make deb: $DEB_BUILT; lintian: $(grep -cE '^[EWI]: ' "$TMP/deb.log") tag(s)$(grep -E '^[EW]: ' "$TMP/deb.log" | head -n 3 | tr '\n' ' ' | sed 's/^./: &/')"
+	[[ $(dpkg-deb -f "$DEB_DIR"/bpfguard_*.deb Depends) == *libbpf1* ]] ||
+		{ fail "bpfguard's Depends lacks libbpf1 (\${shlibs:Depends})"; return; }
+	dpkg-deb -c "$DEB_DIR"/libbpfguard0_*.deb | grep -q ' \./usr/lib/[^/]*/libbpfguard\.so\.0$' ||
+		{ fail "libbpfguard0 lacks libbpfguard.so.0"; return; }
+	dpkg-deb --ctrl-tarfile "$DEB_DIR"/libbpfguard0_*.deb | tar -t | grep -qx './symbols' ||
+		fail "libbpfguard0 has no symbols file"
+}
+
+# apt-get install of the three .debs on this machine. An install that was
+# here before is the operator's: refused, not replaced.
+check_deb_install() {
+	local p st
+	(($(id -u) == 0)) || { fail "needs root"; return; }
+	deb_built || { fail "$DEB_ERR"; return; }
+	for p in "${DEB_PKGS[@]}"; do
+		st=$(deb_status "$p")
+		[[ -z $st || $st == not-installed ]] ||
+			{ fail "$p is already on this machine ($st): not replacing it (apt-get purge it first)"; return; }
+	done
+	find /etc | sort >"$TMP/etc.before"
+	DEB_MINE=1
+	mapfile -t p < <(deb_files)
+	apt_noninteractive install "${p[@]}" >"$TMP/apt-install.log" 2>&1 ||
+		{ fail "apt-get install: $(tail -n 3 "$TMP/apt-install.log" | tr '\n' ' ')"; return; }
+	for p in "${DEB_PKGS[@]}"; do
+		[[ $(deb_status "$p") == installed ]] || { fail "$p is not installed after apt-get install"; return; }
+		dpkg -L "$p" >>"$TMP/deb-files" || { fail "dpkg -L $p"; return; }
+	done
+	/usr/sbin/bpfguard --help >/dev/null 2>&1 || fail "the installed /usr/sbin/bpfguard --help fails"
+}
+
+deb_installed() {
+	[[ -n $DEB_MINE && $(deb_status bpfguard) == installed ]] || { fail "the packages are not installed (deb_install)"; return 1; }
+}
+
+# The unit is installed and enabled the Debian way (deb-systemd-helper, as
+# dh_installsystemd's postinst calls it): its symlink in multi-user.target's
+# wants, ExecStart= at the installed binary, systemd-analyze verify clean.
+check_deb_unit_enabled() {
+	local u=/lib/systemd/system/bpfguard.service w=/etc/systemd/system/multi-user.target.wants/bpfguard.service
+	local dsh=/var/lib/systemd/deb-systemd-helper-enabled
+	deb_installed || return
+	[[ -f $u ]] || { fail "no $u"; return; }
+	[[ $(unit_get "$u" ExecStart) == "/usr/sbin/bpfguard agent" ]] || { fail "ExecStart= is '$(unit_get "$u" ExecStart)'"; return; }
+	[[ -L $w && $(readlink -f "$w") == "$(readlink -f "$u")" ]] || { fail "$w is not a link to $u"; return; }
+	# deb-systemd-helper's own record, which its purge removes (it answers
+	# was-enabled only when called from a maintainer script)
+	[[ -f $dsh/bpfguard.service.dsh-also && -f $dsh/multi-user.target.wants/bpfguard.service ]] ||
+		{ fail "no deb-systemd-helper state for bpfguard.service in $dsh"; return; }
+	systemd-analyze verify "$u" >"$TMP/deb-verify.out" 2>&1 && [[ ! -s $TMP/deb-verify.out ]] ||
+		fail "systemd-analyze verify $u: $(tr '\n' ' ' <"$TMP/deb-verify.out")"
+}
+
+# The installed agent and CLI (/usr/sbin/bpfguard, the system's libbpf) as
+# the unit runs them (its capabilities, no_new_privs, read-only mounts; see
+# make_sandbox): kernel tests that kill tagged trees, one of them daemons.
+check_deb_agent_kills() {
+	local line
+	deb_installed || return
+	need_root_bpf || return
+	make_sandbox /usr/sbin/bpfguard || { fail "no CapabilityBoundingSet= in the unit"; return; }
+	BPFGUARD=$TMP/sandboxed-bpfguard HELPERS=$out/tests \
+		bash "$top/tests/kernel/run.sh" simple_children daemon >"$TMP/deb-suite.log" 2>&1
+	line=$(tail -n 1 "$TMP/deb-suite.log")
+	[[ $line == "2 passed, 0 failed" ]] ||
+		fail "$(grep -E '^(FAIL|run.sh:)' "$TMP/deb-suite.log" | head -n 3 | tr '\n' ' ') [$line]"
+}
+
+# The packaged unit, started by systemd itself: a root `systemd --user`
+# manager (PID 1 is not systemd here) runs /lib/systemd/system/bpfguard.service
+# with every sandboxing setting, through tests/deploy/systemd-user-manager.sh
+# (its INSTALLED=1 mode: the package's unit and /usr/sbin/bpfguard).
+check_deb_unit_under_systemd() {
+	local line
+	deb_installed || return
+	[[ -d /run/systemd/system ]] && { fail "PID 1 is systemd here: systemctl start bpfguard instead"; return; }
+	INSTALLED=1 OUT=$out bash "$top/tests/deploy/systemd-user-manager.sh" >"$TMP/deb-sd.log" 2>&1
+	line=$(tail -n 1 "$TMP/deb-sd.log")
+	[[ $line =~ ^[1-9][0-9]*\ passed,\ 0\ failed$ ]] ||
+		fail "$(grep -E '^FAIL' "$TMP/deb-sd.log" | head -n 2 | tr '\n' ' ') [$line]"
+}
+
+# A program built against libbpfguard-dev through pkg-config, as a user of
+# the package would (no paths given), linked to the system's shared object
+# and to the archive; both run.
+check_deb_dev_pkgconfig() {
+	local prog=$TMP/debprog cflags libs got a
+	deb_installed || return
+	cflags=$(pkg-config --cflags libbpfguard) && libs=$(pkg-config --libs libbpfguard) ||
+		{ fail "pkg-config does not find libbpfguard"; return; }
+	read -r cflags <<<"$cflags"
+	[[ $cflags == -I/usr/include/bpfguard ]] || { fail "pkg-config --cflags: '$cflags'"; return; }
+	write_libprog "$prog.c"
+	# shellcheck disable=SC2086
+	cc -Wall -Werror $cflags "$prog.c" $libs -o "$prog.dyn" 2>"$TMP/debprog.err" ||
+		{ fail "cannot build against libbpfguard-dev: $(head -n 3 "$TMP/debprog.err" | tr '\n' ' ')"; return; }
+	got=$("$prog.dyn") || { fail "the program linked to the system's libbpfguard.so says: $got"; return; }
+	ldd "$prog.dyn" | grep -qE 'libbpfguard\.so\.0 => /(usr/)?lib/[^/]+/libbpfguard\.so\.0' ||
+		{ fail "the program does not load the packaged libbpfguard.so.0: $(ldd "$prog.dyn" | tr '\n' ' ')"; return; }
+	a=$(dpkg -L libbpfguard-dev | grep '/libbpfguard\.a$')
+	# shellcheck disable=SC2086
+	cc -Wall -Werror $cflags "$prog.c" "$a" -o "$prog.static" 2>"$TMP/debprog.err" ||
+		{ fail "cannot link $a: $(head -n 3 "$TMP/debprog.err" | tr '\n' ' ')"; return; }
+	got=$("$prog.static") || fail "the program linked to $a says: $got"
+}
+
+# apt-get purge leaves no file the packages installed (every path dpkg -L
+# listed that is not a directory, and the packages' own directories), no
+# dpkg state, and nothing new in /etc (the unit's enablement symlink, the
+# deb-systemd-helper state).
+check_deb_purge_leaves_nothing() {
+	local f left='' new
+	deb_installed || return
+	apt_noninteractive purge "${DEB_PKGS[@]}" >"$TMP/apt-purge.log" 2>&1 ||
+		{ fail "apt-get purge: $(tail -n 3 "$TMP/apt-purge.log" | tr '\n' ' ')"; return; }
+	DEB_MINE=
+	for f in "${DEB_PKGS[@]}"; do
+		[[ -z $(deb_status "$f") || $(deb_status "$f") == not-installed ]] ||
+			{ fail "$f is still known to dpkg: $(deb_status "$f")"; return; }
+	done
+	while read -r f; do
+		[[ -e $f || -L $f ]] || continue
+		# shared directories (and usrmerge's /lib link) stay
+		[[ -d $f && $f != */bpfguard* && $f != */libbpfguard* ]] && continue
+		left+=" $f"
+	done <"$TMP/deb-files"
+	[[ -z $left ]] || { fail "left behind:$left"; return; }
+	new=$(find /etc | sort | comm -13 "$TMP/etc.before" - | tr '\n' ' ')
+	[[ -z $new ]] || { fail "new in /etc after the purge: $new"; return; }
+	new=$(find /etc /var/lib/systemd -name '*bpfguard*' 2>/dev/null | tr '\n' ' ')
+	[[ -z $new ]] || fail "left behind: $new"
+}
+
+# At exit: what this script installed goes, whatever failed.
+deb_purge_mine() {
+	[[ -n $DEB_MINE ]] || return 0
+	apt_noninteractive purge "${DEB_PKGS[@]}" >/dev/null 2>&1
+	DEB_MINE=
 }
 
 # ---- main ----------------------------------------------------------------

@@ -11,6 +11,8 @@
 # manager's RuntimeDirectory= is under XDG_RUNTIME_DIR), and a log file.
 #
 #   tests/deploy/systemd-user-manager.sh      (root; OUT as for check.sh)
+#   INSTALLED=1 tests/deploy/systemd-user-manager.sh   the packaged unit and
+#                                             binary (apt install ./build/deb/...)
 #
 # Output: PASS/FAIL lines and "N passed, M failed". It creates and removes:
 # cgroups named bpfguard-sdtest-PID beside its own, /run/bpfguard-sdtest-PID
@@ -90,17 +92,27 @@ while IFS=: read -r _ ctrl path; do
 done </proc/self/cgroup
 for c in "${CG[@]}"; do mkdir "$c" || { echo "FAIL setup: mkdir $c"; exit 1; }; done
 
-# the unit, installed outside /tmp; the drop-in for a user manager
-make -C "$top" --no-print-directory OUT="$out" DESTDIR="$D" PREFIX=/usr install >/dev/null || exit 1
+# the unit, installed outside /tmp (or, with INSTALLED=1, the one the
+# bpfguard package installed, with its /usr/sbin/bpfguard); the drop-in
+# for a user manager
+if [[ ${INSTALLED:-} == 1 ]]; then
+	SBIN=/usr/sbin
+	UNIT=/lib/systemd/system/bpfguard.service
+	[[ -f $UNIT && -x $SBIN/bpfguard ]] || { echo "FAIL setup: INSTALLED=1 but no $UNIT and $SBIN/bpfguard (apt install the package)"; exit 1; }
+else
+	make -C "$top" --no-print-directory OUT="$out" DESTDIR="$D" PREFIX=/usr install >/dev/null || exit 1
+	SBIN=$D/usr/sbin
+	UNIT=$D/usr/lib/systemd/system/bpfguard.service
+fi
 U=$W/config/systemd/user
 mkdir -p "$U/bpfguard.service.d" "$W/xdg"
 chmod 700 "$W/xdg"
-sed "s#^ExecStart=/usr/sbin/#ExecStart=$D/usr/sbin/#" "$D/usr/lib/systemd/system/bpfguard.service" >"$U/bpfguard.service"
+sed "s#^ExecStart=/usr/sbin/#ExecStart=$SBIN/#" "$UNIT" >"$U/bpfguard.service"
 write_dropin() { # MODE
 	cat >"$U/bpfguard.service.d/test.conf" <<EOF
 [Service]
 ExecStart=
-ExecStart=$D/usr/sbin/bpfguard agent --pin-dir $PIN --mode $1
+ExecStart=$SBIN/bpfguard agent --pin-dir $PIN --mode $1
 ReadWritePaths=/run/bpfguard
 StandardOutput=append:$W/agent.log
 StandardError=inherit
