@@ -91,8 +91,22 @@ int loader_check_minimum(uint32_t f)
 		{ BG_FEAT_RINGBUF, "BPF ring buffers (Linux 5.8)" },
 		{ BG_FEAT_TASK_ITER, "BPF task iterators (Linux 5.8)" },
 	};
-	int err = 0;
+	int err = 0, r;
 
+	/* A probe refused outright is no missing feature: bpf(2) itself is
+	 * (a seccomp profile that allows it only with CAP_SYS_ADMIN, as
+	 * podman's default does, or no CAP_BPF). */
+	if (!(f & BG_FEAT_RINGBUF)) {
+		r = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+		if (r >= 0) {
+			close(r);
+		} else if (errno == EPERM || errno == EACCES) {
+			r = -errno;
+			log_err("bpf(2) is not permitted here (%s): a seccomp filter, or no CAP_BPF",
+				strerror(-r));
+			return r;
+		}
+	}
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (f & need[i].bit)
 			continue;
