@@ -3320,6 +3320,17 @@ test_user_quota() {
 	((QU == q)) || { fail "status as uid $TUID: $QU processes charged, expected $q"; return; }
 	grep -q "beyond their owner's quota, killed at birth" "$XAGENT_LOG" ||
 		{ fail "the agent logged nothing about the children killed for the quota"; return; }
+	# an agent restart keeps the charges (the quota map is pinned): the
+	# next fork is still beyond the quota
+	halt_agent "$XAGENT_PID"
+	xagent_launch --max-procs 32 --user-max-procs "$q" ||
+		{ fail "restarting the agent on its pins: $AGENT_WHY"; return; }
+	quota_used "$TUID" || return
+	((QU == q)) || { fail "after an agent restart uid $TUID is charged $QU processes, expected $q"; return; }
+	qforker_fork $((2 * q + 1)) || return
+	all+=("$QF_PID")
+	wait_dead "$BOUND_MS" "$QF_PID" ||
+		{ fail "after an agent restart, a child beyond uid $TUID's quota lives: $(desc "$QF_PID")"; return; }
 
 	# (b) root at the same time: a tree tagged with its descendants, and a
 	# lineage that forks after its tag: recorded, killed with its root
