@@ -3239,6 +3239,16 @@ qforker_start() {
 	disown "$ROOT" 2>/dev/null
 	track "$ROOT"
 	exec {QF_FD}<>"$fifo" # read-write: does not wait for the forker to open it
+	# tagged only once it runs as the user, its own program (asuser exec'd)
+	local deadline c=
+	now
+	deadline=$((NOW + 5000 * BOUND))
+	until { read -r c <"/proc/$ROOT/comm"; } 2>/dev/null && [[ $c == sh ]] &&
+		[[ $(grep '^Uid:' "/proc/$ROOT/status" 2>/dev/null) == *$'\t'$1$'\t'* ]]; do
+		now
+		((NOW < deadline)) || { fail "setup: the forker $ROOT never ran as uid $1 ($c)"; return 1; }
+		msleep 0.01
+	done
 }
 
 # qforker_fork N: one more fork; waits (bounded) for its pid: QF_PID.
@@ -3344,14 +3354,14 @@ test_user_quota() {
 	wait_tree || return
 	go=("${TREE_PIDS[@]}")
 	list_roots "$XPIN" || return
-	for p in "${pre[@]:1}"; do
+	for p in "${pre[@]}"; do
 		[[ ${LDESC[$r]:-} == *" $p "* ]] || { fail "root's tag of a tree while uid $TUID is at its quota: $p not recorded (${LDESC[$r]:-})"; return; }
 	done
-	for p in "${go[@]:1}"; do
+	for p in "${go[@]}"; do
 		[[ ${LDESC[$ROOT]:-} == *" $p "* ]] || { fail "root's lineage forked while uid $TUID is at its quota: child $p not recorded (${LDESC[$ROOT]:-})"; return; }
 	done
-	kill_root_expect_dead "$r" "${pre[@]:1}" || return
-	kill_root_expect_dead "$ROOT" "${go[@]:1}" || return
+	kill_root_expect_dead "$r" "${pre[@]}" || return
+	kill_root_expect_dead "$ROOT" "${go[@]}" || return
 
 	# (d) enrolment beyond the quota: refused in one line, nothing half-tagged
 	utree "$TUID" children 1 || return
@@ -3359,6 +3369,14 @@ test_user_quota() {
 	ucli "$TUID" tag "$r" --pin-dir "$XPIN"
 	[[ $RC == 1 && $(grep -c '' "$TMP/cli.err") == 1 && $ERR == *"quota of $q processes for uid $TUID reached"*"--user-max-procs"* ]] ||
 		{ fail "uid $TUID at its quota tagging another tree: exit $RC: $(oneline "$ERR")"; return; }
+	# adopting into the lineage at its quota: refused too, whoever asks
+	# (the tag's owner pays), and nothing charged
+	ucli "$TUID" adopt "$uroot" "${pre[0]}" --pin-dir "$XPIN"
+	[[ $RC == 1 && $ERR == *"quota of $q processes for uid $TUID reached"* ]] ||
+		{ fail "uid $TUID adopting into its lineage at its quota: exit $RC: $(oneline "$ERR")"; return; }
+	cli adopt "$uroot" "${pre[0]}" --pin-dir "$XPIN"
+	[[ $RC == 1 && $ERR == *"quota of $q processes for uid $TUID reached"* ]] ||
+		{ fail "root adopting into uid $TUID's lineage at its quota: exit $RC: $(oneline "$ERR")"; return; }
 	quota_used "$TUID" || return
 	((QU == q && QT == 1)) || { fail "a refused tag left uid $TUID charged $QU processes, $QT tags (expected $q, 1)"; return; }
 
@@ -3368,8 +3386,11 @@ test_user_quota() {
 	kill_root_expect_dead "$uroot" "${all[@]}" || return
 	quota_used "$TUID" || return
 	((QU == 0 && QT == 0)) || { fail "uid $TUID's lineage is dead and it is still charged $QU processes, $QT tags"; return; }
+	# the refused tree was never tagged: its child outlives its root
+	kill_root_expect_dead "$r" && check_alive "${pre[@]}" ||
+		{ fail "the root of a refused tag died and its child died too: half-tagged"; return; }
+	safe_kill KILL "${pre[@]}"
 	# now a tree of 1 + 8 processes, beyond 6 in one enrolment
-	kill_root_expect_dead "$r" "${pre[@]:1}" || return
 	utree "$TUID" children $((q + 2)) || return
 	r=$ROOT pre=("${TREE_PIDS[@]}")
 	ucli "$TUID" tag "$r" --pin-dir "$XPIN"
@@ -3382,8 +3403,8 @@ test_user_quota() {
 	safe_kill KILL "$r"
 	wait_dead "$BOUND_MS" "$r" || { fail "setup: the root did not die"; return; }
 	msleep 0.3
-	check_alive "${pre[@]:1}" || { fail "the root of a refused tag died and killed some of its children: half-tagged: $(desc "${DEAD[@]}")"; return; }
-	safe_kill KILL "${pre[@]:1}"
+	check_alive "${pre[@]}" || { fail "the root of a refused tag died and killed some of its children: half-tagged: $(desc "${DEAD[@]}")"; return; }
+	safe_kill KILL "${pre[@]}"
 	cli status --pin-dir "$XPIN"
 	counters procs_map_full || return
 	((CNT[procs_map_full] == pf0)) || { fail "procs_map_full rose from $pf0 to ${CNT[procs_map_full]}: something was not recorded"; return; }
@@ -3403,7 +3424,7 @@ test_user_quota() {
 	counters procs_map_full limit_kills || return
 	((CNT[procs_map_full] == 0 && CNT[limit_kills] == 15)) ||
 		{ fail "share: procs_map_full=${CNT[procs_map_full]} limit_kills=${CNT[limit_kills]}, expected 0 and 15"; return; }
-	kill_root_expect_dead "$ROOT" "${go[@]:1}" || return
+	kill_root_expect_dead "$ROOT" "${go[@]}" || return
 	qforker_stop
 	kill_root_expect_dead "$uroot" "${all[@]}" || return
 	kill_tracked
@@ -3448,7 +3469,7 @@ test_user_tag_quota() {
 	status_get_x agent_counters.quota_refused quotas.used_tags quotas.user_max_tags || return
 	((GOT[0] == 7 && GOT[1] == 7 && GOT[2] == 5)) ||
 		{ fail "status --json: quota_refused=${GOT[0]} used_tags=${GOT[1]} user_max_tags=${GOT[2]}, expected 7, 7, 5"; return; }
-	kill_root_expect_dead "$r" "${TREE_PIDS[@]:1}" || return
+	kill_root_expect_dead "$r" "${TREE_PIDS[@]}" || return
 	kill_tracked
 	xagent_stop
 }
