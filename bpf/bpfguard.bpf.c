@@ -66,6 +66,14 @@ struct {
 	__type(value, struct bg_meta);
 } meta SEC(".maps");
 
+/* Charged entries per unprivileged owner uid (see bpfguard.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_TAGS_DEFAULT + 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} quota SEC(".maps");
+
 /* Scratch word for full_fence(); per CPU, so it is never contended. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -77,6 +85,10 @@ struct {
 /* Set by the agent before load. */
 const volatile bool kernel_kill = false;
 const volatile __u32 agent_tgid = 0;
+/* Processes one unprivileged owner, and all of them together, may have
+ * recorded (--user-max-procs, and procs minus the privileged reserve). */
+const volatile __u32 quota_user_procs = 0;
+const volatile __u32 quota_unpriv_procs = 0;
 
 /* Sweep request (bg_members), set by the agent before it runs the iterator:
  * the lineage, and the signal to send its members from the iterator (0:
@@ -89,6 +101,9 @@ __u32 enroll_root;   /* host tgid of the process being tagged */
 __u32 enroll_tag;    /* the new tag */
 __u32 enroll_parent; /* active tag the root already belonged to, or 0 */
 __u32 adopt_pid;     /* adoption: register this tgid alone under enroll_tag */
+__u32 enroll_charge; /* owner uid + 1 who pays for the new entries, 0: nobody */
+__u32 enroll_over;   /* set when a new entry was refused: beyond the quota */
+__u32 unenroll_tag;  /* rollback: delete the BG_PROC_ENROLLED entries of this tag */
 
 /*
  * A full memory barrier: atomics that fetch are fully ordered (the BPF
@@ -115,6 +130,58 @@ static __always_inline void stat_inc(__u32 idx)
 
 	if (v)
 		*v += 1;
+}
+
+/*
+ * Quota accounting. Add first, then compare what was there: two CPUs racing
+ * for the last unit cannot both get it (one sees the other's increment and
+ * gives its own back). The counts are exact at all times but for those
+ * instants, when they may read one high.
+ */
+static __always_inline void count_sub(__u64 *v)
+{
+	/* never below 0, whatever a bug elsewhere did */
+	if (__sync_fetch_and_add(v, (__u64)-1) == 0)
+		__sync_fetch_and_add(v, 1);
+}
+
+/* Take one entry of @uid's quota. Returns the charge to record in the
+ * entry (uid + 1), or 0: the owner, or the unprivileged owners together,
+ * are at their quota (or the agent gave the owner no key: fail closed). */
+static __always_inline __u32 charge_take(__u32 uid)
+{
+	__u32 all = BG_QUOTA_TOTAL;
+	__u64 *u = bpf_map_lookup_elem(&quota, &uid);
+	__u64 *t = bpf_map_lookup_elem(&quota, &all);
+
+	if (!u || !t || uid == BG_QUOTA_TOTAL)
+		return 0;
+	if (__sync_fetch_and_add(u, 1) >= quota_user_procs) {
+		count_sub(u);
+		return 0;
+	}
+	if (__sync_fetch_and_add(t, 1) >= quota_unpriv_procs) {
+		count_sub(t);
+		count_sub(u);
+		return 0;
+	}
+	return uid + 1;
+}
+
+/* The entry that carried @charge is gone (or was never written). */
+static __always_inline void charge_release(__u32 charge)
+{
+	__u32 uid = charge - 1, all = BG_QUOTA_TOTAL;
+	__u64 *v;
+
+	if (!charge)
+		return;
+	v = bpf_map_lookup_elem(&quota, &uid);
+	if (v)
+		count_sub(v);
+	v = bpf_map_lookup_elem(&quota, &all);
+	if (v)
+		count_sub(v);
 }
 
 /*
@@ -293,6 +360,30 @@ static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
 }
 
 /*
+ * A child born beyond its owner's quota: it is recorded (it never leaves the
+ * lineage) and dies at birth, the Job Object rule for an active-process
+ * limit. The kernel kills it here where it can; the agent hears of it in
+ * any mode and kills it through a verified pidfd.
+ */
+static __always_inline void limit_child(struct task_struct *child, const struct bg_tag *t,
+					__u32 tag, __u32 pid, __u32 uid)
+{
+	struct bg_event ev = {
+		.ts = child->start_boottime, /* its identity, for the agent's pidfd */
+		.type = BG_EV_LIMIT,
+		.tag = tag,
+		.pid = pid,
+		.uid = uid,
+	};
+
+	stat_inc(BG_STAT_LIMIT_KILLS);
+	if (can_kill_in_kernel() && owner_may_signal(t, child))
+		send_kernel(child, 9 /* SIGKILL */);
+	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
+		stat_inc(BG_STAT_RINGBUF_DROP);
+}
+
+/*
  * sched_process_fork fires in the parent after the child is hashed and
  * visible, for processes and threads alike. Recording here, rather than at
  * exec or on first schedule, means no child of a tracked process ever exists
@@ -302,8 +393,10 @@ static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid, ctgid, tag, doomed;
+	__u32 ptgid, ctgid, tag, doomed, owner = 0;
 	struct bg_proc *pp, c = {};
+	struct bg_tag *t;
+	bool over = false;
 	long err;
 
 	/* A new thread joins its creator's thread group: not a descendant. */
@@ -332,6 +425,18 @@ record:
 	c.start = child->start_boottime;
 	c.tag = tag;
 	c.ppid = ptgid;
+	/* Who pays: the owner of an unprivileged tag. A privileged lineage
+	 * pays this one lookup (of a record resolve_tag just read). */
+	t = bpf_map_lookup_elem(&tags, &tag);
+	if (t && !(t->flags & BG_TAG_F_PRIV)) {
+		owner = t->owner_uid;
+		c.charge = charge_take(owner);
+		over = !c.charge;
+		/* born below an entry of the enrolment in progress: a refused
+		 * enrolment deletes it too (it was never tracked before) */
+		if (enroll_root && tag == enroll_tag && (!pp || (pp->flags & BG_PROC_ENROLLED)))
+			c.flags = BG_PROC_ENROLLED;
+	}
 	/* NOEXIST: two attached copies of this program (during an agent
 	 * upgrade) both run; the second must not count as a failure. */
 	err = record_proc(ctgid, &c, BPF_NOEXIST);
@@ -341,13 +446,21 @@ record:
 		 * while tracked left it, and its pid came round again. */
 		struct bg_proc *old = bpf_map_lookup_elem(&procs, &ctgid);
 
-		if (old && old->start != c.start)
+		if (old && old->start != c.start) {
+			__u32 stale = old->charge;
+
 			err = record_proc(ctgid, &c, BPF_ANY);
+			if (!err)
+				charge_release(stale);
+		}
 	}
-	if (!err)
+	if (!err) {
 		stat_inc(BG_STAT_FORK_TRACKED);
-	else if (err != -EEXIST)
-		stat_inc(BG_STAT_PROCS_FULL);
+	} else {
+		charge_release(c.charge); /* not recorded by us: nothing to pay */
+		if (err != -EEXIST)
+			stat_inc(BG_STAT_PROCS_FULL);
+	}
 
 	/* The cgroup.kill rule: a lineage being killed cannot grow. The
 	 * child has not run an instruction yet; it dies on its way out of
@@ -368,6 +481,8 @@ record:
 			send_kernel(child, t && t->signal ? t->signal : 9 /* SIGKILL */);
 		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 			stat_inc(BG_STAT_RINGBUF_DROP);
+	} else if (over && err != -EEXIST) {
+		limit_child(child, t, tag, ctgid, owner);
 	}
 	return 0;
 }
@@ -430,14 +545,24 @@ static __always_inline void enroll_children(struct task_struct *p)
 			.start = BPF_CORE_READ(c, start_boottime),
 			.tag = enroll_tag,
 			.ppid = ptgid,
+			.flags = BG_PROC_ENROLLED,
 		};
 		__u32 ctgid = BPF_CORE_READ(c, tgid);
 
+		pos = BPF_CORE_READ(pos, next);
+		if (enroll_charge) {
+			n.charge = charge_take(enroll_charge - 1);
+			if (!n.charge) {
+				enroll_over = 1; /* the agent refuses the tag */
+				continue;
+			}
+		}
 		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0) {
 			stat_inc(BG_STAT_ENROLLED);
 			enroll_count();
+		} else {
+			charge_release(n.charge);
 		}
-		pos = BPF_CORE_READ(pos, next);
 	}
 }
 
@@ -517,7 +642,13 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			}
 		}
 	}
-	bpf_map_delete_elem(&procs, &tgid);
+	{
+		__u32 charge = e->charge;
+
+		/* two exiting threads may both get here: one delete wins */
+		if (!bpf_map_delete_elem(&procs, &tgid))
+			charge_release(charge);
+	}
 	pid_clear(tgid);
 	stat_inc(BG_STAT_EXIT_TRACKED);
 	return 0;
@@ -542,7 +673,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
-	__u32 root = enroll_root, tag = enroll_tag, tgid, cur, zero = 0;
+	__u32 root = enroll_root, tag = enroll_tag, tgid, cur, zero = 0, stale;
 	struct bg_proc *e, n = {};
 	__u64 start;
 
@@ -554,6 +685,19 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	tgid = task->tgid;
 	start = task->start_boottime;
 
+	if (unenroll_tag) {
+		/* a refused enrolment: what it recorded anew is untracked again */
+		__u32 charge;
+
+		e = bpf_map_lookup_elem(&procs, &tgid);
+		if (!e || e->tag != unenroll_tag || !(e->flags & BG_PROC_ENROLLED))
+			return 0;
+		charge = e->charge;
+		if (!bpf_map_delete_elem(&procs, &tgid))
+			charge_release(charge);
+		return 0;
+	}
+
 	if (adopt_pid) {
 		/* `bpfguard adopt`: one process, not its existing children */
 		if (tgid != adopt_pid || !tag)
@@ -562,9 +706,21 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		n.tag = tag;
 		n.ppid = BPF_CORE_READ(task, real_parent, tgid);
 		n.flags = BG_PROC_ADOPTED;
+		if (enroll_charge) {
+			n.charge = charge_take(enroll_charge - 1);
+			if (!n.charge) {
+				enroll_over = 1;
+				return 0;
+			}
+		}
+		e = bpf_map_lookup_elem(&procs, &tgid);
+		stale = e ? e->charge : 0;
 		if (record_proc(tgid, &n, BPF_ANY)) {
+			charge_release(n.charge);
 			stat_inc(BG_STAT_PROCS_FULL);
 			bpf_seq_write(seq, &zero, sizeof(zero));
+		} else {
+			charge_release(stale);
 		}
 		return 0;
 	}
@@ -577,13 +733,14 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		cur = resolve_tag(e->tag);
 		if (cur == tag)
 			return 0;
+		/* re-tagged, not new: a rollback must leave it (ENROLLED off) */
 		if (tgid == root) {
 			e->tag = tag;
-			e->flags |= BG_PROC_ROOT;
+			e->flags = (e->flags | BG_PROC_ROOT) & ~BG_PROC_ENROLLED;
 			enroll_count();
 		} else if (cur == enroll_parent || cur == 0) {
 			e->tag = tag;
-			e->flags &= ~BG_PROC_ROOT;
+			e->flags &= ~(BG_PROC_ROOT | BG_PROC_ENROLLED);
 			enroll_count();
 		} else {
 			bpf_seq_write(seq, &cur, sizeof(cur));
@@ -594,12 +751,22 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	n.start = start;
 	n.tag = tag;
 	n.ppid = BPF_CORE_READ(task, real_parent, tgid);
-	n.flags = tgid == root ? BG_PROC_ROOT : 0;
+	n.flags = (tgid == root ? BG_PROC_ROOT : 0) | BG_PROC_ENROLLED;
+	if (enroll_charge) {
+		n.charge = charge_take(enroll_charge - 1);
+		if (!n.charge) {
+			enroll_over = 1; /* the agent refuses the tag, and rolls back */
+			return 0;
+		}
+	}
+	stale = e ? e->charge : 0; /* a dead process's entry, its pid reused */
 	if (record_proc(tgid, &n, BPF_ANY)) {
+		charge_release(n.charge);
 		stat_inc(BG_STAT_PROCS_FULL);
 		bpf_seq_write(seq, &zero, sizeof(zero));
 		return 0;
 	}
+	charge_release(stale);
 	stat_inc(BG_STAT_ENROLLED);
 	enroll_count();
 	return 0;

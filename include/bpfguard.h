@@ -14,13 +14,30 @@
 #include <linux/types.h>
 #endif
 
-/* Bumped whenever a pinned map's layout changes. */
-#define BG_FORMAT 4
+/*
+ * Bumped whenever a pinned map's layout changes. 5: bg_proc.charge and the
+ * quota map. An agent of format 4 on these pins would delete charged entries
+ * without releasing their charge (its owner locked out for good) and record
+ * children uncharged (a lineage growing past its quota), and the stats map
+ * has one more slot: mixed versions must not share pins.
+ */
+#define BG_FORMAT 5
 
 /* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
 #define BG_MAX_PROCS_DEFAULT 131072
 #define BG_MAX_TAGS_DEFAULT 4096
 #define BG_RINGBUF_DEFAULT (256 * 1024)
+
+/*
+ * Quotas of unprivileged owners (`bpfguard agent --user-max-procs/--user-max-tags`):
+ * each owner uid may hold BG_USER_PROCS_DIV-th of procs (default) and
+ * BG_USER_TAGS_DEFAULT tags, and all of them together never more than the
+ * map minus a reserve of 1/BG_PRIV_RESERVE_DIV, kept for privileged tags.
+ */
+#define BG_USER_PROCS_DIV 16
+#define BG_USER_TAGS_DEFAULT 64
+#define BG_PRIV_RESERVE_DIV 8
+#define BG_UNPRIV_SHARE(max) ((max) - (max) / BG_PRIV_RESERVE_DIV)
 
 /*
  * How far the enrolment iterator walks up real_parent looking for the root or
@@ -87,13 +104,24 @@
  */
 #define BG_PROC_ROOT 0x1    /* this process is the root of entry.tag */
 #define BG_PROC_ADOPTED 0x2 /* registered by `bpfguard adopt`, not forked by the lineage */
+/* Written by the enrolment iterator (or the exit hook during an enrolment):
+ * the process was untracked before this tag, so a refused enrolment deletes
+ * it again (bg_enroll's rollback). */
+#define BG_PROC_ENROLLED 0x4
 
 struct bg_proc {
 	__u64 start;	/* task->group_leader->start_boottime, ns */
 	__u32 tag;	/* innermost tag this process belongs to */
 	__u32 ppid;	/* tgid of the process that forked it (or its parent at enrolment) */
 	__u32 flags;	/* BG_PROC_* */
-	__u32 pad;
+	/*
+	 * Who pays for this entry: owner uid + 1 of the unprivileged tag it was
+	 * recorded under (its count in `quota` was raised then and is lowered
+	 * when the entry goes), 0 if nobody (a privileged tag, or a child born
+	 * beyond the quota and killed at birth). Fixed at creation: a later
+	 * merge or re-tag does not move the charge.
+	 */
+	__u32 charge;
 };
 _Static_assert(sizeof(struct bg_proc) == 24, "bg_proc is a pinned layout");
 
@@ -152,14 +180,15 @@ _Static_assert(sizeof(struct bg_death) == 16, "bg_death is a pinned layout");
 enum bg_event_type {
 	BG_EV_DEATH = 1, /* a tagged root died (also in `deaths`) */
 	BG_EV_BIRTH = 2, /* a process was born into a lineage being killed */
+	BG_EV_LIMIT = 3, /* a process was born beyond its owner's quota */
 };
 
 struct bg_event {
-	__u64 ts;
+	__u64 ts;	/* bpf_ktime_get_ns(); LIMIT: the newborn's start time (its identity) */
 	__u32 type;	/* enum bg_event_type */
-	__u32 tag;	/* the dead root's tag */
-	__u32 pid;	/* DEATH: the root; BIRTH: the newborn */
-	__u32 pad;
+	__u32 tag;	/* DEATH, BIRTH: the dead root's tag; LIMIT: the newborn's */
+	__u32 pid;	/* DEATH: the root; BIRTH, LIMIT: the newborn */
+	__u32 uid;	/* LIMIT: the owner whose quota was reached; else 0 */
 };
 _Static_assert(sizeof(struct bg_event) == 24, "bg_event is a wire layout");
 
@@ -189,6 +218,7 @@ enum bg_stat {
 	BG_STAT_ENROLLED,	/* processes enrolled by the iterator */
 	BG_STAT_KERNEL_KILLS,	/* signals queued in-kernel (--mode kernel) */
 	BG_STAT_KERNEL_KILL_FAILED, /* in-kernel signal refused (-EBUSY...) */
+	BG_STAT_LIMIT_KILLS,	/* children born beyond an owner's quota: killed at birth */
 	/* agent-owned counters, written into CPU 0's slot by the agent only */
 	BG_STAT_KILLS,		/* SIGKILLs delivered to descendants */
 	BG_STAT_KILL_SKIPPED,	/* candidates skipped: identity no longer matched */
@@ -198,6 +228,18 @@ enum bg_stat {
 	BG_STAT_KILLS_STUCK,	/* members still alive REAPER_STUCK_NS after SIGKILL */
 	BG_STAT_MAX,
 };
+
+/*
+ * quota: owner uid -> its charged procs entries (__u64), and under
+ * BG_QUOTA_TOTAL ((uid_t)-1 is no one's uid) the sum over every unprivileged
+ * owner. Only the agent creates keys (at load, and before it writes an
+ * unprivileged owner's first tag record); the BPF programs only add to and
+ * subtract from them, atomically, and a fork finding no key for its owner is
+ * treated as beyond the quota (fail closed). Sized max_tags + 1: every owner
+ * with a live count held a tag; the agent drops keys of count 0 whose owner
+ * holds no tag record when it needs room.
+ */
+#define BG_QUOTA_TOTAL 0xffffffffu
 
 /* Index 0 of the `meta` array map: agent-owned persistent state. */
 struct bg_meta {

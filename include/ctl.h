@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 3 /* 3: BG_OP_EVENTS, struct bg_status grew */
+#define BG_CTL_VERSION 4 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -96,8 +96,17 @@ struct bg_status {
 	uint64_t lat_count;
 	uint64_t lat_sum_us;
 	uint64_t lat_buckets[34]; /* BG_LAT_BUCKETS */
+	/* since version 4: the quotas of unprivileged owners (README, "Quotas") */
+	uint32_t user_max_procs;   /* --user-max-procs: per owner uid */
+	uint32_t user_max_tags;	   /* --user-max-tags: per owner uid */
+	uint32_t unpriv_max_procs; /* every unprivileged owner together */
+	uint32_t unpriv_max_tags;
+	/* what is charged now: scope own, the caller's; else every
+	 * unprivileged owner's together */
+	uint32_t used_procs;
+	uint32_t used_tags;
 };
-_Static_assert(sizeof(struct bg_status) == 32 + 64 + 128 + 64 + 16 + 16 + 34 * 8,
+_Static_assert(sizeof(struct bg_status) == 32 + 64 + 128 + 64 + 16 + 16 + 34 * 8 + 24,
 	       "bg_status is a wire layout");
 
 /*
@@ -117,6 +126,7 @@ enum bg_agent_stat {
 	BG_ASTAT_REFUSED,	/* control requests answered with an error */
 	BG_ASTAT_METRICS_OK,	/* /metrics scrapes served */
 	BG_ASTAT_METRICS_BAD,	/* HTTP requests refused, timed out or over the limit */
+	BG_ASTAT_QUOTA_REFUSED,	/* tags, enrolments, adoptions refused for a quota */
 	BG_ASTAT_MAX,
 };
 

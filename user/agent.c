@@ -40,6 +40,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "parse.h"
+#include "quota.h"
 #include "ratelimit.h"
 #include "reaper.h"
 #include "render.h"
@@ -84,6 +85,8 @@
 
 _Static_assert(BG_STAT_MAX <= sizeof(((struct bg_status *)0)->counters) / sizeof(uint64_t),
 	       "status carries every counter");
+_Static_assert(BG_ASTAT_MAX <= sizeof(((struct bg_status *)0)->agent_counters) / sizeof(uint64_t),
+	       "status carries every agent counter");
 
 struct grace {
 	uint32_t tag;
@@ -109,7 +112,7 @@ struct agent {
 	int ncl;
 	struct grace *grace;
 	size_t ngrace, grace_cap;
-	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd;
+	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd, quota_fd;
 	int ncpus;
 	int listen_fd, lock_fd, sig_fd, ep_fd;
 	struct ring_buffer *rb;
@@ -150,6 +153,9 @@ struct agent {
 	struct rl_log refusals;
 	struct stat_cache sc;
 	int accepts_left, serves_left; /* this wake-up's client work */
+	/* children killed for a quota since the last log line (one a second) */
+	uint64_t limit_pending, limit_logged, quota_refused;
+	uint32_t limit_pid, limit_uid, limit_tag;
 };
 
 static uint64_t now_ns(void)
@@ -666,6 +672,149 @@ static int end_tag(struct agent *a, uint32_t id)
 		err = apply_plan(a, &p);
 	tt_plan_free(&p);
 	return err;
+}
+
+/* ---- quotas (the numbers and the tag rule: quota.c) ------------------- */
+
+/* What is charged to @uid now (BG_QUOTA_TOTAL: every unprivileged owner). */
+static uint64_t quota_used(struct agent *a, uint32_t uid)
+{
+	uint64_t v = 0;
+
+	return bpf_map_lookup_elem(a->quota_fd, &uid, &v) ? 0 : v;
+}
+
+static bool holds_record(const struct agent *a, uint32_t uid, bool merged_only)
+{
+	for (size_t i = 0; i < a->tt.n; i++) {
+		const struct bg_tag *t = &a->tt.tags[i];
+
+		if (!(t->flags & BG_TAG_F_PRIV) && (uid == BG_QUOTA_TOTAL || t->owner_uid == uid) &&
+		    (!merged_only || t->state == BG_TAG_MERGED))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Make room in the quota map: drop the keys of owners with nothing charged
+ * and no tag record. Only the agent writes tag records, and the programs
+ * charge an owner only for an entry under one of its tags, so nothing
+ * charges such an owner until the agent writes it a record again (after
+ * re-creating its key). Returns how many keys went.
+ */
+static size_t gc_quota(struct agent *a)
+{
+	uint32_t keys[256], key, next;
+	size_t n = 0, dropped = 0;
+	int err;
+
+	if (load_tags(a))
+		return 0;
+	for (err = bpf_map_get_next_key(a->quota_fd, NULL, &next); !err && n < 256;
+	     err = bpf_map_get_next_key(a->quota_fd, &key, &next)) {
+		key = next;
+		if (key != BG_QUOTA_TOTAL && !quota_used(a, key) && !holds_record(a, key, false))
+			keys[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!bpf_map_delete_elem(a->quota_fd, &keys[i]))
+			dropped++;
+	return dropped;
+}
+
+/* @uid's key in the quota map, before its first tag record: the programs
+ * never create keys, and refuse a fork for an owner without one. */
+static int quota_key(struct agent *a, uint32_t uid)
+{
+	uint64_t zero = 0;
+
+	if (!bpf_map_update_elem(a->quota_fd, &uid, &zero, BPF_NOEXIST) || errno == EEXIST)
+		return 0;
+	if (errno == E2BIG && gc_quota(a) &&
+	    (!bpf_map_update_elem(a->quota_fd, &uid, &zero, BPF_NOEXIST) || errno == EEXIST))
+		return 0;
+	return -errno;
+}
+
+static void quota_refusal(struct agent *a, int cfd, enum quota_verdict v, uint32_t uid, bool procs)
+{
+	char msg[200];
+
+	quota_msg(msg, sizeof(msg), v, &a->l.q, uid, procs);
+	a->quota_refused++;
+	ctl_send_rep(cfd, EDQUOT, NULL, 0, "%s", msg);
+}
+
+/*
+ * An unprivileged caller's new tag: within its own tag quota and the share
+ * of the tags map, with its key in the quota map. Records of merged tags
+ * count (they hold a slot while a member names them): when they are what
+ * refuses, those nobody names are dropped and the count taken again.
+ * Replies and returns true when refused.
+ */
+static bool quota_refuse_tag(struct agent *a, int cfd, const struct caller *c)
+{
+	enum quota_verdict v;
+	uint32_t own, all;
+
+	quota_count_tags(&a->tt, c->uid, &own, &all);
+	v = quota_check(own, all, a->l.q.user_tags, a->l.q.unpriv_tags);
+	if (v && holds_record(a, v == QUOTA_USER ? c->uid : BG_QUOTA_TOTAL, true) &&
+	    gc_tags(a) && !load_tags(a)) {
+		quota_count_tags(&a->tt, c->uid, &own, &all);
+		v = quota_check(own, all, a->l.q.user_tags, a->l.q.unpriv_tags);
+	}
+	if (v) {
+		quota_refusal(a, cfd, v, c->uid, false);
+		return true;
+	}
+	if (quota_key(a, c->uid)) {
+		ctl_send_rep(cfd, ENOSPC, NULL, 0, "quota map full (%u owners): no room for uid %u",
+			     a->l.max_tags + 1, c->uid);
+		return true;
+	}
+	return false;
+}
+
+/* Which process quota @uid was at, for the message (either, if neither now). */
+static enum quota_verdict quota_procs_verdict(struct agent *a, uint32_t uid)
+{
+	enum quota_verdict v = quota_check((uint32_t)quota_used(a, uid),
+					   (uint32_t)quota_used(a, BG_QUOTA_TOTAL),
+					   a->l.q.user_procs, a->l.q.unpriv_procs);
+
+	return v ? v : QUOTA_USER;
+}
+
+/* A refused enrolment of tag @id (already ended): delete the entries it
+ * wrote anew, so nothing stays half-tagged or charged. */
+static void unenrol(struct agent *a, uint32_t id)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	a->l.skel->bss->unenroll_tag = id;
+	err = loader_read_iter(a->l.enroll, &buf, &len);
+	a->l.skel->bss->unenroll_tag = 0;
+	free(buf);
+	if (err)
+		log_warn("tag %u: cannot undo the refused enrolment: %s", id, strerror(-err));
+}
+
+/* The log line for children killed for a quota: one a second at most. */
+static void log_limits(struct agent *a)
+{
+	uint64_t now = now_ns();
+
+	if (!a->limit_pending || now - a->limit_logged < 1000000000ull)
+		return;
+	log_warn("quota: %llu process(es) born beyond their owner's quota, killed at birth "
+		 "(the last: pid %u of uid %u's tag %u)", (unsigned long long)a->limit_pending,
+		 a->limit_pid, a->limit_uid, a->limit_tag);
+	a->limit_pending = 0;
+	a->limit_logged = now;
 }
 
 /* ---- killing ---------------------------------------------------------- */
@@ -1224,6 +1373,45 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 	}
 }
 
+/*
+ * A child born beyond its owner's quota: recorded, and killed at birth (in
+ * kernel mode the fork program signalled it already). The record carries its
+ * start time, so the pidfd is verified against the very process.
+ */
+static void on_limit(struct agent *a, const struct bg_event *ev)
+{
+	struct victim v = { .pid = ev->pid, .start = ev->ts };
+	struct ev e = { .type = EV_LIMIT, .tag = ev->tag, .pid = ev->pid, .uid = ev->uid };
+	const struct bg_tag *t;
+	struct bg_proc p;
+	char comm[16];
+	int fd;
+
+	a->limit_pending++;
+	a->limit_pid = ev->pid;
+	a->limit_uid = ev->uid;
+	a->limit_tag = ev->tag;
+	if (bpf_map_lookup_elem(a->procs_fd, &v.pid, &p) || p.start != v.start)
+		return; /* dead already */
+	/* the table is reloaded only for a tag it lacks: thousands of these
+	 * may come in one burst */
+	t = tt_find(&a->tt, ev->tag);
+	if (!t && (load_tags(a) || !(t = tt_find(&a->tt, ev->tag))))
+		return;
+	if (events_active(&a->ev)) {
+		read_comm(ev->pid, comm);
+		e.comm = comm;
+		events_emit(&a->ev, &e, audience(t));
+	}
+	if (!owner_may_signal(a, t, (pid_t)v.pid))
+		return;
+	fd = kill_verified(a, ev->tag, &v, SIGKILL);
+	if (fd >= 0) {
+		stat_add(a, BG_STAT_KILLS, 1);
+		close(fd);
+	}
+}
+
 /* A death the ring announced: taken first by the next handle_deaths. If
  * the list is full, the round-robin walk of the deaths map finds it. */
 static void note_fresh(struct agent *a, uint32_t tag)
@@ -1248,6 +1436,8 @@ static int on_event(void *ctx, void *data, size_t len)
 		on_birth(ctx, &ev);
 	else if (ev.type == BG_EV_DEATH)
 		note_fresh(ctx, ev.tag);
+	else if (ev.type == BG_EV_LIMIT)
+		on_limit(ctx, &ev);
 	return 0;
 }
 
@@ -1321,7 +1511,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	size_t n = 0, cap = 0;
 	int nested = 0, depth, err;
 	struct az_target tf;
-	bool full = false, unsettled = false;
+	bool full = false, unsettled = false, over;
 	pid_t pid;
 
 	/* The CLI validated these; a hand-made request is checked again. */
@@ -1371,6 +1561,8 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			     tt_depth(&a->tt, parent));
 		return;
 	}
+	if (!c->priv && quota_refuse_tag(a, cfd, c))
+		return;
 
 	if (bpf_map_lookup_elem(a->meta_fd, &zero, &m)) {
 		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the meta map");
@@ -1414,6 +1606,9 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	a->l.skel->bss->enroll_root = (uint32_t)pid;
 	a->l.skel->bss->enroll_tag = id;
 	a->l.skel->bss->enroll_parent = parent;
+	/* the new entries are charged to an unprivileged caller */
+	a->l.skel->bss->enroll_charge = c->priv ? 0 : c->uid + 1;
+	a->l.skel->bss->enroll_over = 0;
 	for (int pass = 0;; pass++) {
 		uint32_t before = __atomic_load_n(&a->l.skel->bss->enroll_added, __ATOMIC_ACQUIRE);
 		char *buf = NULL;
@@ -1431,16 +1626,21 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 				memcpy(&out[n++], buf + off, 4);
 		}
 		free(buf);
-		if (err || (pass >= 1 && __atomic_load_n(&a->l.skel->bss->enroll_added,
-							 __ATOMIC_ACQUIRE) == before))
+		/* beyond the quota: refused whatever more passes would find */
+		if (err || a->l.skel->bss->enroll_over ||
+		    (pass >= 1 && __atomic_load_n(&a->l.skel->bss->enroll_added,
+						  __ATOMIC_ACQUIRE) == before))
 			break;
 	}
 	a->l.skel->bss->enroll_root = 0;
+	a->l.skel->bss->enroll_charge = 0;
+	over = a->l.skel->bss->enroll_over;
 	for (size_t i = 0; i < n; i++)
 		if (!out[i])
 			full = true;
 
-	if (err || full || unsettled || bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != id) {
+	if (err || full || unsettled || over || bpf_map_lookup_elem(a->procs_fd, &pid, &e) ||
+	    e.tag != id) {
 		bool died = pidfd_exited(pidfd);
 
 		if (died) {
@@ -1455,8 +1655,16 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			free(out);
 			return;
 		}
+		enum quota_verdict qv = over ? quota_procs_verdict(a, c->uid) : QUOTA_OK;
+
 		end_tag(a, id);
-		if (unsettled) {
+		/* nothing half-tagged: what was recorded anew is untracked again */
+		unenrol(a, id);
+		if (over) {
+			log_notice("uid %u's tag of pid %d refused: beyond its process quota",
+				   c->uid, pid);
+			quota_refusal(a, cfd, qv, c->uid, true);
+		} else if (unsettled) {
 			log_err("tag %u (pid %d): enrolment still recorded new processes after "
 				"%d passes: refused", id, pid, BG_ENROLL_MAX_PASSES);
 			ctl_send_rep(cfd, EAGAIN, NULL, 0, "enrolment of pid %d did not settle after "
@@ -1481,6 +1689,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		depth = tt_depth_after_tag(&a->tt, parent, out, n);
 		if (depth > BG_MAX_NEST) {
 			end_tag(a, id);
+			unenrol(a, id); /* and what it recorded, and charged */
 			log_info("refused to tag pid %d: tags below it would nest %d deep", pid,
 				 depth);
 			ctl_send_rep(cfd, ELOOP, NULL, 0, "tags nest at most %d deep: tagging pid %d "
@@ -1561,9 +1770,10 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const int *pidfd,
 		     const struct caller *c)
 {
+	const struct bg_tag *tt_owner;
 	struct az_target tf;
 	struct bg_proc e;
-	uint32_t tag, cur;
+	uint32_t tag, cur, charge;
 	char *buf = NULL;
 	size_t len = 0;
 	pid_t root, pid;
@@ -1595,12 +1805,21 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 		}
 		return;
 	}
+	tt_owner = tt_find(&a->tt, tag);
+	charge = tt_owner && !(tt_owner->flags & BG_TAG_F_PRIV) ? tt_owner->owner_uid + 1 : 0;
 	a->l.skel->bss->enroll_tag = tag;
 	a->l.skel->bss->adopt_pid = (uint32_t)pid;
+	a->l.skel->bss->enroll_charge = charge; /* the tag's owner pays */
+	a->l.skel->bss->enroll_over = 0;
 	err = loader_read_iter(a->l.enroll, &buf, &len);
 	a->l.skel->bss->adopt_pid = 0;
 	a->l.skel->bss->enroll_tag = 0;
+	a->l.skel->bss->enroll_charge = 0;
 	free(buf);
+	if (!err && a->l.skel->bss->enroll_over) {
+		quota_refusal(a, cfd, quota_procs_verdict(a, charge - 1), charge - 1, true);
+		return;
+	}
 	if (!err && len)
 		err = -ENOSPC; /* the iterator writes only a map-full marker */
 	if (!err && (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != tag))
@@ -1683,6 +1902,8 @@ static void status_figures(struct agent *a, struct bg_status *st, bool exact)
  * tags and tracked as they are now, else up to SC_MAX_AGE_NS old. */
 static void status_snapshot(struct agent *a, struct bg_status *st, bool exact)
 {
+	uint32_t own;
+
 	memset(st, 0, sizeof(*st));
 	st->mode = (uint32_t)a->mode;
 	st->agent_pid = (uint32_t)a->self;
@@ -1703,6 +1924,13 @@ static void status_snapshot(struct agent *a, struct bg_status *st, bool exact)
 	st->lat_count = a->lat.count;
 	st->lat_sum_us = a->lat.sum_us;
 	memcpy(st->lat_buckets, a->lat.buckets, sizeof(st->lat_buckets));
+	st->agent_counters[BG_ASTAT_QUOTA_REFUSED] = a->quota_refused;
+	st->user_max_procs = a->l.q.user_procs;
+	st->user_max_tags = a->l.q.user_tags;
+	st->unpriv_max_procs = a->l.q.unpriv_procs;
+	st->unpriv_max_tags = a->l.q.unpriv_tags;
+	st->used_procs = (uint32_t)quota_used(a, BG_QUOTA_TOTAL);
+	quota_count_tags(&a->tt, BG_QUOTA_TOTAL, &own, &st->used_tags);
 }
 
 /* For /metrics: anyone who reaches its port may scrape it. */
@@ -1721,6 +1949,7 @@ static void op_status(struct agent *a, int cfd, const struct caller *c)
 {
 	const struct sc_owner *own;
 	struct bg_status st;
+	uint32_t all;
 
 	status_snapshot(a, &st, c->priv);
 	if (!az_sees_machine(c)) {
@@ -1735,6 +1964,9 @@ static void op_status(struct agent *a, int cfd, const struct caller *c)
 			st.agent_pid = 0;
 		st.tags = own ? own->tags : 0;
 		st.tracked = own ? own->tracked : 0;
+		/* the caller's own charges, not everyone's */
+		st.used_procs = (uint32_t)quota_used(a, c->uid);
+		quota_count_tags(&a->tt, c->uid, &st.used_tags, &all);
 	}
 	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
 }
@@ -2305,6 +2537,8 @@ int agent_run(const struct agent_opts *o)
 	err = loader_prepare_dir(o->pin_dir);
 	if (err)
 		goto out;
+	a.l.want_user_procs = o->user_max_procs;
+	a.l.want_user_tags = o->user_max_tags;
 	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->ring_size,
 			  a.mode == BG_MODE_KERNEL, o->verbose);
 	if (err)
@@ -2314,6 +2548,7 @@ int agent_run(const struct agent_opts *o)
 	a.deaths_fd = bpf_map__fd(a.l.skel->maps.deaths);
 	a.stats_fd = bpf_map__fd(a.l.skel->maps.stats);
 	a.meta_fd = bpf_map__fd(a.l.skel->maps.meta);
+	a.quota_fd = bpf_map__fd(a.l.skel->maps.quota);
 	err = loader_attach(&a.l);
 	if (!err)
 		err = peer_probe_open(&a.pp);
@@ -2347,6 +2582,9 @@ int agent_run(const struct agent_opts *o)
 		 "ring buffer %u bytes, socket %s",
 		 o->pin_dir, a.mode == BG_MODE_KERNEL ? "kernel" : "user", a.l.max_procs,
 		 a.l.max_tags, a.l.ring_size, a.sock_path);
+	log_info("quotas of each unprivileged uid: %u processes, %u tags; of all of them "
+		 "together: %u processes, %u tags", a.l.q.user_procs, a.l.q.user_tags,
+		 a.l.q.unpriv_procs, a.l.q.unpriv_tags);
 	/* Roots that died while no agent ran. */
 	ring_buffer__consume(a.rb);
 	next_deadline = handle_deaths(&a);
@@ -2391,6 +2629,7 @@ int agent_run(const struct agent_opts *o)
 		ring_buffer__consume(a.rb);
 		next_deadline = handle_deaths(&a);
 		check_losses(&a);
+		log_limits(&a);
 		metrics_expire(&a.m, now_ns());
 		flush_refusals(&a, now_ns());
 	}

@@ -12,6 +12,9 @@ struct agent_opts {
 	uint32_t max_procs, max_tags;
 	const char *metrics_addr; /* --metrics ADDR:PORT (validated), NULL: none */
 	uint32_t ring_size; /* bytes; 0: the pinned or default size */
+	/* --user-max-procs, --user-max-tags: per unprivileged owner uid; 0:
+	 * the defaults (quota.c) */
+	uint32_t user_max_procs, user_max_tags;
 };
 
 /* Run the agent until SIGTERM/SIGINT or an unload request. Returns the

@@ -38,6 +38,8 @@ enum {
 	OPT_SIGNAL,
 	OPT_GRACE,
 	OPT_METRICS,
+	OPT_USER_MAX_PROCS,
+	OPT_USER_MAX_TAGS,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
@@ -50,7 +52,7 @@ enum {
 static const char agent_help[] =
 	"Usage: bpfguard agent [--pin-dir DIR] [--mode auto|kernel|user] [-v]\n"
 	"                      [--max-procs N] [--max-tags N] [--ring-size BYTES]\n"
-	"                      [--metrics ADDR:PORT]\n\n"
+	"                      [--user-max-procs N] [--user-max-tags N] [--metrics ADDR:PORT]\n\n"
 	"Load and attach the BPF programs, pin their maps and links in DIR, and kill\n"
 	"the lineage of every tagged process that dies. Runs in the foreground until\n"
 	"SIGTERM/SIGINT; the pins stay, so tags survive a restart (`unload` drops them).\n\n"
@@ -63,6 +65,12 @@ static const char agent_help[] =
 	"                   kernel can, else user\n"
 	"  --max-procs N    tracked processes the kernel map holds (default 131072)\n"
 	"  --max-tags N     tags (default 4096)\n"
+	"  --user-max-procs N  tracked processes each unprivileged uid's tags may\n"
+	"                   hold (default max-procs/16); a child forked beyond it is\n"
+	"                   killed at birth. All unprivileged uids together never\n"
+	"                   hold more than max-procs minus 1/8, kept for root\n"
+	"  --user-max-tags N  tags each unprivileged uid may hold (default 64); all\n"
+	"                   of them together at most max-tags minus 1/8\n"
 	"  --ring-size BYTES  the ring buffer that wakes the agent: a power of two,\n"
 	"                   at least the page size (default 262144). A full ring\n"
 	"                   loses no kill (the deaths map is the work list); it\n"
@@ -523,8 +531,15 @@ int cmd_status(int argc, char **argv)
 	printf("tags:    %u active, %u tracked descendants%s\n", st.tags, st.tracked,
 	       st.scope & BG_STATUS_OWN ? " (your own tags: the rest is for privileged callers)" : "");
 	printf("limits:  %u processes, %u tags\n", st.max_procs, st.max_tags);
-	if (st.scope & BG_STATUS_OWN)
+	printf("quotas:  each unprivileged uid %u processes, %u tags; all of them %u processes, "
+	       "%u tags\n", st.user_max_procs, st.user_max_tags, st.unpriv_max_procs,
+	       st.unpriv_max_tags);
+	if (st.scope & BG_STATUS_OWN) {
+		printf("yours:   %u processes, %u tags charged\n", st.used_procs, st.used_tags);
 		return 0;
+	}
+	printf("charged: %u processes, %u tags to unprivileged uids\n", st.used_procs,
+	       st.used_tags);
 	printf("counters:");
 	for (int i = 0; i < BG_STAT_MAX; i++)
 		printf(" %s=%llu", bg_stat_desc[i].name, (unsigned long long)st.counters[i]);
@@ -704,6 +719,8 @@ static int parse_agent(int argc, char **argv, struct agent_opts *ao)
 		{ "max-tags", required_argument, NULL, OPT_MAX_TAGS },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "ring-size", required_argument, NULL, OPT_RING_SIZE },
+		{ "user-max-procs", required_argument, NULL, OPT_USER_MAX_PROCS },
+		{ "user-max-tags", required_argument, NULL, OPT_USER_MAX_TAGS },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
@@ -745,6 +762,14 @@ static int parse_agent(int argc, char **argv, struct agent_opts *ao)
 			break;
 		case OPT_MAX_TAGS:
 			if (parse_count("--max-tags", optarg, &ao->max_tags))
+				return EXIT_USAGE;
+			break;
+		case OPT_USER_MAX_PROCS:
+			if (parse_count("--user-max-procs", optarg, &ao->user_max_procs))
+				return EXIT_USAGE;
+			break;
+		case OPT_USER_MAX_TAGS:
+			if (parse_count("--user-max-tags", optarg, &ao->user_max_tags))
 				return EXIT_USAGE;
 			break;
 		case OPT_METRICS: {

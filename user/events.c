@@ -25,6 +25,7 @@ static const char *const type_names[] = {
 	[EV_KILL_REFUSED] = "kill_refused",
 	[EV_REFUSED] = "refused",
 	[EV_DROP] = "drop",
+	[EV_LIMIT] = "limit",
 	[EV_AGENT_STOP] = "agent_stop",
 	[EV_STUCK] = "stuck",
 };
@@ -123,6 +124,11 @@ int ev_write_json(FILE *out, const struct ev *e)
 		put_str(out, "counter", e->counter);
 		fprintf(out, ",\"delta\":%llu,\"total\":%llu", (unsigned long long)e->count,
 			(unsigned long long)e->total);
+		break;
+	case EV_LIMIT:
+		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);
+		put_str(out, "comm", e->comm);
+		fprintf(out, ",\"owner_uid\":%u", e->uid);
 		break;
 	case EV_AGENT_STOP:
 		put_str(out, "reason", e->msg);

@@ -25,6 +25,7 @@ enum ev_type {
 	EV_KILL_REFUSED,   /* a descendant the tag's owner may not signal */
 	EV_REFUSED,	   /* a control request answered with an error */
 	EV_DROP,	   /* a loss counter rose */
+	EV_LIMIT,	   /* a child born beyond its owner's quota, killed at birth */
 	EV_AGENT_STOP,	   /* last line of a stream the agent ends */
 	EV_STUCK,	   /* a descendant still alive well after its SIGKILL */
 };
@@ -37,7 +38,8 @@ struct ev {
 	uint32_t pid;	    /* the process (or the dead root); refused: as typed */
 	uint32_t nspid;	    /* pid's number in its own PID namespace, where it differs; 0 */
 	uint32_t pid2;	    /* adopt: the root; refused: the second pid typed */
-	uint32_t uid;	    /* who asked (tag, untag, adopt, refused), the owner otherwise */
+	uint32_t uid;	    /* who asked (tag, untag, adopt, refused), the owner otherwise
+			     * (limit: whose quota was reached) */
 	uint32_t parent_tag;
 	int sig;
 	bool priv;	    /* tag, subscribed: privileged */

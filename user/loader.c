@@ -250,6 +250,9 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 		err = size_map(l, l->skel->maps.tags, max_tags, &l->max_tags);
 	if (!err)
 		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
+	/* every owner with a live count held a tag: see bpfguard.h */
+	if (!err)
+		err = size_map(l, l->skel->maps.quota, l->max_tags + 1, &dummy);
 	/* a ring buffer's max_entries is its size in bytes */
 	if (!err)
 		err = size_map(l, l->skel->maps.events, ring_size, &l->ring_size);
@@ -258,6 +261,9 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 
 	l->skel->rodata->kernel_kill = kernel_kill;
 	l->skel->rodata->agent_tgid = (uint32_t)getpid();
+	quota_resolve(&l->q, l->max_procs, l->max_tags, l->want_user_procs, l->want_user_tags);
+	l->skel->rodata->quota_user_procs = l->q.user_procs;
+	l->skel->rodata->quota_unpriv_procs = l->q.unpriv_procs;
 
 	err = bpfguard__load(l->skel);
 	if (err) {
@@ -280,6 +286,15 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 	m.max_tags = l->max_tags;
 	if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.meta), &zero, &m, BPF_ANY))
 		return -errno;
+	/* the unprivileged total: without it every unprivileged fork is refused */
+	{
+		uint32_t all = BG_QUOTA_TOTAL;
+		uint64_t none = 0;
+
+		if (bpf_map_update_elem(bpf_map__fd(l->skel->maps.quota), &all, &none,
+					BPF_NOEXIST) && errno != EEXIST)
+			return -errno;
+	}
 	return 0;
 }
 

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "quota.h"
+
 #define BG_PIN_DIR_DEFAULT "/sys/fs/bpf/bpfguard"
 
 struct bpfguard;
@@ -23,6 +25,10 @@ struct loader {
 	char pin_dir[256];
 	uint32_t max_procs, max_tags;
 	uint32_t ring_size; /* bytes */
+	/* --user-max-procs/--user-max-tags (0: default), set before
+	 * loader_load, which resolves them into @q for the sizes in force */
+	uint32_t want_user_procs, want_user_tags;
+	struct quota_cfg q;
 };
 
 /*

@@ -153,6 +153,19 @@ int metrics_render(FILE *out, const struct bg_status *st)
 	      st->tracked);
 	gauge(out, "max_processes", "Capacity of the procs map.", st->max_procs);
 	gauge(out, "max_tags", "Capacity of the tags map.", st->max_tags);
+	gauge(out, "user_max_processes", "Process quota of each unprivileged uid (--user-max-procs).",
+	      st->user_max_procs);
+	gauge(out, "user_max_tags", "Tag quota of each unprivileged uid (--user-max-tags).",
+	      st->user_max_tags);
+	gauge(out, "unprivileged_max_processes",
+	      "Processes all unprivileged uids together may hold (the rest is kept for privileged tags).",
+	      st->unpriv_max_procs);
+	gauge(out, "unprivileged_max_tags",
+	      "Tags all unprivileged uids together may hold (the rest is kept for privileged callers).",
+	      st->unpriv_max_tags);
+	gauge(out, "unprivileged_processes", "Processes charged to unprivileged uids now.",
+	      st->used_procs);
+	gauge(out, "unprivileged_tags", "Tag records unprivileged uids hold now.", st->used_tags);
 	gauge(out, "event_subscribers", "Event stream subscribers.", st->subscribers);
 	gauge(out, "agent_start_time_seconds", "When the agent started, seconds since the epoch.",
 	      st->start_time);

@@ -354,6 +354,8 @@ const struct counter_desc bg_stat_desc[BG_STAT_MAX] = {
 	[BG_STAT_KERNEL_KILLS] = { "kernel_kills", "Signals sent in the kernel (mode kernel)." },
 	[BG_STAT_KERNEL_KILL_FAILED] = { "kernel_kills_failed",
 					 "Signals the kernel could not send in-kernel." },
+	[BG_STAT_LIMIT_KILLS] = { "limit_kills",
+				  "Children born beyond their owner's process quota, killed at birth." },
 	[BG_STAT_KILLS] = { "kills", "Descendants SIGKILLed by the agent." },
 	[BG_STAT_KILL_SKIPPED] = { "kills_skipped_identity",
 				   "Kill candidates skipped: no longer the recorded process." },
@@ -374,6 +376,8 @@ const struct counter_desc bg_astat_desc[BG_ASTAT_MAX] = {
 	[BG_ASTAT_METRICS_OK] = { "metrics_scrapes", "Metrics requests served." },
 	[BG_ASTAT_METRICS_BAD] = { "metrics_errors",
 				   "HTTP requests refused, timed out or over the connection limit." },
+	[BG_ASTAT_QUOTA_REFUSED] = { "quota_refused",
+				     "Tags, enrolments and adoptions refused for an unprivileged quota." },
 };
 
 const char *feature_name(uint32_t bit)
@@ -422,8 +426,13 @@ int render_status_json(FILE *out, const struct bg_status *st, const char *pin_di
 		first = 0;
 	}
 	fprintf(out, "]},\"scope\":\"%s\",\"tags\":%u,\"tracked\":%u,\"limits\":{\"max_procs\":%u,"
-		"\"max_tags\":%u},\"counters\":{", st->scope & BG_STATUS_OWN ? "own" : "machine",
+		"\"max_tags\":%u},", st->scope & BG_STATUS_OWN ? "own" : "machine",
 		st->tags, st->tracked, st->max_procs, st->max_tags);
+	/* used: the caller's own with scope own, else every unprivileged uid's */
+	fprintf(out, "\"quotas\":{\"user_max_procs\":%u,\"user_max_tags\":%u,"
+		"\"unprivileged_max_procs\":%u,\"unprivileged_max_tags\":%u,\"used_procs\":%u,"
+		"\"used_tags\":%u},\"counters\":{", st->user_max_procs, st->user_max_tags,
+		st->unpriv_max_procs, st->unpriv_max_tags, st->used_procs, st->used_tags);
 	for (int i = 0; i < BG_STAT_MAX; i++)
 		fprintf(out, "%s\"%s\":%llu", i ? "," : "", bg_stat_desc[i].name,
 			(unsigned long long)st->counters[i]);

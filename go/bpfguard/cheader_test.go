@@ -35,7 +35,8 @@ var cLayouts = []struct {
 	{"bg_rep", wireRep{}, sizeRep, []string{"magic", "status", "len", "pad", "msg"}},
 	{"bg_status", wireStatus{}, sizeStatus, []string{"mode", "agent_pid", "features", "scope", "kernel", "tags",
 		"tracked", "max_procs", "max_tags", "counters", "agent_counters", "start_time", "subscribers",
-		"metrics_port", "lat_count", "lat_sum_us", "lat_buckets"}},
+		"metrics_port", "lat_count", "lat_sum_us", "lat_buckets", "user_max_procs", "user_max_tags",
+		"unpriv_max_procs", "unpriv_max_tags", "used_procs", "used_tags"}},
 	{"bg_list_tag", wireListTag{}, sizeListTag, []string{"tag", "root_pid", "parent", "owner_uid", "flags", "pad"}},
 	{"bg_list_proc", wireListProc{}, sizeListProc, []string{"pid", "ppid", "tag", "flags", "comm", "nspid", "pad"}},
 }
@@ -52,6 +53,7 @@ var cConsts = map[string]uint64{
 	"BG_FEAT_SEND_SIGNAL_TASK": uint64(FeatSendSignalTask), "BG_FEAT_GROUP_DEAD_ARG": uint64(FeatGroupDeadArg),
 	"BG_STAT_MAX": StatMax, "BG_STAT_KILLS": StatKills, "BG_STAT_ROOT_EXIT": StatRootExit,
 	"BG_STAT_KILL_REFUSED": StatKillRefused, "BG_ASTAT_MAX": AgentStatMax,
+	"BG_STAT_LIMIT_KILLS": StatLimitKills, "BG_STAT_KILLS_STUCK": StatKillsStuck, "BG_ASTAT_QUOTA_REFUSED": AgentStatQuotaRefused,
 	"BG_ASTAT_REFUSED": AgentStatRefused, "BG_ASTAT_METRICS_BAD": AgentStatMetricsBad,
 	"BG_LAT_BUCKETS": LatBuckets, "BG_TAG_F_PRIV": TagPriv, "BG_PROC_ROOT": ProcRoot,
 	"BG_PROC_ADOPTED": ProcAdopted, "BG_CTL_MAX_FDS": 2, "LBG_PIN_DIR_MAX": pinDirMax,

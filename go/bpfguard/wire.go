@@ -19,7 +19,7 @@ import (
 
 const (
 	ctlMagic   = 0x62706667 // BG_CTL_MAGIC, "bpfg"
-	ctlVersion = 3          // BG_CTL_VERSION
+	ctlVersion = 4          // BG_CTL_VERSION
 
 	// enum bg_op
 	opStatus = 1
@@ -39,7 +39,7 @@ const (
 
 	sizeReq      = 32
 	sizeRep      = 256
-	sizeStatus   = 592
+	sizeStatus   = 616
 	sizeListTag  = 24
 	sizeListProc = 40
 )
@@ -85,12 +85,14 @@ const (
 	StatEnrolled
 	StatKernelKills
 	StatKernelKillFailed
+	StatLimitKills // children born beyond an owner's quota, killed at birth
 	StatKills
 	StatKillSkipped
 	StatKillFailed
 	StatSelfSpared
 	StatKillRefused
-	StatMax // BG_STAT_MAX
+	StatKillsStuck // members still alive long after their SIGKILL
+	StatMax        // BG_STAT_MAX
 )
 
 // Indexes of Status.AgentCounters: enum bg_agent_stat.
@@ -100,7 +102,8 @@ const (
 	AgentStatRefused
 	AgentStatMetricsOK
 	AgentStatMetricsBad
-	AgentStatMax // BG_ASTAT_MAX
+	AgentStatQuotaRefused // tags, enrolments, adoptions refused for a quota
+	AgentStatMax          // BG_ASTAT_MAX
 )
 
 // LatBuckets is BG_LAT_BUCKETS: Status.LatBuckets[i] counts kill latencies
@@ -154,6 +157,12 @@ type wireStatus struct {
 	LatCount      uint64
 	LatSumUs      uint64
 	LatBuckets    [LatBuckets]uint64
+	UserMaxProcs  uint32
+	UserMaxTags   uint32
+	UnprivProcs   uint32
+	UnprivTags    uint32
+	UsedProcs     uint32
+	UsedTags      uint32
 }
 
 type wireListTag struct {
@@ -249,6 +258,15 @@ type Status struct {
 	LatCount   uint64
 	LatSumUs   uint64
 	LatBuckets [LatBuckets]uint64
+	// Quotas of unprivileged uids (README "Quotas"): each uid's, and all
+	// of them together; and what is charged now (Own: the caller's own,
+	// else every unprivileged uid's).
+	UserMaxProcs   uint32
+	UserMaxTags    uint32
+	UnprivMaxProcs uint32
+	UnprivMaxTags  uint32
+	UsedProcs      uint32
+	UsedTags       uint32
 }
 
 func decodeStatus(buf []byte) (*Status, error) {
@@ -279,6 +297,13 @@ func decodeStatus(buf []byte) (*Status, error) {
 		LatBuckets:    w.LatBuckets,
 		Counters:      w.Counters,
 		AgentCounters: w.AgentCounters,
+
+		UserMaxProcs:   w.UserMaxProcs,
+		UserMaxTags:    w.UserMaxTags,
+		UnprivMaxProcs: w.UnprivProcs,
+		UnprivMaxTags:  w.UnprivTags,
+		UsedProcs:      w.UsedProcs,
+		UsedTags:       w.UsedTags,
 	}
 	return s, nil
 }

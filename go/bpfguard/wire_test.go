@@ -13,7 +13,7 @@ func TestEncodeReq(t *testing.T) {
 		Flags: 0, Signal: 15, Pid2: -7, GraceNs: 0x0102030405060708})
 	want := []byte{
 		0x67, 0x66, 0x70, 0x62, // "gfpb": the magic, little-endian
-		3, 0, 6, 0, // version, op
+		4, 0, 6, 0, // version, op
 		0x92, 0x10, 0, 0, // 4242
 		0, 0, 0, 0,
 		15, 0, 0, 0,
@@ -68,7 +68,8 @@ func TestDecodeRep(t *testing.T) {
 func TestDecodeStatus(t *testing.T) {
 	w := wireStatus{Mode: 2, AgentPid: 77, Features: uint32(FeatBTF | FeatRingbuf), Scope: statusScopeOwn,
 		Tags: 3, Tracked: 9, MaxProcs: 65536, MaxTags: 4096, StartTime: 1700000000,
-		Subscribers: 1, MetricsPort: 9469, LatCount: 5, LatSumUs: 400}
+		Subscribers: 1, MetricsPort: 9469, LatCount: 5, LatSumUs: 400,
+		UserMaxProcs: 6, UserMaxTags: 5, UnprivProcs: 56, UnprivTags: 7, UsedProcs: 4, UsedTags: 2}
 	copy(w.Kernel[:], "6.18.0-test")
 	w.Counters[StatKills] = 11
 	w.Counters[15] = 15
@@ -85,7 +86,9 @@ func TestDecodeStatus(t *testing.T) {
 		s.Tracked != 9 || s.MaxProcs != 65536 || s.MaxTags != 4096 || s.StartTime != 1700000000 ||
 		s.Subscribers != 1 || s.MetricsPort != 9469 || s.LatCount != 5 || s.LatSumUs != 400 ||
 		s.Counters[StatKills] != 11 || s.Counters[15] != 15 ||
-		s.AgentCounters[AgentStatRefused] != 4 || s.LatBuckets[LatBuckets-1] != 2 {
+		s.AgentCounters[AgentStatRefused] != 4 || s.LatBuckets[LatBuckets-1] != 2 ||
+		s.UserMaxProcs != 6 || s.UserMaxTags != 5 || s.UnprivMaxProcs != 56 || s.UnprivMaxTags != 7 ||
+		s.UsedProcs != 4 || s.UsedTags != 2 {
 		t.Errorf("decodeStatus: %+v", s)
 	}
 	for _, n := range []int{0, sizeStatus - 1, sizeStatus + 1, 2 * sizeStatus} {

@@ -35,10 +35,11 @@
 static const struct {
 	const char *name;
 	enum cli_cmd cmd;
-	const char *opts[9]; /* its long options, NULL-terminated */
+	const char *opts[11]; /* its long options, NULL-terminated */
 } cmds[] = {
 	{ "agent", CLI_AGENT,
-	  { "pin-dir", "mode", "max-procs", "max-tags", "metrics", "ring-size", "verbose", "help" } },
+	  { "pin-dir", "mode", "max-procs", "max-tags", "metrics", "ring-size", "user-max-procs",
+	    "user-max-tags", "verbose", "help" } },
 	{ "tag", CLI_TAG, { "pin-dir", "signal", "grace", "help" } },
 	{ "untag", CLI_UNTAG, { "pin-dir", "help" } },
 	{ "adopt", CLI_ADOPT, { "pin-dir", "help" } },
@@ -94,6 +95,7 @@ static void check_agent(const struct agent_opts *ao)
 	check_pin(ao->pin_dir);
 	CHECK(ao->mode == BG_MODE_AUTO || ao->mode == BG_MODE_USER || ao->mode == BG_MODE_KERNEL);
 	CHECK(ao->max_procs <= (1u << 24) && ao->max_tags <= (1u << 24));
+	CHECK(ao->user_max_procs <= (1u << 24) && ao->user_max_tags <= (1u << 24));
 	CHECK(ao->ring_size == 0 ||
 	      (ao->ring_size >= (uint32_t)page && ao->ring_size <= (1u << 30) &&
 	       !(ao->ring_size & (ao->ring_size - 1))));
@@ -246,6 +248,7 @@ static void same(const struct outcome *x, const struct outcome *y)
 	CHECK(x->a.pid[0] == y->a.pid[0] && x->a.pid[1] == y->a.pid[1] && x->a.cmd == y->a.cmd);
 	CHECK(ax->mode == ay->mode && ax->verbose == ay->verbose);
 	CHECK(ax->max_procs == ay->max_procs && ax->max_tags == ay->max_tags);
+	CHECK(ax->user_max_procs == ay->user_max_procs && ax->user_max_tags == ay->user_max_tags);
 	CHECK(ax->ring_size == ay->ring_size && same_str(ax->metrics_addr, ay->metrics_addr));
 }
 

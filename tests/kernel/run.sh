@@ -78,6 +78,7 @@ TESTS=(
 	stopped_traced_dstate stuck_member stuck_restart many_deaths tag_slots
 	agent_sigkill ring_full map_full request_burst bad_clients client_flood client_limits random_trees
 	userns_caller capless_root member_untag list_private run_dir_safe
+	user_quota user_tag_quota
 )
 
 declare -A START=()    # pid -> starttime (field 22) recorded when we learnt the pid
@@ -112,6 +113,13 @@ DESC=       # the termer descendant of a graceful test
 DIED_AT=    # death_watch: ms from the start to the death
 L_PID=
 AGENT_SEQ=0
+QF_FD=  # qforker_start: the forker's fifo (writing end), its pid file, the last child
+QF_OUT=
+QF_PID=
+QS_KEPT=() # quota_storm: the children that must live, every child
+QS_ALL=()
+QU=     # quota_used: processes and tags charged to a uid
+QT=
 AGENT_FORCED=0
 AGENT_WHY=
 SEQ=0
@@ -3210,6 +3218,281 @@ utree() {
 	wait_tree
 }
 
+# ---- quotas (README, "Quotas") ----------------------------------------------
+
+# qforker_start UID: a lineage root run as UID (a dash: it forks nothing of
+# its own) that forks one `sleep 300` child per line the test writes to its
+# fifo, and writes each child's pid to QF_OUT; "end" makes it write "end".
+# Paced by the test, one fork at a time: which child is beyond the quota is
+# then exact. Sets ROOT, QF_OUT, QF_FD (the fifo's writing end).
+qforker_start() {
+	local fifo
+	SEQ=$((SEQ + 1))
+	QF_OUT=$UDIR/w/qf$SEQ
+	fifo=$QF_OUT.fifo
+	rm -f "$QF_OUT" "$fifo"
+	mkfifo -m 0666 "$fifo" || { fail "setup: mkfifo $fifo"; return 1; }
+	"$UDIR/asuser" "$1" /bin/sh -c 'exec 3<"$1.fifo"; while read -r x <&3; do
+		[ "$x" = end ] && break; sleep 300 & echo $! >>"$1"; done; echo end >>"$1"; exec 3<&-; wait' \
+		sh "$QF_OUT" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	ROOT=$!
+	disown "$ROOT" 2>/dev/null
+	track "$ROOT"
+	exec {QF_FD}<>"$fifo" # read-write: does not wait for the forker to open it
+	# tagged only once it runs as the user, its own program (asuser exec'd)
+	local deadline c=
+	now
+	deadline=$((NOW + 5000 * BOUND))
+	until { read -r c <"/proc/$ROOT/comm"; } 2>/dev/null && [[ $c == sh ]] &&
+		[[ $(grep '^Uid:' "/proc/$ROOT/status" 2>/dev/null) == *$'\t'$1$'\t'* ]]; do
+		now
+		((NOW < deadline)) || { fail "setup: the forker $ROOT never ran as uid $1 ($c)"; return 1; }
+		msleep 0.01
+	done
+}
+
+# qforker_fork N: one more fork; waits (bounded) for its pid: QF_PID.
+qforker_fork() {
+	local deadline n
+	echo go >&"$QF_FD"
+	now
+	deadline=$((NOW + 5000 * BOUND))
+	while :; do
+		n=0
+		[[ -e $QF_OUT ]] && n=$(grep -c '' "$QF_OUT")
+		((n >= $1)) && break
+		now
+		((NOW >= deadline)) && { fail "setup: the forker did not fork child $1 (it has $n)"; return 1; }
+		msleep 0.005
+	done
+	QF_PID=$(sed -n "${1}p" "$QF_OUT")
+	track "$QF_PID"
+}
+
+qforker_stop() {
+	[[ -n ${QF_FD:-} ]] && exec {QF_FD}>&-
+	QF_FD=
+}
+
+# quota_storm UID N KEEP: the forker (tagged by UID) forks N children one at
+# a time; the first KEEP must live, every later one must die at birth (within
+# the bound). Sets QS_KEPT (the live children's pids), QS_ALL (every pid).
+quota_storm() {
+	local uid=$1 n=$2 keep=$3 i
+	QS_KEPT=() QS_ALL=()
+	qforker_start "$uid" || return
+	ucli "$uid" tag "$ROOT" --pin-dir "$XPIN"
+	[[ $RC == 0 ]] || { fail "uid $uid tagging its forker: exit $RC: $ERR"; return 1; }
+	for ((i = 1; i <= n; i++)); do
+		qforker_fork "$i" || return
+		QS_ALL+=("$QF_PID")
+		if ((i <= keep)); then
+			QS_KEPT+=("$QF_PID")
+		else
+			wait_dead "$BOUND_MS" "$QF_PID" ||
+				{ fail "child $i of uid $uid's lineage (quota: $keep children) is alive $BOUND_MS ms after its birth: $(desc "$QF_PID")"; return 1; }
+		fi
+	done
+	check_alive "${QS_KEPT[@]}" ||
+		{ fail "children within uid $uid's quota died: $(desc "${DEAD[@]}")"; return 1; }
+}
+
+# quota_used UID: QU = the processes `status` as UID says are charged to it.
+quota_used() {
+	ucli "$1" status --pin-dir "$XPIN"
+	[[ $RC == 0 && $OUT =~ yours:\ +([0-9]+)\ processes,\ ([0-9]+)\ tags ]] ||
+		{ fail "status as uid $1: no 'yours: N processes, M tags' line: exit $RC: $(oneline "$OUT $ERR")"; return 1; }
+	QU=${BASH_REMATCH[1]} QT=${BASH_REMATCH[2]}
+}
+
+test_user_quota() {
+	local q=6 uroot r lk0 pf0 p
+	local -a pre go kept all
+	local -A CNT=()
+	setup_users || return
+	xagent_start --max-procs 32 --user-max-procs "$q" ||
+		{ fail "agent --max-procs 32 --user-max-procs $q: $AGENT_WHY"; return; }
+	cli status --pin-dir "$XPIN"
+	[[ $OUT == *"quotas:  each unprivileged uid $q processes, 64 tags; all of them 28 processes, 3584 tags"* ]] ||
+		{ fail "status does not show the quotas: $(oneline "$OUT")"; return; }
+	counters limit_kills procs_map_full || return
+	lk0=${CNT[limit_kills]} pf0=${CNT[procs_map_full]}
+
+	# (a) the lineage forks twice its quota: the root counts, so q - 1
+	# children live and the q + 1 after them die at birth
+	quota_storm "$TUID" $((2 * q)) $((q - 1)) || { qforker_stop; return; }
+	uroot=$ROOT kept=("${QS_KEPT[@]}") all=("${QS_ALL[@]}")
+	cli status --pin-dir "$XPIN"
+	counters limit_kills procs_map_full || return
+	((CNT[limit_kills] - lk0 == q + 1)) ||
+		{ fail "limit_kills rose by $((CNT[limit_kills] - lk0)), expected $((q + 1)) (children born beyond the quota)"; return; }
+	quota_used "$TUID" || return
+	((QU == q)) || { fail "status as uid $TUID: $QU processes charged, expected $q"; return; }
+	grep -q "beyond their owner's quota, killed at birth" "$XAGENT_LOG" ||
+		{ fail "the agent logged nothing about the children killed for the quota"; return; }
+	# an agent restart keeps the charges (the quota map is pinned): the
+	# next fork is still beyond the quota
+	halt_agent "$XAGENT_PID"
+	xagent_launch --max-procs 32 --user-max-procs "$q" ||
+		{ fail "restarting the agent on its pins: $AGENT_WHY"; return; }
+	quota_used "$TUID" || return
+	((QU == q)) || { fail "after an agent restart uid $TUID is charged $QU processes, expected $q"; return; }
+	qforker_fork $((2 * q + 1)) || return
+	all+=("$QF_PID")
+	wait_dead "$BOUND_MS" "$QF_PID" ||
+		{ fail "after an agent restart, a child beyond uid $TUID's quota lives: $(desc "$QF_PID")"; return; }
+
+	# (b) root at the same time: a tree tagged with its descendants, and a
+	# lineage that forks after its tag: recorded, killed with its root
+	start_tree children 3
+	wait_tree || return
+	r=$ROOT pre=("${TREE_PIDS[@]}")
+	tag "$r" --pin-dir "$XPIN" || return
+	start_tree --go children 3
+	tag "$ROOT" --pin-dir "$XPIN" || return
+	: >"$TREE_GO"
+	wait_tree || return
+	go=("${TREE_PIDS[@]}")
+	list_roots "$XPIN" || return
+	for p in "${pre[@]}"; do
+		[[ ${LDESC[$r]:-} == *" $p "* ]] || { fail "root's tag of a tree while uid $TUID is at its quota: $p not recorded (${LDESC[$r]:-})"; return; }
+	done
+	for p in "${go[@]}"; do
+		[[ ${LDESC[$ROOT]:-} == *" $p "* ]] || { fail "root's lineage forked while uid $TUID is at its quota: child $p not recorded (${LDESC[$ROOT]:-})"; return; }
+	done
+	kill_root_expect_dead "$r" "${pre[@]}" || return
+	kill_root_expect_dead "$ROOT" "${go[@]}" || return
+
+	# (d) enrolment beyond the quota: refused in one line, nothing half-tagged
+	utree "$TUID" children 1 || return
+	r=$ROOT pre=("${TREE_PIDS[@]}")
+	ucli "$TUID" tag "$r" --pin-dir "$XPIN"
+	[[ $RC == 1 && $(grep -c '' "$TMP/cli.err") == 1 && $ERR == *"quota of $q processes for uid $TUID reached"*"--user-max-procs"* ]] ||
+		{ fail "uid $TUID at its quota tagging another tree: exit $RC: $(oneline "$ERR")"; return; }
+	# adopting into the lineage at its quota: refused too, whoever asks
+	# (the tag's owner pays), and nothing charged
+	ucli "$TUID" adopt "$uroot" "${pre[0]}" --pin-dir "$XPIN"
+	[[ $RC == 1 && $ERR == *"quota of $q processes for uid $TUID reached"* ]] ||
+		{ fail "uid $TUID adopting into its lineage at its quota: exit $RC: $(oneline "$ERR")"; return; }
+	cli adopt "$uroot" "${pre[0]}" --pin-dir "$XPIN"
+	[[ $RC == 1 && $ERR == *"quota of $q processes for uid $TUID reached"* ]] ||
+		{ fail "root adopting into uid $TUID's lineage at its quota: exit $RC: $(oneline "$ERR")"; return; }
+	quota_used "$TUID" || return
+	((QU == q && QT == 1)) || { fail "a refused tag left uid $TUID charged $QU processes, $QT tags (expected $q, 1)"; return; }
+
+	# the lineage's root dies: everything it created dies, within or beyond
+	# the quota; nothing stays charged
+	qforker_stop
+	kill_root_expect_dead "$uroot" "${all[@]}" || return
+	quota_used "$TUID" || return
+	((QU == 0 && QT == 0)) || { fail "uid $TUID's lineage is dead and it is still charged $QU processes, $QT tags"; return; }
+	# the refused tree was never tagged: its child outlives its root
+	kill_root_expect_dead "$r" && check_alive "${pre[@]}" ||
+		{ fail "the root of a refused tag died and its child died too: half-tagged"; return; }
+	safe_kill KILL "${pre[@]}"
+	# now a tree of 1 + 8 processes, beyond 6 in one enrolment
+	utree "$TUID" children $((q + 2)) || return
+	r=$ROOT pre=("${TREE_PIDS[@]}")
+	ucli "$TUID" tag "$r" --pin-dir "$XPIN"
+	[[ $RC == 1 && $(grep -c '' "$TMP/cli.err") == 1 && $ERR == *"quota of $q processes for uid $TUID reached"* ]] ||
+		{ fail "uid $TUID tagging a tree of $((q + 3)) processes with a quota of $q: exit $RC: $(oneline "$ERR")"; return; }
+	quota_used "$TUID" || return
+	((QU == 0 && QT == 0)) || { fail "a refused enrolment left uid $TUID charged $QU processes, $QT tags: half-tagged"; return; }
+	list_roots "$XPIN" || return
+	[[ -z ${LROOT[$r]:-} ]] || { fail "list shows the root of a refused tag"; return; }
+	safe_kill KILL "$r"
+	wait_dead "$BOUND_MS" "$r" || { fail "setup: the root did not die"; return; }
+	msleep 0.3
+	check_alive "${pre[@]}" || { fail "the root of a refused tag died and killed some of its children: half-tagged: $(desc "${DEAD[@]}")"; return; }
+	safe_kill KILL "${pre[@]}"
+	cli status --pin-dir "$XPIN"
+	counters procs_map_full || return
+	((CNT[procs_map_full] == pf0)) || { fail "procs_map_full rose from $pf0 to ${CNT[procs_map_full]}: something was not recorded"; return; }
+
+	# the share: with a per-uid quota above it, uid's lineage stops at
+	# max-procs minus 1/8 (14 of 16), and root's tag still fits in the rest
+	xagent_start --max-procs 16 --user-max-procs 100 ||
+		{ fail "agent --max-procs 16 --user-max-procs 100: $AGENT_WHY"; return; }
+	quota_storm "$TUID2" 28 13 || { qforker_stop; return; }
+	uroot=$ROOT all=("${QS_ALL[@]}")
+	start_tree --go children 1
+	tag "$ROOT" --pin-dir "$XPIN" || { qforker_stop; return; }
+	: >"$TREE_GO"
+	wait_tree || return
+	go=("${TREE_PIDS[@]}")
+	cli status --pin-dir "$XPIN"
+	counters procs_map_full limit_kills || return
+	((CNT[procs_map_full] == 0 && CNT[limit_kills] == 15)) ||
+		{ fail "share: procs_map_full=${CNT[procs_map_full]} limit_kills=${CNT[limit_kills]}, expected 0 and 15"; return; }
+	kill_root_expect_dead "$ROOT" "${go[@]}" || return
+	qforker_stop
+	kill_root_expect_dead "$uroot" "${all[@]}" || return
+	kill_tracked
+	xagent_stop
+}
+
+test_user_tag_quota() {
+	local i r
+	local -A CNT=()
+	setup_users || return
+	xagent_start --max-tags 8 --user-max-tags 5 ||
+		{ fail "agent --max-tags 8 --user-max-tags 5: $AGENT_WHY"; return; }
+	# a uid's own quota: 5 tags, the 6th refused (twice the bound: 10 asked)
+	for ((i = 1; i <= 10; i++)); do
+		utree "$TUID" children 1 || return
+		ucli "$TUID" tag "$ROOT" --pin-dir "$XPIN"
+		if ((i <= 5)); then
+			[[ $RC == 0 ]] || { fail "uid $TUID's tag $i of 5: exit $RC: $ERR"; return; }
+		else
+			[[ $RC == 1 && $(grep -c '' "$TMP/cli.err") == 1 && $ERR == *"quota of 5 tags for uid $TUID reached"*"--user-max-tags"* ]] ||
+				{ fail "uid $TUID's tag $i with a quota of 5: exit $RC: $(oneline "$ERR")"; return; }
+		fi
+	done
+	# the unprivileged share: 8 - 8/8 = 7, so another uid gets 2
+	for ((i = 1; i <= 4; i++)); do
+		utree "$TUID2" children 1 || return
+		ucli "$TUID2" tag "$ROOT" --pin-dir "$XPIN"
+		if ((i <= 2)); then
+			[[ $RC == 0 ]] || { fail "uid $TUID2's tag $i: exit $RC: $ERR"; return; }
+		else
+			[[ $RC == 1 && $ERR == *"quota of 7 tags for unprivileged users together reached"*"--max-tags"* ]] ||
+				{ fail "uid $TUID2's tag $i beyond the unprivileged share: exit $RC: $(oneline "$ERR")"; return; }
+		fi
+	done
+	# root still tags, in the room kept for it, and its tag kills
+	tagged_tree_x children 2 || return
+	r=$ROOT
+	quota_used "$TUID" || return
+	((QT == 5)) || { fail "status as uid $TUID: $QT tags, expected 5"; return; }
+	cli status --pin-dir "$XPIN"
+	counters limit_kills || return
+	status_get_x agent_counters.quota_refused quotas.used_tags quotas.user_max_tags || return
+	((GOT[0] == 7 && GOT[1] == 7 && GOT[2] == 5)) ||
+		{ fail "status --json: quota_refused=${GOT[0]} used_tags=${GOT[1]} user_max_tags=${GOT[2]}, expected 7, 7, 5"; return; }
+	kill_root_expect_dead "$r" "${TREE_PIDS[@]}" || return
+	kill_tracked
+	xagent_stop
+}
+
+# status_get_x PATH...: status_get of the agent on XPIN.
+status_get_x() {
+	local why
+	GOT=()
+	cli status --json --pin-dir "$XPIN"
+	[[ $RC == 0 ]] || { fail "status --json: exit $RC: $ERR"; return 1; }
+	cp "$TMP/cli.out" "$TMP/status.json"
+	why=$(json_check --get "$TMP/status.json" "$@") || { fail "status --json: $why"; return 1; }
+	mapfile -t GOT <<<"$why"
+}
+
+# tagged_tree_x SHAPE ARGS: tagged_tree on XPIN.
+tagged_tree_x() {
+	start_tree --go "$@"
+	tag "$ROOT" --pin-dir "$XPIN" || return 1
+	: >"$TREE_GO"
+	wait_tree
+}
+
 test_user_tag_own() {
 	local r
 	setup_users || return
@@ -3861,8 +4144,8 @@ test_events_drop() {
 	[[ -z $bad ]] || fail "agent log lines without a <N>bpfguard: prefix: $(oneline "$bad")"
 }
 
-STATUS_COUNTERS="forks_tracked exits_tracked root_exits procs_map_full deaths_map_full ringbuf_drops enrolled kernel_kills kernel_kills_failed kills kills_skipped_identity kills_failed agent_spared kills_refused_uid kills_stuck"
-AGENT_COUNTERS="events_sent event_subscribers_dropped requests_refused metrics_scrapes metrics_errors"
+STATUS_COUNTERS="forks_tracked exits_tracked root_exits procs_map_full deaths_map_full ringbuf_drops enrolled kernel_kills kernel_kills_failed limit_kills kills kills_skipped_identity kills_failed agent_spared kills_refused_uid kills_stuck"
+AGENT_COUNTERS="events_sent event_subscribers_dropped requests_refused metrics_scrapes metrics_errors quota_refused"
 
 # status_get PATH...: GOT = the values at PATHs of a fresh `status --json`.
 status_get() {
@@ -3880,7 +4163,13 @@ test_status_json() {
 	local -a names
 	status_get agent.pid agent.mode agent.pin_dir kernel.release tags tracked limits.max_procs \
 		limits.max_tags kill_latency_us.count kill_latency_us.over kernel.features.0 \
-		kill_latency_us.buckets.0.le kill_latency_us.buckets.32.le agent.start_time || return
+		kill_latency_us.buckets.0.le kill_latency_us.buckets.32.le agent.start_time \
+		quotas.user_max_procs quotas.user_max_tags quotas.unprivileged_max_procs \
+		quotas.unprivileged_max_tags quotas.used_procs quotas.used_tags || return
+	# the suite's agent runs with the defaults (README, "Quotas")
+	((GOT[14] == GOT[6] / 16 && GOT[15] == 64 && GOT[16] == GOT[6] - GOT[6] / 8 &&
+		GOT[17] == GOT[7] - GOT[7] / 8)) ||
+		{ fail "status --json: quotas ${GOT[*]:14:4} for maps of ${GOT[6]} processes, ${GOT[7]} tags: not the defaults"; return; }
 	[[ ${GOT[0]} == "$AGENT_PID" ]] || { fail "status --json: agent.pid ${GOT[0]}, the agent is $AGENT_PID"; return; }
 	[[ ${GOT[1]} == "$(expected_mode)" ]] || { fail "status --json: mode ${GOT[1]}, expected $(expected_mode)"; return; }
 	[[ ${GOT[2]} == "$PIN" ]] || { fail "status --json: pin_dir '${GOT[2]}', expected $PIN"; return; }

@@ -116,6 +116,13 @@ static void sample_status(struct bg_status *st)
 	st->lat_buckets[BG_LAT_BUCKETS - 1] = 1; /* > 2^32 us */
 	st->lat_count = 5;
 	st->lat_sum_us = 1500250;
+	st->user_max_procs = 8192;
+	st->user_max_tags = 64;
+	st->unpriv_max_procs = 114688;
+	st->unpriv_max_tags = 3584;
+	st->used_procs = 17;
+	st->used_tags = 2;
+	st->counters[BG_STAT_LIMIT_KILLS] = 9;
 }
 
 static void test_render_lines(void **state)
@@ -131,6 +138,14 @@ static void test_render_lines(void **state)
 				  "bpfguard_kills_total 42\n"));
 	assert_non_null(strstr(t, "\nbpfguard_ringbuf_drops_total 7\n"));
 	assert_non_null(strstr(t, "\nbpfguard_metrics_scrapes_total 5\n"));
+	assert_non_null(strstr(t, "\nbpfguard_limit_kills_total 9\n"));
+	assert_non_null(strstr(t, "# TYPE bpfguard_user_max_processes gauge\n"
+				  "bpfguard_user_max_processes 8192\n"));
+	assert_non_null(strstr(t, "\nbpfguard_user_max_tags 64\n"));
+	assert_non_null(strstr(t, "\nbpfguard_unprivileged_max_processes 114688\n"));
+	assert_non_null(strstr(t, "\nbpfguard_unprivileged_max_tags 3584\n"));
+	assert_non_null(strstr(t, "\nbpfguard_unprivileged_processes 17\n"));
+	assert_non_null(strstr(t, "\nbpfguard_unprivileged_tags 2\n"));
 	assert_non_null(strstr(t, "# TYPE bpfguard_tags gauge\nbpfguard_tags 3\n"));
 	assert_non_null(strstr(t, "# TYPE bpfguard_tracked_processes gauge\n"
 				  "bpfguard_tracked_processes 12\n"));
@@ -195,8 +210,8 @@ static void test_render_well_formed(void **state)
 		if (!found)
 			fail_msg("sample %s before its TYPE line", name);
 	}
-	assert_int_equal(nseen, BG_STAT_MAX + BG_ASTAT_MAX + 6 + 1 + 1);
-	assert_int_equal(samples, BG_STAT_MAX + BG_ASTAT_MAX + 6 + 1 + BG_LAT_BUCKETS + 2);
+	assert_int_equal(nseen, BG_STAT_MAX + BG_ASTAT_MAX + 12 + 1 + 1);
+	assert_int_equal(samples, BG_STAT_MAX + BG_ASTAT_MAX + 12 + 1 + BG_LAT_BUCKETS + 2);
 	free(t);
 }
 

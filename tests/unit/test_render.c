@@ -587,9 +587,36 @@ static void test_tree_root_flag(void **state)
 	expect_output(&p, 0, "100 r [tag 1]\n`-- 101 stale\n");
 }
 
+/* status --json carries the quotas, and "used" as the scope says. */
+static void test_status_json_quotas(void **state)
+{
+	struct bg_status st = { .mode = BG_MODE_USER, .scope = BG_STATUS_OWN, .max_procs = 64,
+				.max_tags = 8, .user_max_procs = 6, .user_max_tags = 5,
+				.unpriv_max_procs = 56, .unpriv_max_tags = 7, .used_procs = 4,
+				.used_tags = 2 };
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	(void)state;
+	st.counters[BG_STAT_LIMIT_KILLS] = 3;
+	assert_non_null(f);
+	assert_int_equal(render_status_json(f, &st, "/sys/fs/bpf/x"), 0);
+	fclose(f);
+	assert_non_null(strstr(buf, "\"scope\":\"own\""));
+	assert_non_null(strstr(buf, "\"limits\":{\"max_procs\":64,\"max_tags\":8},\"quotas\":{"
+				    "\"user_max_procs\":6,\"user_max_tags\":5,"
+				    "\"unprivileged_max_procs\":56,\"unprivileged_max_tags\":7,"
+				    "\"used_procs\":4,\"used_tags\":2},\"counters\":{"));
+	assert_non_null(strstr(buf, "\"limit_kills\":3,"));
+	assert_non_null(strstr(buf, "\"quota_refused\":0"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_status_json_quotas),
 		cmocka_unit_test(test_parse_empty),
 		cmocka_unit_test(test_parse_exact),
 		cmocka_unit_test(test_parse_bad_sizes),
