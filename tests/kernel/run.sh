@@ -2939,6 +2939,24 @@ test_bad_clients() {
 # the CLI's bound), a tagged root's descendants die within the usual bound,
 # part of the flood is refused (EBUSY: the per-uid limits), and the agent's
 # log holds a bounded number of refusal lines and says how many it left out.
+# users_quiet UID...: wait (bounded) until the agent answers each of these
+# users again: a test that spent their request budget (20 a second, bursts of
+# 40) leaves them as it found them, so the next test does not depend on it.
+users_quiet() {
+	local u deadline
+	now
+	deadline=$((NOW + 10000 * BOUND))
+	for u; do
+		while :; do
+			ucli "$u" status --pin-dir "$PIN"
+			[[ $RC == 0 ]] && break
+			now
+			((NOW < deadline)) || { REASON="uid $u still refused after the test: $ERR"; return 1; }
+			msleep 0.5
+		done
+	done
+}
+
 test_client_flood() {
 	local secs=$((12 * BOUND)) sock u out extra line n0 n1 nsup max t0 t1 busy=0 rounds=0
 	local -a fl=() reps=() kids errs=()
@@ -2999,6 +3017,7 @@ test_client_flood() {
 	((n1 - n0 <= max)) || errs+=("the agent logged $((n1 - n0)) refusal lines in $(((t1 - t0) / 1000)) s (at most $max)")
 	((nsup <= (t1 - t0) / 1000 + 3)) || errs+=("$nsup 'suppressed' lines in $(((t1 - t0) / 1000)) s")
 	agent_ok || errs+=("the agent does not answer after the flood")
+	users_quiet "$TUID" "$TUID2" || errs+=("$REASON")
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
@@ -3056,6 +3075,7 @@ test_client_limits() {
 	((busy == lim && timedout == lim)) ||
 		errs+=("of $((2 * lim)) silent connections from uid $TUID, $busy were refused as too many and $timedout timed out (want $lim and $lim)")
 	agent_ok || errs+=("the agent does not answer afterwards")
+	users_quiet "$TUID" "$TUID2" || errs+=("$REASON")
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 
@@ -3719,7 +3739,7 @@ test_list_private() {
 	[[ $RC == 0 ]] || { fail "setup: uid $TUID tagging its process: exit $RC: $ERR"; return; }
 	ucli "$TUID" list --json --pin-dir "$PIN"
 	[[ $RC == 0 && $OUT == *"\"pid\":$mine,"* && $OUT != *"\"pid\":$rootp,"* && $OUT != *"\"pid\":${rk[0]}"[],]* ]] ||
-		{ fail "uid $TUID's list: exit $RC, expected its tag of $mine only, not root's $rootp: $(oneline "$OUT")"; return; }
+		{ fail "uid $TUID's list: exit $RC, expected its tag of $mine only, not root's $rootp: $(oneline "$OUT$ERR")"; return; }
 	ucli "$TUID2" list --pin-dir "$PIN"
 	[[ $RC == 0 && $OUT == "no tagged processes" ]] || { fail "uid $TUID2's list: exit $RC: $(oneline "$OUT")"; return; }
 	ucli "$TUID2" status --json --pin-dir "$PIN"
