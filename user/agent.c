@@ -8,6 +8,7 @@
  * wakes us, so a dropped record or a death while no agent ran is still found.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -373,9 +374,8 @@ static void flush_refusals(struct agent *a, uint64_t now)
 
 /* Every error reply is a refused request: logged, counted, an event for
  * root and for the user who asked. */
-static void on_reply(void *ctx, int status, const char *msg)
+static void on_reply(struct agent *a, int status, const char *msg)
 {
-	struct agent *a = ctx;
 	struct ev e = { .type = EV_REFUSED, .err = status, .msg = msg,
 			.op = a->req_what ? a->req_what : "malformed" };
 
@@ -397,6 +397,21 @@ static void on_reply(void *ctx, int status, const char *msg)
 	}
 	log_notice("refused %s from uid %u (pid %d): %s", e.op, e.uid, a->req_cred.pid, msg);
 	events_emit(&a->ev, &e, e.uid);
+}
+
+/* Every answer the agent sends goes through here, so that a refusal is
+ * reported (on_reply) whoever sends it. */
+static int __attribute__((format(printf, 6, 7)))
+reply(struct agent *a, int fd, int status, const void *payload, uint32_t len, const char *fmt, ...)
+{
+	char msg[sizeof(((struct bg_rep *)0)->msg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	on_reply(a, status, msg);
+	return ctl_send_rep(fd, status, payload, len, "%s", msg);
 }
 
 /* Loss counters that rose since the last look: a line each, and an event. */
@@ -486,40 +501,40 @@ static bool owner_may_signal(struct agent *a, const struct bg_tag *t, pid_t pid)
  * after the pidfd was opened: a process that died meanwhile may have left its
  * pid to another, so a verdict about it is thrown away ("has exited").
  */
-static bool refuse(int cfd, enum az_verdict v, int pidfd, int32_t typed,
+static bool refuse(struct agent *a, int cfd, enum az_verdict v, int pidfd, int32_t typed,
 		   const struct caller *c, uint32_t tag, const struct bg_tag *t)
 {
 	if (pidfd >= 0 && pidfd_exited(pidfd)) {
-		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
+		reply(a, cfd, ESRCH, NULL, 0, "process %d has exited", typed);
 		return true;
 	}
 	switch (v) {
 	case AZ_OK:
 		return false;
 	case AZ_DENY_INIT:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "%s", az_reason(v));
+		reply(a, cfd, EPERM, NULL, 0, "%s", az_reason(v));
 		break;
 	case AZ_DENY_KTHREAD:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", typed);
+		reply(a, cfd, EPERM, NULL, 0, "refusing pid %d: a kernel thread", typed);
 		break;
 	case AZ_DENY_AGENT:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "refusing the agent itself (pid %d)", typed);
+		reply(a, cfd, EPERM, NULL, 0, "refusing the agent itself (pid %d)", typed);
 		break;
 	case AZ_DENY_SIGNAL:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: uid %u may not signal pid %d",
+		reply(a, cfd, EPERM, NULL, 0, "permission denied: uid %u may not signal pid %d",
 			     c->uid, typed);
 		break;
 	case AZ_DENY_OWNER:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: tag %u of pid %d belongs to %s",
+		reply(a, cfd, EPERM, NULL, 0, "permission denied: tag %u of pid %d belongs to %s",
 			     tag, typed, t && (t->flags & BG_TAG_F_PRIV) ? "a privileged caller"
 									: "another user");
 		break;
 	case AZ_DENY_MEMBER:
-		ctl_send_rep(cfd, EPERM, NULL, 0, "permission denied: the caller (pid %u) is in the "
+		reply(a, cfd, EPERM, NULL, 0, "permission denied: the caller (pid %u) is in the "
 			     "lineage of tag %u: a member cannot untag or re-tag it", c->pid, tag);
 		break;
 	default:
-		ctl_send_rep(cfd, az_errno(v), NULL, 0, "%s", az_reason(v));
+		reply(a, cfd, az_errno(v), NULL, 0, "%s", az_reason(v));
 	}
 	return true;
 }
@@ -743,7 +758,7 @@ static void quota_refusal(struct agent *a, int cfd, enum quota_verdict v, uint32
 
 	quota_msg(msg, sizeof(msg), v, &a->l.q, uid, procs);
 	a->quota_refused++;
-	ctl_send_rep(cfd, EDQUOT, NULL, 0, "%s", msg);
+	reply(a, cfd, EDQUOT, NULL, 0, "%s", msg);
 }
 
 /*
@@ -770,7 +785,7 @@ static bool quota_refuse_tag(struct agent *a, int cfd, const struct caller *c)
 		return true;
 	}
 	if (quota_key(a, c->uid)) {
-		ctl_send_rep(cfd, ENOSPC, NULL, 0, "quota map full (%u owners): no room for uid %u",
+		reply(a, cfd, ENOSPC, NULL, 0, "quota map full (%u owners): no room for uid %u",
 			     a->l.max_tags + 1, c->uid);
 		return true;
 	}
@@ -824,6 +839,7 @@ struct victim {
 	uint32_t flags; /* BG_MEMBER_SIGNALLED: the iterator sent the signal */
 	uint64_t start;
 	int fd;		/* its pidfd after the sweep signalled it, else -1 */
+	bool unwatched; /* signalled, but no pidfd could be had (no fds left) */
 	char comm[16];	/* as the iterator saw it */
 };
 
@@ -853,7 +869,7 @@ static int open_verified(struct agent *a, uint32_t tag, const struct victim *v)
 
 	fd = (int)pidfd_open((pid_t)v->pid, 0);
 	if (fd < 0)
-		return -ESRCH;
+		return errno == ESRCH ? -ESRCH : -EMFILE; /* -EMFILE: alive, not watchable */
 	if (bpf_map_lookup_elem(a->procs_fd, &v->pid, &now) || now.start != v->start ||
 	    !tt_within(&a->tt, now.tag, tag)) {
 		close(fd);
@@ -949,6 +965,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 			if (!old)
 				note_kill(a, s->tag, v->pid, v->comm, sig);
 			v->fd = open_verified(a, s->tag, v); /* gone already: nothing to watch */
+			v->unwatched = v->fd == -EMFILE;
 		} else {
 			v->fd = old ? open_verified(a, s->tag, v) : kill_verified(a, s->tag, v, sig);
 			if (old && v->fd >= 0 && pidfd_send_signal(v->fd, sig, NULL, 0)) {
@@ -1025,7 +1042,14 @@ static void report_stuck(struct agent *a, struct pkill *k, uint64_t now)
 	while ((m = pk_next_stuck(k, &i, now))) {
 		struct ev e = { .type = EV_STUCK, .tag = k->tag, .pid = m->pid, .comm = m->comm,
 				.latency_ns = (int64_t)(now - m->first_sig) };
+		struct bg_proc p;
 		char q[96];
+
+		/* no pidfd told of its death: its entry, deleted by its exit
+		 * hook, does (a dead one is not stuck, and not reported again) */
+		if (m->unwatched && (bpf_map_lookup_elem(a->procs_fd, &m->pid, &p) ||
+				     p.start != m->start))
+			continue;
 
 		stat_add(a, BG_STAT_KILLS_STUCK, 1);
 		json_quote(q, sizeof(q), m->comm);
@@ -1068,13 +1092,14 @@ static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uin
 		struct pk_member m = { .pid = v->pid, .start = v->start, .fd = v->fd,
 				       .first_sig = now };
 
-		if (v->fd < 0)
+		if (v->fd < 0 && !v->unwatched)
 			continue;
+		m.unwatched = v->unwatched;
 		v->fd = -1; /* k owns it now */
 		memcpy(m.comm, v->comm, sizeof(m.comm));
 		if (!err)
 			err = pk_add(&a->rp, k, &m, &old);
-		else
+		else if (m.fd >= 0)
 			close(m.fd);
 	}
 	pk_clear(&old);
@@ -1458,12 +1483,12 @@ static pid_t request_target(struct agent *a, int cfd, int32_t typed, int pidfd,
 	pid_t pid;
 
 	if (pidfd < 0) {
-		ctl_send_rep(cfd, EINVAL, NULL, 0, "request carries no pidfd");
+		reply(a, cfd, EINVAL, NULL, 0, "request carries no pidfd");
 		return -1;
 	}
 	pid = pidfd_pid(pidfd);
 	if (pid <= 0 || pidfd_exited(pidfd) || target_facts(a, pid, t)) {
-		ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d has exited", typed);
+		reply(a, cfd, ESRCH, NULL, 0, "process %d has exited", typed);
 		return -1;
 	}
 	return pid;
@@ -1516,14 +1541,14 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 
 	/* The CLI validated these; a hand-made request is checked again. */
 	if (req->signal > 64 || req->grace_ns > BG_GRACE_MAX_NS) {
-		ctl_send_rep(cfd, EINVAL, NULL, 0, "invalid signal or grace");
+		reply(a, cfd, EINVAL, NULL, 0, "invalid signal or grace");
 		return;
 	}
 	pid = request_target(a, cfd, req->pid, pidfd, &tf);
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		reply(a, cfd, EIO, NULL, 0, "cannot read the tags map");
 		return;
 	}
 	if (!bpf_map_lookup_elem(a->procs_fd, &pid, &e) && entry_is_process(&e, pid)) {
@@ -1542,21 +1567,21 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 
 			if (same && v == AZ_DENY_MEMBER)
 				v = AZ_OK;
-			if (refuse(cfd, v, pidfd, req->pid, c, cur, own))
+			if (refuse(a, cfd, v, pidfd, req->pid, c, cur, own))
 				return;
 			own->signal = sig;
 			own->grace_ns = req->grace_ns;
 			put_tag(a, cur, own);
 			note_tag(a, cur, own, c, true);
-			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
+			reply(a, cfd, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
 			return;
 		}
 		parent = cur;
 	}
-	if (refuse(cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
+	if (refuse(a, cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
 		return;
 	if (tt_depth(&a->tt, parent) + 1 > BG_MAX_NEST) {
-		ctl_send_rep(cfd, ELOOP, NULL, 0, "tags nest at most %d deep: pid %d is in tag "
+		reply(a, cfd, ELOOP, NULL, 0, "tags nest at most %d deep: pid %d is in tag "
 			     "%u, %d deep already", BG_MAX_NEST, req->pid, parent,
 			     tt_depth(&a->tt, parent));
 		return;
@@ -1565,12 +1590,12 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		return;
 
 	if (bpf_map_lookup_elem(a->meta_fd, &zero, &m)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the meta map");
+		reply(a, cfd, EIO, NULL, 0, "cannot read the meta map");
 		return;
 	}
 	id = m.next_tag++;
 	if (!id || bpf_map_update_elem(a->meta_fd, &zero, &m, BPF_ANY)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot allocate a tag id");
+		reply(a, cfd, EIO, NULL, 0, "cannot allocate a tag id");
 		return;
 	}
 	t.root_pid = (uint32_t)pid;
@@ -1585,7 +1610,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	if (err == -E2BIG && gc_tags(a))
 		err = put_tag(a, id, &t);
 	if (err) {
-		ctl_send_rep(cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
+		reply(a, cfd, err == -E2BIG ? ENOSPC : -err, NULL, 0,
 			     err == -E2BIG ? "tags map full (%u tags): raise --max-tags"
 					   : "cannot write the tag record%.0u",
 			     a->l.max_tags);
@@ -1650,7 +1675,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 
 			bpf_map_update_elem(a->deaths_fd, &id, &d, BPF_NOEXIST);
 			handle_deaths(a);
-			ctl_send_rep(cfd, ESRCH, NULL, 0, "process %d exited while being tagged; "
+			reply(a, cfd, ESRCH, NULL, 0, "process %d exited while being tagged; "
 				     "its descendants were killed", req->pid);
 			free(out);
 			return;
@@ -1667,14 +1692,14 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		} else if (unsettled) {
 			log_err("tag %u (pid %d): enrolment still recorded new processes after "
 				"%d passes: refused", id, pid, BG_ENROLL_MAX_PASSES);
-			ctl_send_rep(cfd, EAGAIN, NULL, 0, "enrolment of pid %d did not settle after "
+			reply(a, cfd, EAGAIN, NULL, 0, "enrolment of pid %d did not settle after "
 				     "%d passes: tag refused", req->pid, BG_ENROLL_MAX_PASSES);
 		} else if (full) {
 			log_err("procs map full (%u): refused to tag pid %d", a->l.max_procs, pid);
-			ctl_send_rep(cfd, ENOSPC, NULL, 0,
+			reply(a, cfd, ENOSPC, NULL, 0,
 				     "procs map full (%u processes): raise --max-procs", a->l.max_procs);
 		} else {
-			ctl_send_rep(cfd, EIO, NULL, 0, "enrolment failed: %s",
+			reply(a, cfd, EIO, NULL, 0, "enrolment failed: %s",
 				     strerror(err ? -err : EIO));
 		}
 		free(out);
@@ -1692,7 +1717,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 			unenrol(a, id); /* and what it recorded, and charged */
 			log_info("refused to tag pid %d: tags below it would nest %d deep", pid,
 				 depth);
-			ctl_send_rep(cfd, ELOOP, NULL, 0, "tags nest at most %d deep: tagging pid %d "
+			reply(a, cfd, ELOOP, NULL, 0, "tags nest at most %d deep: tagging pid %d "
 				     "would push tags below it %d deep", BG_MAX_NEST, req->pid, depth);
 			free(out);
 			return;
@@ -1713,7 +1738,7 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	log_info("tagged pid %d as tag %u for uid %u%s%s, %d tag(s) below it re-parented", pid,
 		 id, c->uid, c->priv ? "" : " (unprivileged)", parent ? " (nested)" : "", nested);
 	note_tag(a, id, &t, c, false);
-	ctl_send_rep(cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
+	reply(a, cfd, 0, NULL, 0, "tagged %d (tag %u%s)", req->pid, id,
 		     parent ? ", nested" : "");
 	free(out);
 }
@@ -1732,33 +1757,33 @@ static void op_untag(struct agent *a, int cfd, const struct bg_req *req, int pid
 	if (pid < 0)
 		return;
 	if (load_tags(a)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		reply(a, cfd, EIO, NULL, 0, "cannot read the tags map");
 		return;
 	}
 	if (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || !(e.flags & BG_PROC_ROOT) ||
 	    (cur = tt_resolve(&a->tt, e.tag)) != e.tag || !(t = tt_find(&a->tt, cur)) ||
 	    t->root_pid != (uint32_t)pid || t->state != BG_TAG_ACTIVE) {
 		/* whether a process is tagged is not told to who may not signal it */
-		if (!refuse(cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
-			ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
+		if (!refuse(a, cfd, az_check(AZ_TAG, c, &tf, NULL), pidfd, req->pid, c, 0, NULL))
+			reply(a, cfd, ENOENT, NULL, 0, "pid %d is not tagged", req->pid);
 		return;
 	}
 	at = tag_facts(a, c, cur, t);
-	if (refuse(cfd, az_check(AZ_UNTAG, c, &tf, &at), pidfd, req->pid, c, cur, t))
+	if (refuse(a, cfd, az_check(AZ_UNTAG, c, &tf, &at), pidfd, req->pid, c, cur, t))
 		return;
 	/* Members of a nested tag now count for the enclosing one; members of
 	 * a top-level tag stop being tracked (their entries go at their exit). */
 	into = tt_parent(&a->tt, cur);
 	was = *t; /* end_tag reloads the table */
 	if (end_tag(a, cur)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot write the tag record");
+		reply(a, cfd, EIO, NULL, 0, "cannot write the tag record");
 		return;
 	}
 	log_info("untagged pid %d (tag %u) for uid %u", pid, cur, c->uid);
 	events_emit(&a->ev, &(struct ev){ .type = EV_UNTAG, .tag = cur, .pid = (uint32_t)pid,
 					  .uid = c->uid, .parent_tag = into },
 		    audience(&was));
-	ctl_send_rep(cfd, 0, NULL, 0, "untagged %d", req->pid);
+	reply(a, cfd, 0, NULL, 0, "untagged %d", req->pid);
 }
 
 /*
@@ -1780,27 +1805,27 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 	int err;
 
 	root = request_target(a, cfd, req->pid, pidfd[0], &tf);
-	if (root < 0 || refuse(cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[0], req->pid, c, 0, NULL))
+	if (root < 0 || refuse(a, cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[0], req->pid, c, 0, NULL))
 		return;
 	pid = request_target(a, cfd, req->pid2, pidfd[1], &tf);
-	if (pid < 0 || refuse(cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[1], req->pid2, c, 0, NULL))
+	if (pid < 0 || refuse(a, cfd, az_check(AZ_ADOPT, c, &tf, NULL), pidfd[1], req->pid2, c, 0, NULL))
 		return;
 	if (load_tags(a)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		reply(a, cfd, EIO, NULL, 0, "cannot read the tags map");
 		return;
 	}
 	if (bpf_map_lookup_elem(a->procs_fd, &root, &e) || !entry_is_process(&e, root) ||
 	    !(tag = tt_resolve(&a->tt, e.tag)) || tt_find(&a->tt, tag)->state != BG_TAG_ACTIVE) {
-		ctl_send_rep(cfd, ENOENT, NULL, 0, "pid %d is not in a tagged lineage", req->pid);
+		reply(a, cfd, ENOENT, NULL, 0, "pid %d is not in a tagged lineage", req->pid);
 		return;
 	}
 	if (!bpf_map_lookup_elem(a->procs_fd, &pid, &e) && entry_is_process(&e, pid) &&
 	    (cur = tt_resolve(&a->tt, e.tag))) {
 		if (tt_within(&a->tt, cur, tag)) {
-			ctl_send_rep(cfd, 0, NULL, 0, "pid %d is already in tag %u's lineage",
+			reply(a, cfd, 0, NULL, 0, "pid %d is already in tag %u's lineage",
 				     req->pid2, tag);
 		} else {
-			ctl_send_rep(cfd, EEXIST, NULL, 0, "pid %d already belongs to tag %u",
+			reply(a, cfd, EEXIST, NULL, 0, "pid %d already belongs to tag %u",
 				     req->pid2, cur);
 		}
 		return;
@@ -1825,7 +1850,7 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 	if (!err && (bpf_map_lookup_elem(a->procs_fd, &pid, &e) || e.tag != tag))
 		err = pidfd_exited(pidfd[1]) ? -ESRCH : -EIO;
 	if (err) {
-		ctl_send_rep(cfd, -err, NULL, 0, err == -ENOSPC ? "procs map full (%u processes): "
+		reply(a, cfd, -err, NULL, 0, err == -ENOSPC ? "procs map full (%u processes): "
 			     "raise --max-procs" : "cannot adopt pid %d%.0u",
 			     err == -ENOSPC ? a->l.max_procs : (uint32_t)req->pid2, 0u);
 		return;
@@ -1841,7 +1866,7 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 		e.nspid = ns_pid_of((uint32_t)pid);
 		events_emit(&a->ev, &e, audience(tt_find(&a->tt, tag)));
 	}
-	ctl_send_rep(cfd, 0, NULL, 0, "adopted %d into tag %u", req->pid2, tag);
+	reply(a, cfd, 0, NULL, 0, "adopted %d into tag %u", req->pid2, tag);
 }
 
 struct counter {
@@ -1968,7 +1993,7 @@ static void op_status(struct agent *a, int cfd, const struct caller *c)
 		st.used_procs = (uint32_t)quota_used(a, c->uid);
 		quota_count_tags(&a->tt, c->uid, &st.used_tags, &all);
 	}
-	ctl_send_rep(cfd, 0, &st, sizeof(st), "enforcing");
+	reply(a, cfd, 0, &st, sizeof(st), "enforcing");
 }
 
 /* Subscribe to the event stream: answer, then keep the connection (the
@@ -1978,11 +2003,11 @@ static bool op_events(struct agent *a, int cfd, const struct caller *c)
 	int err = events_may_subscribe(&a->ev, c->uid, c->priv);
 
 	if (err) {
-		ctl_send_rep(cfd, EBUSY, NULL, 0, "too many event subscribers (at most %d, %d per "
+		reply(a, cfd, EBUSY, NULL, 0, "too many event subscribers (at most %d, %d per "
 			     "unprivileged user)", EV_MAX_SUBS, EV_MAX_SUBS_PER_UID);
 		return false;
 	}
-	if (ctl_send_rep(cfd, 0, NULL, 0, "subscribed") ||
+	if (reply(a, cfd, 0, NULL, 0, "subscribed") ||
 	    events_subscribe(&a->ev, cfd, c->uid, c->priv))
 		return false;
 	log_info("events: uid %u subscribed%s (%zu subscriber(s))", c->uid,
@@ -2055,12 +2080,12 @@ static void op_list(struct agent *a, int cfd, const struct caller *c)
 	int err;
 
 	if (load_tags(a)) {
-		ctl_send_rep(cfd, EIO, NULL, 0, "cannot read the tags map");
+		reply(a, cfd, EIO, NULL, 0, "cannot read the tags map");
 		return;
 	}
 	if (!c->same_pidns) {
 		if (!c->known || peer_view(&a->pp, c->pidns, c->pidns_level, &view, &l.nview)) {
-			ctl_send_rep(cfd, EIO, NULL, 0, "cannot read what your PID namespace sees");
+			reply(a, cfd, EIO, NULL, 0, "cannot read what your PID namespace sees");
 			return;
 		}
 		l.view = view;
@@ -2072,7 +2097,7 @@ static void op_list(struct agent *a, int cfd, const struct caller *c)
 	len = sizeof(hdr) + ntag * sizeof(struct bg_list_tag) + l.n * sizeof(*l.p);
 	buf = err ? NULL : malloc(len);
 	if (!buf || len > BG_CTL_MAX_PAYLOAD) {
-		ctl_send_rep(cfd, ENOMEM, NULL, 0, "cannot build the list");
+		reply(a, cfd, ENOMEM, NULL, 0, "cannot build the list");
 		goto out;
 	}
 	hdr[0] = (uint32_t)ntag;
@@ -2095,7 +2120,7 @@ static void op_list(struct agent *a, int cfd, const struct caller *c)
 	}
 	if (l.n) /* l.p is NULL when nothing is tracked: memcpy(NULL) is UB */
 		memcpy(lt, l.p, l.n * sizeof(*l.p));
-	ctl_send_rep(cfd, 0, buf, (uint32_t)len, "ok");
+	reply(a, cfd, 0, buf, (uint32_t)len, "ok");
 out:
 	free(buf);
 	free(l.p);
@@ -2115,12 +2140,12 @@ static void op_unload(struct agent *a, int cfd)
 	a->stop = true;
 	if (err && err != -ENOENT) {
 		log_err("unload: cannot remove %s: %s", a->l.pin_dir, strerror(-err));
-		ctl_send_rep(cfd, -err, NULL, 0, "cannot remove %s: %s", a->l.pin_dir,
+		reply(a, cfd, -err, NULL, 0, "cannot remove %s: %s", a->l.pin_dir,
 			     strerror(-err));
 		return;
 	}
 	log_info("unloaded: detached and removed %s", a->l.pin_dir);
-	ctl_send_rep(cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
+	reply(a, cfd, 0, NULL, 0, "unloaded %s", a->l.pin_dir);
 }
 
 /* Answer one complete, well-formed request. Returns true if the
@@ -2134,7 +2159,7 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 	a->req_cred = *cred; /* for on_reply() */
 	a->req = req;
 	if (req->flags) {
-		ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request flags");
+		reply(a, cfd, EINVAL, NULL, 0, "unknown request flags");
 	} else {
 		switch (req->op) {
 		case BG_OP_STATUS:
@@ -2153,14 +2178,14 @@ static bool serve(struct agent *a, int cfd, struct bg_req *req, int *pidfd,
 			op_list(a, cfd, &c);
 			break;
 		case BG_OP_UNLOAD:
-			if (!refuse(cfd, az_check(AZ_UNLOAD, &c, NULL, NULL), -1, 0, &c, 0, NULL))
+			if (!refuse(a, cfd, az_check(AZ_UNLOAD, &c, NULL, NULL), -1, 0, &c, 0, NULL))
 				op_unload(a, cfd);
 			break;
 		case BG_OP_EVENTS:
 			keep = op_events(a, cfd, &c);
 			break;
 		default:
-			ctl_send_rep(cfd, EINVAL, NULL, 0, "unknown request %u", req->op);
+			reply(a, cfd, EINVAL, NULL, 0, "unknown request %u", req->op);
 		}
 	}
 	/* the agent changed tags or entries: status must not answer from before */
@@ -2296,7 +2321,6 @@ static int start_observers(struct agent *a, const struct agent_opts *o)
 	int err;
 
 	a->ev.ep_fd = a->m.ep_fd = a->ep_fd;
-	ctl_observe_replies(on_reply, a);
 	check_losses(a); /* the baseline: only rises from now on are reported */
 	if (!o->metrics_addr)
 		return 0;
@@ -2335,7 +2359,7 @@ static void refuse_busy(struct agent *a, int fd, const struct ucred *cred, const
 	a->req_cred = *cred;
 	a->req_priv = false;
 	a->req_what = what;
-	ctl_send_rep(fd, EBUSY, NULL, 0, "too many %s from uid %u", why, cred->uid);
+	reply(a, fd, EBUSY, NULL, 0, "too many %s from uid %u", why, cred->uid);
 	a->req_what = NULL;
 }
 
@@ -2359,10 +2383,10 @@ static void finish_client(struct agent *a, struct client *c, int err)
 		keep = serve(a, c->fd, &c->req, c->pidfd, &c->cred, &c->who);
 	} else if (err == -EPROTO) {
 		a->req_cred = c->cred;
-		ctl_send_rep(c->fd, EPROTO, NULL, 0, "malformed request");
+		reply(a, c->fd, EPROTO, NULL, 0, "malformed request");
 	} else if (err == -EAGAIN) {
 		a->req_cred = c->cred;
-		ctl_send_rep(c->fd, ETIMEDOUT, NULL, 0, "no complete request within %d ms",
+		reply(a, c->fd, ETIMEDOUT, NULL, 0, "no complete request within %d ms",
 			     CLIENT_TIMEOUT_MS);
 	}
 	drop_client(a, c, keep);
@@ -2411,7 +2435,7 @@ static void make_room(struct agent *a)
 	/* the oldest has had the longest to speak */
 	a->req_cred = old->cred;
 	a->req_priv = old->priv;
-	ctl_send_rep(old->fd, EBUSY, NULL, 0, "too many clients: dropped");
+	reply(a, old->fd, EBUSY, NULL, 0, "too many clients: dropped");
 	drop_client(a, old, false);
 }
 
@@ -2635,7 +2659,6 @@ int agent_run(const struct agent_opts *o)
 	}
 	rc = 0;
 out:
-	ctl_observe_replies(NULL, NULL);
 	events_close_all(&a.ev, rc ? "agent failed" : "agent stopping");
 	metrics_close(&a.m);
 	while (a.ncl)

@@ -249,15 +249,6 @@ int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct u
 	return err;
 }
 
-static ctl_reply_observer observer;
-static void *observer_ctx;
-
-void ctl_observe_replies(ctl_reply_observer fn, void *ctx)
-{
-	observer = fn;
-	observer_ctx = ctx;
-}
-
 int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,
 		 const char *fmt, ...)
 {
@@ -268,8 +259,6 @@ int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,
 	va_start(ap, fmt);
 	vsnprintf(rep.msg, sizeof(rep.msg), fmt, ap);
 	va_end(ap);
-	if (observer)
-		observer(observer_ctx, status, rep.msg);
 	err = xfer_all(fd, &rep, sizeof(rep), 1);
 	if (!err && len)
 		err = xfer_all(fd, (void *)payload, len, 1);

@@ -57,9 +57,4 @@ int ctl_recv_req(int fd, struct bg_req *req, int pidfd[BG_CTL_MAX_FDS], struct u
 int ctl_send_rep(int fd, int status, const void *payload, uint32_t len,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
-/* Agent: have @fn called with every reply's status and message as it is
- * sent (the agent reports refused requests from there). NULL: none. */
-typedef void (*ctl_reply_observer)(void *ctx, int status, const char *msg);
-void ctl_observe_replies(ctl_reply_observer fn, void *ctx);
-
 #endif /* BG_CONTROL_H */

@@ -100,7 +100,8 @@ int pk_add(struct reaper *r, struct pkill *k, const struct pk_member *m, const s
 		void *p = realloc(k->m, c * sizeof(*k->m));
 
 		if (!p) {
-			close(m->fd);
+			if (m->fd >= 0)
+				close(m->fd);
 			return -ENOMEM;
 		}
 		k->m = p;
@@ -114,7 +115,7 @@ int pk_add(struct reaper *r, struct pkill *k, const struct pk_member *m, const s
 	}
 	/* Without the epoll set the tick still finds it: no wake-up is lost
 	 * for long, so a failure here is not the kill's failure. */
-	if (r->ep_fd >= 0)
+	if (r->ep_fd >= 0 && m->fd >= 0)
 		epoll_ctl(r->ep_fd, EPOLL_CTL_ADD, m->fd, &ev);
 	k->live++;
 	return 0;
@@ -142,8 +143,10 @@ void pk_reap(struct pkill *k)
 		for (size_t j = 0; j < m; j++) {
 			struct pk_member *mb = &k->m[i + j];
 
-			if (mb->fd < 0)
+			if (mb->fd < 0) {
+				k->live += mb->unwatched; /* the next sweep tells */
 				continue;
+			}
 			if (p[j].revents) {
 				close(mb->fd);
 				mb->fd = -1;
@@ -167,7 +170,8 @@ struct pk_member *pk_next_stuck(struct pkill *k, size_t *i, uint64_t now)
 	for (; *i < k->n; (*i)++) {
 		struct pk_member *m = &k->m[*i];
 
-		if (m->fd >= 0 && !m->stuck && now - m->first_sig >= REAPER_STUCK_NS) {
+		if ((m->fd >= 0 || m->unwatched) && !m->stuck &&
+		    now - m->first_sig >= REAPER_STUCK_NS) {
 			m->stuck = true;
 			(*i)++;
 			return m;

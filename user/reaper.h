@@ -24,7 +24,9 @@
 struct pk_member {
 	uint32_t pid;
 	uint64_t start;	    /* its bg_proc start time: identity across sweeps */
-	int fd;		    /* pidfd, readable once it died; -1: seen dead */
+	int fd;		    /* pidfd, readable once it died; -1: seen dead, or unwatched */
+	bool unwatched;	    /* signalled, alive at the sweep, without a pidfd (none
+			     * could be opened): live until a sweep misses it */
 	uint64_t first_sig; /* CLOCK_MONOTONIC ns of its first SIGKILL */
 	bool stuck;	    /* reported as stuck */
 	char comm[16];

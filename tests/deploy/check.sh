@@ -37,7 +37,7 @@ dockerfile=$top/deploy/Dockerfile
 CHECKS=(
 	yaml_parses daemonset_fields daemonset_schema dockerfile_stages dockerfile_runtime_libs
 	dockerfile_context_builds unit_keys man_lint man_covers_cli
-	install_files install_default_prefix install_library uninstall_leaves_nothing
+	install_files install_default_prefix install_library library_no_globals uninstall_leaves_nothing
 	unit_verify unit_sandbox_suite unit_syscall_filter unit_caps_kill_other_user
 	unit_caps_each_needed deb_build deb_install deb_unit_enabled deb_agent_kills
 	deb_unit_under_systemd deb_dev_pkgconfig deb_purge_leaves_nothing
@@ -399,6 +399,21 @@ write_libprog() { # FILE
 			return rc == -ENOTCONN && msg[0] ? 0 : 1;
 		}
 	C
+}
+
+# libbpfguard promises no global state (thread-safe, any number of callers):
+# its one relocatable object has nothing writable, no .data and no .bss
+# (tables of constants live in .rodata or .data.rel.ro).
+check_library_no_globals() {
+	local obj=$out/lib/libbpfguard-all.o line bad=''
+	[[ -e $obj ]] || { REASON="no $obj (make lib)"; return 1; }
+	while read -r line; do
+		# idx name size ...: a writable section with anything in it
+		[[ $line =~ ^[0-9]+\ +(\.data|\.bss)(\.[^ ]*)?\ +([0-9a-f]+) ]] || continue
+		[[ ${BASH_REMATCH[2]} == .rel.ro* ]] && continue
+		((16#${BASH_REMATCH[3]} == 0)) || bad+=" ${BASH_REMATCH[1]}${BASH_REMATCH[2]} (0x${BASH_REMATCH[3]} bytes)"
+	done < <(objdump -h "$obj")
+	[[ -z $bad ]] || { REASON="libbpfguard has global state:$bad: $(nm "$obj" | grep -E ' [bBdD] ' | tr '\n' ' ')"; return 1; }
 }
 
 # A program built against the installed library alone, through its

@@ -1008,7 +1008,7 @@ test_pid_reuse() {
 	rest=("${TREE_PIDS[@]:1}")
 	safe_kill KILL "$victim"
 	wait_dead "$BOUND_MS" "$victim" || { fail "setup: the victim did not die"; return; }
-	for ((try = 0; try < 200; try++)); do # the root reaps it (SIGCHLD ignored)
+	for ((try = 0; try < 200 * BOUND; try++)); do # the root reaps it (SIGCHLD ignored)
 		[[ -e /proc/$victim ]] || break
 		msleep 0.01
 	done
@@ -1903,7 +1903,7 @@ root_reuse_case() {
 		wait_dead "$BOUND_MS" "${oldkids[@]}" ||
 			{ fail "still alive $BOUND_MS ms after the tagged root was killed: $(desc "${ALIVE[@]}")"; return; }
 	fi
-	for ((try = 0; try < 500; try++)); do # this shell reaps it
+	for ((try = 0; try < 500 * BOUND; try++)); do # this shell reaps it
 		[[ -e /proc/$old ]] || break
 		msleep 0.01
 	done

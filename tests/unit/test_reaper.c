@@ -200,12 +200,39 @@ static void test_stuck_once(void **state)
 	reaper_close(&r);
 }
 
+/* A member no pidfd could be had for (no fds left) is live until a sweep
+ * misses it, never in the epoll set, and reported stuck like the others. */
+static void test_unwatched(void **state)
+{
+	struct reaper r;
+	struct pkill *k;
+	struct pk_member m = { .pid = 4242, .start = 7, .fd = -1, .unwatched = true,
+			       .first_sig = 50 * S }, *s;
+	size_t i = 0;
+
+	(void)state;
+	reaper_init(&r);
+	assert_true(reaper_open(&r) >= 0);
+	k = reaper_get(&r, 3);
+	assert_int_equal(pk_add(&r, k, &m, NULL), 0);
+	pk_reap(k);
+	assert_int_equal(k->live, 1);
+	assert_null(pk_next_stuck(k, &i, 50 * S + REAPER_STUCK_NS - 1));
+	i = 0;
+	s = pk_next_stuck(k, &i, 50 * S + REAPER_STUCK_NS);
+	assert_non_null(s);
+	assert_int_equal(s->pid, 4242);
+	pk_clear(k); /* nothing to close */
+	reaper_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_find_drop),
 		cmocka_unit_test_teardown(test_reap_dead, kill_kids),
 		cmocka_unit_test_teardown(test_stuck_once, kill_kids),
+		cmocka_unit_test(test_unwatched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
