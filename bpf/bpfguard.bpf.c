@@ -147,8 +147,13 @@ static __always_inline void count_sub(__u64 *v)
 
 /* Take one entry of @uid's quota. Returns the charge to record in the
  * entry (uid + 1), or 0: the owner, or the unprivileged owners together,
- * are at their quota (or the agent gave the owner no key: fail closed). */
-static __always_inline __u32 charge_take(__u32 uid)
+ * are at their quota (or the agent gave the owner no key: fail closed).
+ *
+ * charge_take and charge_release are global functions, verified once by
+ * themselves: inlined into enroll_children's loop (1024 children) their
+ * branches made the exit program's jump history longer than the 8192 that
+ * kernels before 6.18 allow ("the sequence of 8193 jumps is too complex"). */
+__noinline __u32 charge_take(__u32 uid)
 {
 	__u32 all = BG_QUOTA_TOTAL;
 	__u64 *u = bpf_map_lookup_elem(&quota, &uid);
@@ -169,19 +174,20 @@ static __always_inline __u32 charge_take(__u32 uid)
 }
 
 /* The entry that carried @charge is gone (or was never written). */
-static __always_inline void charge_release(__u32 charge)
+__noinline int charge_release(__u32 charge)
 {
 	__u32 uid = charge - 1, all = BG_QUOTA_TOTAL;
 	__u64 *v;
 
 	if (!charge)
-		return;
+		return 0;
 	v = bpf_map_lookup_elem(&quota, &uid);
 	if (v)
 		count_sub(v);
 	v = bpf_map_lookup_elem(&quota, &all);
 	if (v)
 		count_sub(v);
+	return 0;
 }
 
 /*

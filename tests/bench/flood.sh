@@ -6,7 +6,7 @@
 # in blocks interleaved in one run (the machine drifts between blocks).
 #
 #   tests/bench/flood.sh [TRIALS_PER_BLOCK] [BLOCKS] [CLIENTS] [MODE]
-#   (defaults 10, 4, 16, user; root; run by hand or by make bench-flood)
+#   (defaults 10, 4, 16, user; root; make bench-flood FLOOD_ARGS="...")
 #
 # Each trial: a tree helper with one child is started, tagged, and its root
 # SIGKILLed; the time is from the SIGKILL to the child seen dead (gone, or a
