@@ -79,7 +79,7 @@ GOCLIENT_SRCS := $(wildcard go/bpfguard/*.go) go/bpfguard/go.mod
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench bench-flood vmlinux clean \
+.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
         install uninstall lib examples fuzz fuzz-bins stress go-unit deb test-container
 
 all: $(OUT)/bpfguard lib
@@ -365,12 +365,6 @@ $(OUT)/bench/bench: $(BENCH_OBJS) | $(OUT)/bench
 
 bench: all $(BENCH_BINS)
 	OUT=$(OUT) bash tests/bench/run.sh
-
-# A tagged root's kill latency while unprivileged clients flood the socket,
-# against no flood, in interleaved blocks (FLOOD_ARGS: trials per block,
-# blocks, clients, mode; default 10 4 16 user).
-bench-flood: all test-bins
-	OUT=$(OUT) bash tests/bench/flood.sh $(FLOOD_ARGS)
 
 # ---- make fuzz: libFuzzer targets (tests/fuzz), one after another ----
 # FUZZ_RUNS executions per target (default 10000000), or FUZZ_SECONDS each.
