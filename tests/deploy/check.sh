@@ -52,45 +52,7 @@ AGENTS=() # pids of agents started here
 PROCS=()  # pids of other processes started here
 declare -A START=()
 
-fail() {
-	REASON=$*
-	return 1
-}
-
-# ---- helpers -----------------------------------------------------------
-
-starttime() { # PID -> field 22 of /proc/PID/stat, or nothing
-	local line
-	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
-	line=${line##*) }
-	local -a f
-	read -ra f <<<"$line"
-	[[ ${f[0]} != Z ]] && echo "${f[19]}"
-}
-
-remember() { START[$1]=$(starttime "$1"); }
-
-# Signal a process this script started, if it is still that process.
-safe_kill() { # SIG PID
-	local st
-	[[ $2 =~ ^[0-9]+$ ]] && (($2 > 1)) && (($2 != $$)) || return 0
-	st=$(starttime "$2") || return 0
-	[[ -n $st && $st == "${START[$2]:-x}" ]] && kill -s "$1" "$2" 2>/dev/null
-	return 0
-}
-
-alive() { [[ -n $(starttime "$1") ]]; }
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s, bounded.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	while ((n-- > 0)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
-}
+. "$(dirname "$0")/lib.sh"
 
 cleanup() {
 	local p d
