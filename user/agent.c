@@ -806,14 +806,8 @@ static enum quota_verdict quota_procs_verdict(struct agent *a, uint32_t uid)
  * wrote anew, so nothing stays half-tagged or charged. */
 static void unenrol(struct agent *a, uint32_t id)
 {
-	char *buf = NULL;
-	size_t len = 0;
-	int err;
+	int err = loader_unenrol(&a->l, id);
 
-	a->l.skel->bss->unenroll_tag = id;
-	err = loader_read_iter(a->l.enroll, &buf, &len);
-	a->l.skel->bss->unenroll_tag = 0;
-	free(buf);
 	if (err)
 		log_warn("tag %u: cannot undo the refused enrolment: %s", id, strerror(-err));
 }
@@ -921,11 +915,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 	s->nref = 0;
 	s->sent = 0;
 	s->fresh = 0;
-	a->l.skel->bss->sweep_tag = s->tag;
-	a->l.skel->bss->sweep_sig = a->iter_kill ? (uint32_t)sig : 0;
-	err = loader_read_iter(a->l.members, &buf, &len);
-	a->l.skel->bss->sweep_tag = 0;
-	a->l.skel->bss->sweep_sig = 0;
+	err = loader_sweep(&a->l, s->tag, a->iter_kill ? (uint32_t)sig : 0, &buf, &len);
 	if (err)
 		return err;
 	for (size_t off = 0; off + sizeof(struct bg_member) <= len; off += sizeof(struct bg_member)) {
@@ -1532,8 +1522,10 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 	struct bg_meta m;
 	struct bg_proc e;
 	struct bg_tag t = {};
+	struct loader_enrol_req er;
+	struct loader_enrolled res;
 	uint32_t zero = 0, id, parent = 0, *out = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	int nested = 0, depth, err;
 	struct az_target tf;
 	bool full = false, unsettled = false, over;
@@ -1619,47 +1611,14 @@ static void op_tag(struct agent *a, int cfd, const struct bg_req *req, int pidfd
 		return;
 	}
 
-	/*
-	 * Passes until one records nothing new (two at least). The first
-	 * records the root, after which the fork program records every child
-	 * a recorded process makes. The second catches children that a
-	 * not-yet-recorded descendant forked while the first pass ran (a pid
-	 * below the iterator's position). More are needed only where a
-	 * descendant is more than BG_MAX_DEPTH levels below anything recorded
-	 * when the iterator meets it (pids that run downwards).
-	 */
-	a->l.skel->bss->enroll_root = (uint32_t)pid;
-	a->l.skel->bss->enroll_tag = id;
-	a->l.skel->bss->enroll_parent = parent;
 	/* the new entries are charged to an unprivileged caller */
-	a->l.skel->bss->enroll_charge = c->priv ? 0 : c->uid + 1;
-	a->l.skel->bss->enroll_over = 0;
-	for (int pass = 0;; pass++) {
-		uint32_t before = __atomic_load_n(&a->l.skel->bss->enroll_added, __ATOMIC_ACQUIRE);
-		char *buf = NULL;
-		size_t len = 0;
-
-		if (pass == BG_ENROLL_MAX_PASSES) {
-			unsettled = true;
-			break;
-		}
-		err = loader_read_iter(a->l.enroll, &buf, &len);
-		/* every record counts: a 0 (map full) must never be dropped */
-		for (size_t off = 0; !err && off + 4 <= len; off += 4) {
-			err = grow((void **)&out, &cap, n, sizeof(*out), 64);
-			if (!err)
-				memcpy(&out[n++], buf + off, 4);
-		}
-		free(buf);
-		/* beyond the quota: refused whatever more passes would find */
-		if (err || a->l.skel->bss->enroll_over ||
-		    (pass >= 1 && __atomic_load_n(&a->l.skel->bss->enroll_added,
-						  __ATOMIC_ACQUIRE) == before))
-			break;
-	}
-	a->l.skel->bss->enroll_root = 0;
-	a->l.skel->bss->enroll_charge = 0;
-	over = a->l.skel->bss->enroll_over;
+	er = (struct loader_enrol_req){ .root = (uint32_t)pid, .tag = id, .parent = parent,
+					.charge = c->priv ? 0 : c->uid + 1 };
+	err = loader_enrol(&a->l, &er, &res);
+	out = res.found;
+	n = res.n;
+	unsettled = res.unsettled;
+	over = res.over;
 	for (size_t i = 0; i < n; i++)
 		if (!out[i])
 			full = true;
@@ -1799,8 +1758,8 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 	struct az_target tf;
 	struct bg_proc e;
 	uint32_t tag, cur, charge;
-	char *buf = NULL;
 	size_t len = 0;
+	bool over;
 	pid_t root, pid;
 	int err;
 
@@ -1832,16 +1791,9 @@ static void op_adopt(struct agent *a, int cfd, const struct bg_req *req, const i
 	}
 	tt_owner = tt_find(&a->tt, tag);
 	charge = tt_owner && !(tt_owner->flags & BG_TAG_F_PRIV) ? tt_owner->owner_uid + 1 : 0;
-	a->l.skel->bss->enroll_tag = tag;
-	a->l.skel->bss->adopt_pid = (uint32_t)pid;
-	a->l.skel->bss->enroll_charge = charge; /* the tag's owner pays */
-	a->l.skel->bss->enroll_over = 0;
-	err = loader_read_iter(a->l.enroll, &buf, &len);
-	a->l.skel->bss->adopt_pid = 0;
-	a->l.skel->bss->enroll_tag = 0;
-	a->l.skel->bss->enroll_charge = 0;
-	free(buf);
-	if (!err && a->l.skel->bss->enroll_over) {
+	/* the tag's owner pays */
+	err = loader_adopt(&a->l, tag, (uint32_t)pid, charge, &over, &len);
+	if (!err && over) {
 		quota_refusal(a, cfd, quota_procs_verdict(a, charge - 1), charge - 1, true);
 		return;
 	}
@@ -2561,10 +2513,16 @@ int agent_run(const struct agent_opts *o)
 	err = loader_prepare_dir(o->pin_dir);
 	if (err)
 		goto out;
-	a.l.want_user_procs = o->user_max_procs;
-	a.l.want_user_tags = o->user_max_tags;
-	err = loader_load(&a.l, o->pin_dir, o->max_procs, o->max_tags, o->ring_size,
-			  a.mode == BG_MODE_KERNEL, o->verbose);
+	err = loader_load(&a.l, &(struct loader_opts){
+					.pin_dir = o->pin_dir,
+					.max_procs = o->max_procs,
+					.max_tags = o->max_tags,
+					.ring_size = o->ring_size,
+					.user_max_procs = o->user_max_procs,
+					.user_max_tags = o->user_max_tags,
+					.kernel_kill = a.mode == BG_MODE_KERNEL,
+					.verbose = o->verbose,
+				});
 	if (err)
 		goto out;
 	a.procs_fd = bpf_map__fd(a.l.skel->maps.procs);

@@ -111,6 +111,20 @@ static int view_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* peer.bpf.c's view request: its .bss parameters set for one run of
+ * bg_view, and back to 0 after it. */
+static int view_iter(struct peer_probe *pp, uint64_t ns, uint32_t level, char **buf, size_t *len)
+{
+	int err;
+
+	pp->skel->bss->view_ns = ns;
+	pp->skel->bss->view_level = level;
+	err = read_iter(pp->skel->progs.bg_view, NULL, buf, len);
+	pp->skel->bss->view_ns = 0;
+	pp->skel->bss->view_level = 0;
+	return err;
+}
+
 int peer_view(struct peer_probe *pp, uint64_t ns, uint32_t level, struct bg_view **out,
 	      size_t *n)
 {
@@ -118,10 +132,7 @@ int peer_view(struct peer_probe *pp, uint64_t ns, uint32_t level, struct bg_view
 	size_t len = 0;
 	int err;
 
-	pp->skel->bss->view_ns = ns;
-	pp->skel->bss->view_level = level;
-	err = read_iter(pp->skel->progs.bg_view, NULL, &buf, &len);
-	pp->skel->bss->view_ns = 0;
+	err = view_iter(pp, ns, level, &buf, &len);
 	if (err)
 		return err;
 	*out = (struct bg_view *)buf;

@@ -220,16 +220,16 @@ static int size_map(struct loader *l, struct bpf_map *map, uint32_t want, uint32
 	return 0;
 }
 
-int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
-		uint32_t max_tags, uint32_t ring_size, bool kernel_kill, bool verbose)
+int loader_load(struct loader *l, const struct loader_opts *o)
 {
+	const char *pin_dir = o->pin_dir;
 	struct bpf_map *map;
 	struct bg_meta m = {};
 	uint32_t zero = 0, dummy;
 	char path[320];
 	int err;
 
-	libbpf_set_print(verbose ? libbpf_log : libbpf_quiet);
+	libbpf_set_print(o->verbose ? libbpf_log : libbpf_quiet);
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
 
 	l->skel = bpfguard__open();
@@ -245,9 +245,9 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 		if (bpf_map__set_pin_path(map, path))
 			return -EINVAL;
 	}
-	err = size_map(l, l->skel->maps.procs, max_procs, &l->max_procs);
+	err = size_map(l, l->skel->maps.procs, o->max_procs, &l->max_procs);
 	if (!err)
-		err = size_map(l, l->skel->maps.tags, max_tags, &l->max_tags);
+		err = size_map(l, l->skel->maps.tags, o->max_tags, &l->max_tags);
 	if (!err)
 		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
 	/* every owner with a live count held a tag: see bpfguard.h */
@@ -255,20 +255,20 @@ int loader_load(struct loader *l, const char *pin_dir, uint32_t max_procs,
 		err = size_map(l, l->skel->maps.quota, l->max_tags + 1, &dummy);
 	/* a ring buffer's max_entries is its size in bytes */
 	if (!err)
-		err = size_map(l, l->skel->maps.events, ring_size, &l->ring_size);
+		err = size_map(l, l->skel->maps.events, o->ring_size, &l->ring_size);
 	if (err)
 		return err;
 
-	l->skel->rodata->kernel_kill = kernel_kill;
+	l->skel->rodata->kernel_kill = o->kernel_kill;
 	l->skel->rodata->agent_tgid = (uint32_t)getpid();
-	quota_resolve(&l->q, l->max_procs, l->max_tags, l->want_user_procs, l->want_user_tags);
+	quota_resolve(&l->q, l->max_procs, l->max_tags, o->user_max_procs, o->user_max_tags);
 	l->skel->rodata->quota_user_procs = l->q.user_procs;
 	l->skel->rodata->quota_unpriv_procs = l->q.unpriv_procs;
 
 	err = bpfguard__load(l->skel);
 	if (err) {
 		log_err("cannot load the BPF programs: %s%s", strerror(-err),
-			verbose ? "" : " (run with -v for the verifier log)");
+			o->verbose ? "" : " (run with -v for the verifier log)");
 		return err;
 	}
 
@@ -428,5 +428,116 @@ int loader_unpin_all(const char *pin_dir)
 	closedir(d);
 	if (rmdir(pin_dir) && !err)
 		err = -errno;
+	return err;
+}
+
+/* One enrolment pass's records, appended to @res (all of them count: a 0,
+ * map full, must never be dropped). */
+static int enrol_records(struct loader_enrolled *res, const char *buf, size_t len)
+{
+	size_t need = res->n + len / 4;
+	uint32_t *p;
+
+	if (len < 4)
+		return 0;
+	p = realloc(res->found, need * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	res->found = p;
+	memcpy(p + res->n, buf, (len / 4) * 4);
+	res->n = need;
+	return 0;
+}
+
+/*
+ * The first pass records the root, after which the fork program records
+ * every child a recorded process makes. The second catches children that a
+ * not-yet-recorded descendant forked while the first pass ran (a pid below
+ * the iterator's position). More are needed only where a descendant is more
+ * than BG_MAX_DEPTH levels below anything recorded when the iterator meets
+ * it (pids that run downwards).
+ */
+int loader_enrol(struct loader *l, const struct loader_enrol_req *r, struct loader_enrolled *res)
+{
+	struct bpfguard__bss *bss = l->skel->bss;
+	int err = 0;
+
+	*res = (struct loader_enrolled){};
+	bss->enroll_root = r->root;
+	bss->enroll_tag = r->tag;
+	bss->enroll_parent = r->parent;
+	bss->enroll_charge = r->charge;
+	bss->enroll_over = 0;
+	for (int pass = 0;; pass++) {
+		uint32_t before = __atomic_load_n(&bss->enroll_added, __ATOMIC_ACQUIRE);
+		char *buf = NULL;
+		size_t len = 0;
+
+		if (pass == BG_ENROLL_MAX_PASSES) {
+			res->unsettled = true;
+			break;
+		}
+		err = loader_read_iter(l->enroll, &buf, &len);
+		if (!err)
+			err = enrol_records(res, buf, len);
+		free(buf);
+		/* beyond the quota: refused whatever more passes would find */
+		if (err || bss->enroll_over ||
+		    (pass >= 1 && __atomic_load_n(&bss->enroll_added, __ATOMIC_ACQUIRE) == before))
+			break;
+	}
+	res->over = bss->enroll_over;
+	bss->enroll_root = 0;
+	bss->enroll_tag = 0;
+	bss->enroll_parent = 0;
+	bss->enroll_charge = 0;
+	bss->enroll_over = 0;
+	return err;
+}
+
+int loader_adopt(struct loader *l, uint32_t tag, uint32_t pid, uint32_t charge, bool *over,
+		 size_t *len)
+{
+	struct bpfguard__bss *bss = l->skel->bss;
+	char *buf = NULL;
+	int err;
+
+	*len = 0;
+	bss->enroll_tag = tag;
+	bss->adopt_pid = pid;
+	bss->enroll_charge = charge;
+	bss->enroll_over = 0;
+	err = loader_read_iter(l->enroll, &buf, len);
+	*over = bss->enroll_over;
+	bss->adopt_pid = 0;
+	bss->enroll_tag = 0;
+	bss->enroll_charge = 0;
+	bss->enroll_over = 0;
+	free(buf);
+	return err;
+}
+
+int loader_unenrol(struct loader *l, uint32_t tag)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	l->skel->bss->unenroll_tag = tag;
+	err = loader_read_iter(l->enroll, &buf, &len);
+	l->skel->bss->unenroll_tag = 0;
+	free(buf);
+	return err;
+}
+
+int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, char **buf, size_t *len)
+{
+	int err;
+
+	l->skel->bss->sweep_tag = tag;
+	l->skel->bss->sweep_sig = sig;
+	err = loader_read_iter(l->members, buf, len);
+	l->skel->bss->sweep_tag = 0;
+	l->skel->bss->sweep_sig = 0;
 	return err;
 }
