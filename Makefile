@@ -57,7 +57,8 @@ msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
-USER_SRCS := $(wildcard user/*.c)
+# user/agent/: the agent's own modules (README.md, "Layout")
+USER_SRCS := $(wildcard user/*.c user/agent/*.c)
 USER_OBJS := $(patsubst user/%.c,$(OUT)/obj/%.o,$(USER_SRCS))
 # Everything but main.c, so unit tests can link a module with its neighbours.
 LIB_OBJS  := $(filter-out $(OUT)/obj/main.o,$(USER_OBJS))
@@ -102,6 +103,7 @@ $(USER_OBJS): $(SKELS)
 
 $(OUT)/obj/%.o: user/%.c | $(OUT)/obj
 	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(OUT)/bpfguard: $(USER_OBJS)
@@ -385,6 +387,7 @@ $(FUZZ_OBJS): $(SKELS)
 
 $(FUZZ_OUT)/obj/%.o: user/%.c | $(FUZZ_OUT)/obj
 	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
@@ -405,5 +408,6 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d \
+-include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/obj/agent/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d \
+  $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d $(FUZZ_OUT)/obj/agent/*.d \
   $(OUT)/bench/obj/*.d $(OUT)/bench/obj/lib/*.d)

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "authz.h"
+#include "agent/authz.h"
 
 #define USER 1000
 #define OTHER 1001

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "events.h"
+#include "agent/events.h"
 
 #define TS 1700000000123456ull /* 2023-11-14T22:13:20.123456Z */
 

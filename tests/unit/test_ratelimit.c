@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "ratelimit.h"
+#include "agent/ratelimit.h"
 
 #define SEC 1000000000ull
 #define T0 (1000 * SEC) /* an arbitrary start: the monotonic clock is not 0 */

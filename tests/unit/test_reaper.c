@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "reaper.h"
+#include "agent/reaper.h"
 
 #define S 1000000000ull
 

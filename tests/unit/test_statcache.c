@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "statcache.h"
+#include "agent/statcache.h"
 
 #define T0 (1000 * SC_MAX_AGE_NS)
 
