@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Which handler answers which op, after which authorization. */
+#include <errno.h>
+#include <stddef.h>
+
+#include "agent_priv.h"
+
+struct op_entry {
+	const char *name;
+	bool (*handler)(struct agent *a, struct request *rq);
+	/* what authz.c is asked; the handlers that name processes ask it
+	 * themselves, once the processes are resolved (AZ_TAG, AZ_UNTAG...) */
+	enum az_op az;
+	bool gate;    /* az_check(az) on the caller alone before the handler */
+	bool changes; /* a success changes tags or entries: status walks again */
+};
+
+static const struct op_entry ops[] = {
+	[BG_OP_STATUS] = { "status", op_status, AZ_STATUS },
+	[BG_OP_TAG] = { "tag", op_tag, AZ_TAG, .changes = true },
+	[BG_OP_UNTAG] = { "untag", op_untag, AZ_UNTAG, .changes = true },
+	[BG_OP_LIST] = { "list", op_list, AZ_LIST },
+	[BG_OP_UNLOAD] = { "unload", op_unload, AZ_UNLOAD, .gate = true },
+	[BG_OP_ADOPT] = { "adopt", op_adopt, AZ_ADOPT, .changes = true },
+	[BG_OP_EVENTS] = { "events", op_events, AZ_SUBSCRIBE },
+};
+
+static const struct op_entry *op_find(uint16_t op)
+{
+	return op < sizeof(ops) / sizeof(ops[0]) && ops[op].handler ? &ops[op] : NULL;
+}
+
+const char *op_name(uint16_t op)
+{
+	const struct op_entry *e = op_find(op);
+
+	return e ? e->name : "unknown";
+}
+
+/* Answer one complete, well-formed request. Returns true if the
+ * connection was kept (an event subscriber), false if the caller closes it. */
+bool serve(struct agent *a, struct request *rq)
+{
+	const struct op_entry *e = op_find(rq->req->op);
+	bool keep = false;
+
+	if (rq->req->flags)
+		reply(a, rq, EINVAL, NULL, 0, "unknown request flags");
+	else if (!e)
+		reply(a, rq, EINVAL, NULL, 0, "unknown request %u", rq->req->op);
+	else if (!e->gate || !refuse(a, rq, az_check(e->az, rq->c, NULL, NULL), -1, 0, 0, NULL))
+		keep = e->handler(a, rq);
+	/* the agent changed tags or entries: status must not answer from before */
+	if (e && e->changes && !rq->status)
+		sc_invalidate(&a->sc);
+	return keep;
+}

@@ -1,0 +1,390 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Killing a lineage: sweeps that signal its verified members, and the
+ * pending kill that watches them die (reaper.c) until a sweep finds nobody.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/pidfd.h>
+
+#include "agent_priv.h"
+#include "deathrule.h"
+#include "log.h"
+#include "parse.h"
+#include "render.h"
+
+struct sweep {
+	uint32_t tag;
+	uint64_t death_ts; /* the root's exit (0: unknown), for the kill events */
+	struct victim *v;
+	size_t n, cap;
+	uint32_t *refused; /* members the tag's owner may not signal (last sweep) */
+	size_t nref, refcap;
+	size_t sent;  /* signals sent by the last sweep */
+	size_t fresh; /* ... to members the pending kill did not know yet */
+	bool self_found;
+};
+
+/*
+ * Signal one recorded descendant, only if it is still the process that was
+ * recorded. The pidfd is opened first and the entry checked after: if the
+ * pid had been reused, the recorded process passed its exit hook before its
+ * pid was freed, which deleted the entry (or a new one has another start
+ * time), so the check fails and the stranger is left alone.
+ */
+static int open_verified(struct agent *a, uint32_t tag, const struct victim *v)
+{
+	struct bg_proc now;
+	int fd;
+
+	fd = (int)pidfd_open((pid_t)v->pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -EMFILE; /* -EMFILE: alive, not watchable */
+	if (store_proc(&a->st, v->pid, &now) || now.start != v->start ||
+	    !tt_within(&a->tt, now.tag, tag)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
+}
+
+/* @death_ts: the root's exit (0: unknown); @newborn: @v was born into the
+ * dying lineage (for the kill event). */
+int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig,
+		  uint64_t death_ts, bool newborn)
+{
+	int fd;
+
+	fd = open_verified(a, tag, v);
+	if (fd < 0) {
+		store_stat_add(&a->st, BG_STAT_KILL_SKIPPED, 1);
+		return fd;
+	}
+	if (pidfd_send_signal(fd, sig, NULL, 0)) {
+		int err = -errno;
+
+		close(fd);
+		if (err != -ESRCH)
+			store_stat_add(&a->st, BG_STAT_KILL_FAILED, 1);
+		return err;
+	}
+	note_kill(a, tag, v->pid, v->comm, sig, death_ts, newborn);
+	return fd;
+}
+
+/*
+ * One sweep: send @sig to every verified member of @tag's lineage. The
+ * bg_members iterator lists them (it walks the tasks, not the procs map's
+ * buckets) and, where the kernel has bpf_send_signal_task, signals them
+ * itself in the same read(): one syscall for the lineage instead of three
+ * per member. Members it did not signal get @sig through a verified pidfd.
+ * Each victim signalled keeps its pidfd (opened after the signal, to watch
+ * its death) in .fd (the caller closes them: sweep_close). Members @known
+ * already had it (a pending kill signalling again): no kill event, and not
+ * counted in .fresh.
+ */
+static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill *known)
+{
+	const struct bg_tag *t = tt_find(&a->tt, s->tag);
+	char *buf = NULL;
+	size_t len = 0;
+	int err;
+
+	s->n = 0;
+	s->nref = 0;
+	s->sent = 0;
+	s->fresh = 0;
+	err = loader_sweep(&a->st.l, s->tag, a->iter_kill ? (uint32_t)sig : 0, &buf, &len);
+	if (err)
+		return err;
+	for (size_t off = 0; off + sizeof(struct bg_member) <= len; off += sizeof(struct bg_member)) {
+		struct bg_member m;
+
+		memcpy(&m, buf + off, sizeof(m));
+		/* the dead root: its entry lives until the end of its exit hook */
+		if (t && t->root_pid == m.pid && t->root_start == m.start)
+			continue;
+		if ((pid_t)m.pid == a->self) {
+			s->self_found = true;
+			continue;
+		}
+		if (m.flags & BG_MEMBER_REFUSED) {
+			if (grow((void **)&s->refused, &s->refcap, s->nref, sizeof(uint32_t), 16)) {
+				free(buf);
+				return -ENOMEM;
+			}
+			s->refused[s->nref++] = m.pid;
+			continue;
+		}
+		if (grow((void **)&s->v, &s->cap, s->n, sizeof(*s->v), 256)) {
+			free(buf);
+			return -ENOMEM;
+		}
+		s->v[s->n] = (struct victim){ .pid = m.pid, .start = m.start, .fd = -1,
+					      .flags = m.flags & BG_MEMBER_SIGNALLED };
+		memcpy(s->v[s->n].comm, m.comm, sizeof(m.comm));
+		s->v[s->n++].comm[sizeof(m.comm) - 1] = '\0';
+	}
+	free(buf);
+	for (size_t i = 0; i < s->n; i++) {
+		struct victim *v = &s->v[i];
+		bool old = pk_find(known, v->pid, v->start);
+
+		if (v->flags & BG_MEMBER_SIGNALLED) {
+			if (!old)
+				note_kill(a, s->tag, v->pid, v->comm, sig, s->death_ts, false);
+			v->fd = open_verified(a, s->tag, v); /* gone already: nothing to watch */
+			v->unwatched = v->fd == -EMFILE;
+		} else {
+			v->fd = old ? open_verified(a, s->tag, v)
+				    : kill_verified(a, s->tag, v, sig, s->death_ts, false);
+			if (old && v->fd >= 0 && pidfd_send_signal(v->fd, sig, NULL, 0)) {
+				close(v->fd);
+				v->fd = -1;
+			}
+			if (v->fd < 0)
+				continue;
+		}
+		s->sent++;
+		if (!old)
+			s->fresh++;
+	}
+	return 0;
+}
+
+static void sweep_close(struct sweep *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].fd >= 0)
+			close(s->v[i].fd);
+	s->n = 0;
+}
+
+static void sweep_free(struct sweep *s)
+{
+	sweep_close(s);
+	free(s->v);
+	free(s->refused);
+}
+
+/* Descendants an unprivileged tag's owner may not signal: reported once,
+ * after the last sweep, and left alive. */
+static void report_refused(struct agent *a, struct sweep *s)
+{
+	const struct bg_tag *t = tt_find(&a->tt, s->tag);
+
+	store_stat_add(&a->st, BG_STAT_KILL_REFUSED, s->nref);
+	for (size_t i = 0; i < s->nref; i++) {
+		struct ev e = { .type = EV_KILL_REFUSED, .tag = s->tag, .pid = s->refused[i],
+				.uid = t ? t->owner_uid : 0,
+				.msg = "the tag's owner may not signal it (kill(2) rule)" };
+		char comm[16];
+
+		log_warn("tag %u: pid %u not killed: the tag's owner (uid %u) may not signal it",
+			 s->tag, s->refused[i], t ? t->owner_uid : 0);
+		if (events_active(&a->ev)) {
+			read_comm(s->refused[i], comm);
+			e.comm = comm;
+			events_emit(&a->ev, &e, audience(t));
+		}
+	}
+}
+
+static void report_self(struct agent *a, struct sweep *s)
+{
+	if (!s->self_found)
+		return;
+	store_stat_add(&a->st, BG_STAT_SELF_SPARED, 1);
+	log_warn("the agent itself descends from tag %u's root: spared", s->tag);
+}
+
+/*
+ * A member still alive REAPER_STUCK_NS after its SIGKILL (uninterruptible
+ * sleep: an unanswered FUSE request, a hung NFS server): reported once,
+ * counted, and left to the pending kill, which signals it again each tick.
+ */
+static void report_stuck(struct agent *a, struct pkill *k, uint64_t now)
+{
+	const struct bg_tag *t = tt_find(&a->tt, k->tag);
+	struct pk_member *m;
+	size_t i = 0;
+
+	while ((m = pk_next_stuck(k, &i, now))) {
+		struct ev e = { .type = EV_STUCK, .tag = k->tag, .pid = m->pid, .comm = m->comm,
+				.latency_ns = (int64_t)(now - m->first_sig) };
+		struct bg_proc p;
+		char q[96];
+
+		/* no pidfd told of its death: its entry, deleted by its exit
+		 * hook, does (a dead one is not stuck, and not reported again) */
+		if (m->unwatched && (store_proc(&a->st, m->pid, &p) ||
+				     p.start != m->start))
+			continue;
+
+		store_stat_add(&a->st, BG_STAT_KILLS_STUCK, 1);
+		json_quote(q, sizeof(q), m->comm);
+		log_warn("tag %u: pid %u %s still alive %.1f s after SIGKILL (uninterruptible "
+			 "sleep?): still watched and signalled again until it dies", k->tag, m->pid,
+			 q, (double)(now - m->first_sig) / 1e9);
+		e.nspid = ns_pid_of(m->pid);
+		events_emit(&a->ev, &e, audience(t));
+	}
+}
+
+/* The sweep found nobody left: the lineage is dead. (Its sweeps: those
+ * that found someone to signal.) */
+static void lineage_done(struct agent *a, struct sweep *s, struct pkill *k, uint64_t death_ts)
+{
+	uint64_t kills = k ? k->kills : 0;
+	int sweeps = k ? k->sweeps : 0;
+
+	report_self(a, s);
+	report_refused(a, s);
+	note_lineage_dead(a, s->tag, kills, sweeps, death_ts);
+	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
+		 "%.3f ms after the root's exit",
+		 s->tag, (unsigned long long)kills, sweeps,
+		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0);
+	reaper_drop(&a->rp, s->tag);
+}
+
+/* The sweep's signalled victims become @k's members (their identities
+ * keep when they were first signalled); the previous members' pidfds go. */
+static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uint64_t now)
+{
+	struct pkill old = *k;
+	int err = 0;
+
+	k->m = NULL;
+	k->n = k->cap = k->live = 0;
+	for (size_t i = 0; i < s->n; i++) {
+		struct victim *v = &s->v[i];
+		struct pk_member m = { .pid = v->pid, .start = v->start, .fd = v->fd,
+				       .first_sig = now };
+
+		if (v->fd < 0 && !v->unwatched)
+			continue;
+		m.unwatched = v->unwatched;
+		v->fd = -1; /* k owns it now */
+		memcpy(m.comm, v->comm, sizeof(m.comm));
+		if (!err)
+			err = pk_add(&a->rp, k, &m, &old);
+		else if (m.fd >= 0)
+			close(m.fd);
+	}
+	pk_clear(&old);
+	free(old.m);
+	return err;
+}
+
+/*
+ * One step of killing every process recorded below @tag, never waiting. A
+ * child can be born between a sweep and its parent's death (a fork already
+ * past its fatal-signal check), so the lineage is swept again once the
+ * members the last sweep signalled are dead, until a sweep finds nobody:
+ * the cgroup.kill rule, done from the recorded lineage. While some live on
+ * (dying, or stuck), it is swept again (signalled again) once per tick; and
+ * after two sweeps in a row that found members but could watch none of them
+ * die (pidfd_open or the signal refused), only once per tick too, rather
+ * than in a busy loop.
+ * Returns 0 when the lineage is empty, -EINPROGRESS while it is being
+ * killed (*next: when to look again, if no pidfd wakes the loop first),
+ * -EBUSY when this wake-up's sweep budget is spent, or an error.
+ */
+int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t death_ts,
+	      uint64_t *next)
+{
+	struct pkill *k = reaper_find(&a->rp, tag);
+	struct sweep s = { .tag = tag, .death_ts = death_ts };
+	uint64_t now = now_ns(), again;
+	int err;
+
+	if (k) {
+		report_stuck(a, k, now);
+		if (kill_waits(k->live, k->idle, k->last_sweep, now, next))
+			return -EINPROGRESS;
+	}
+	if (!budget_left(b))
+		return -EBUSY;
+	b->sweeps--;
+	err = signal_sweep(a, &s, SIGKILL, k);
+	b->members += s.n;
+	if (!err && !s.n) {
+		lineage_done(a, &s, k, death_ts);
+		sweep_free(&s);
+		return 0;
+	}
+	k = err ? NULL : reaper_get(&a->rp, tag);
+	if (!k) {
+		sweep_free(&s);
+		*next = now + TICK_NS < *next ? now + TICK_NS : *next;
+		return err ? err : -ENOMEM;
+	}
+	store_stat_add(&a->st, BG_STAT_KILLS, s.fresh);
+	k->kills += s.fresh;
+	k->sweeps++;
+	k->last_sweep = now;
+	err = pending_update(a, k, &s, now);
+	sweep_free(&s);
+	/* members listed but none signalled and watched (pidfd_open or the
+	 * signal refused): twice in a row, and it is paced by the tick */
+	k->idle = k->live ? 0 : k->idle + 1;
+	if (k->idle == 2)
+		log_warn("tag %u: lineage not empty yet, retrying each second", tag);
+	/* all signalled ones dead already (or none watchable): sweep again
+	 * on the next wake-up, which comes at once */
+	again = kill_again(k->live, k->idle, now);
+	if (again < *next)
+		*next = again;
+	return err ? err : -EINPROGRESS;
+}
+
+/* A lineage in its grace period: signalled, SIGKILL due at .deadline. */
+struct grace *find_grace(struct agent *a, uint32_t tag)
+{
+	for (size_t i = 0; i < a->ngrace; i++)
+		if (a->grace[i].tag == tag)
+			return &a->grace[i];
+	return NULL;
+}
+
+void drop_grace(struct agent *a, uint32_t tag)
+{
+	struct grace *g = find_grace(a, tag);
+
+	if (g)
+		*g = a->grace[--a->ngrace];
+}
+
+/*
+ * The root of @tag died and its tag asks for a signal and a grace period:
+ * signal the lineage now (once per agent life: after a restart the lineage
+ * is signalled again, since the previous agent may have died mid-sweep),
+ * SIGKILL it at the deadline.
+ */
+int start_grace(struct agent *a, struct sweep_budget *b, uint32_t tag, const struct bg_tag *t,
+		uint64_t deadline, uint64_t death_ts)
+{
+	struct sweep s = { .tag = tag, .death_ts = death_ts };
+	struct grace *g;
+	char name[16];
+	int err;
+
+	if (grow((void **)&a->grace, &a->grace_cap, a->ngrace, sizeof(*g), 16))
+		return -ENOMEM;
+	a->grace[a->ngrace++] = (struct grace){ .tag = tag, .sig = (int)t->signal,
+						.deadline = deadline };
+	b->sweeps--;
+	err = signal_sweep(a, &s, (int)t->signal, NULL);
+	b->members += s.n;
+	report_self(a, &s);
+	log_info("tag %u: root died, SIG%s sent to %zu descendant(s), SIGKILL in %.3f s", tag,
+		 signal_name((int)t->signal, name, sizeof(name)), s.sent,
+		 (double)(int64_t)(deadline - now_ns()) / 1e9);
+	sweep_free(&s);
+	return err;
+}
