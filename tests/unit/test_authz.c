@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * Unit tests for user/authz.c: every operation against every kind of caller,
+ * Unit tests for user/agent/authz.c: every operation against every kind of caller,
  * as one table. Each row is what an attacker (or an honest user) would try.
  */
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for user/events.c: event lines, and the fan-out to subscribers
+/* Unit tests for user/agent/events.c: event lines, and the fan-out to subscribers
  * (real socket pairs and a real epoll set, no agent). */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for user/ratelimit.c: per-uid connection counts, request
+/* Unit tests for user/agent/ratelimit.c: per-uid connection counts, request
  * buckets, and the log line limiter. Every bound is pushed to twice itself. */
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for user/reaper.c: pending kills, with real pidfds of children. */
+/* Unit tests for user/agent/reaper.c: pending kills, with real pidfds of children. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for user/statcache.c: when status may reuse its costly figures. */
+/* Unit tests for user/agent/statcache.c: when status may reuse its costly figures. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
