@@ -19,6 +19,13 @@
 # t07_users.sh, ...), found, not listed: file order, then the order they are
 # defined in. A new test is a test_NAME function in the file of its area.
 #
+# Each test must pass run alone and must not depend on an earlier one. The
+# agent on PIN is shared; a test that needs other options or maps starts a
+# side agent on a pin dir of its own (xagent_start). After each test the
+# runner kills the processes it tracked, then checks what it left behind
+# (check_clean): a leftover fails the test, and the next one gets a fresh
+# shared agent on fresh pins.
+#
 # Environment:
 #   BPFGUARD    the binary (default: <repo>/build/bpfguard)
 #   HELPERS     directory of the compiled helpers (tests/kernel/helpers/*.c,
@@ -121,17 +128,9 @@ cleanup() {
 	[[ -n $TMP ]] || return
 	kill_tracked
 	stop_agent
-	halt_agent "$KAGENT_PID"
-	KAGENT_PID=
-	xagent_stop
+	side_agents_stop
+	unload_pins "$PIN"
 	local d
-	halt_agent "$OAGENT_PID"
-	OAGENT_PID=
-	for d in "$PIN" "$PIN-kernel" "$PIN-obs"; do
-		[[ -e $d ]] || continue
-		bounded 15 "$BPFGUARD" unload --pin-dir "$d" >"$TMP/unload.log" 2>&1
-		((BRC == 0)) || msg "warning: unload --pin-dir $d failed: $(head -n 3 "$TMP/unload.log")"
-	done
 	for d in "${TUSERS[@]}"; do
 		bounded 15 userdel "$d" >"$TMP/userdel.log" 2>&1
 		((BRC == 0)) || msg "warning: could not remove user $d: $(head -n 2 "$TMP/userdel.log")"
@@ -146,6 +145,49 @@ cleanup() {
 	fi
 }
 
+# check_clean: what a test left behind once its processes are killed (the
+# runner kills every process a test tracked: that is not a leftover). The
+# next test must start as if it ran first: no side agent or its pins, the
+# shared agent with the suite's options, holding no tag and tracking no
+# process (waited for, bounded: the deaths are being processed), answering
+# the test users (their request budget refills within the bound). LEFT = what
+# was not so; the side agents are stopped and, if the shared agent is not
+# clean, it is started again on fresh pins.
+LEFT=()
+check_clean() {
+	local why=$REASON deadline tags='' tracked='' u d
+	LEFT=()
+	[[ -n $XAGENT_PID$KAGENT_PID$OAGENT_PID ]] && LEFT+=("a side agent (pid $XAGENT_PID$KAGENT_PID$OAGENT_PID)")
+	for d in "$XPIN" "$PIN-kernel" "$PIN-obs"; do
+		[[ -e $d ]] && LEFT+=("the pin dir $d")
+	done
+	side_agents_stop
+	[[ -n $AGENT_EXTRA ]] && LEFT+=("the shared agent running with '$AGENT_EXTRA'")
+	now
+	deadline=$((NOW + 2 * BOUND_MS))
+	while :; do
+		cli status --pin-dir "$PIN"
+		tags='?' tracked='?'
+		[[ $RC == 0 && $OUT =~ tags:\ +([0-9]+)\ active,\ ([0-9]+)\ tracked ]] &&
+			tags=${BASH_REMATCH[1]} tracked=${BASH_REMATCH[2]}
+		[[ $tags == 0 && $tracked == 0 ]] && break
+		now
+		((NOW < deadline)) || break
+		msleep 0.05
+	done
+	if [[ $tags != 0 || $tracked != 0 ]]; then
+		cli list --pin-dir "$PIN"
+		LEFT+=("$tags tag(s) and $tracked tracked process(es) on the shared agent $((2 * BOUND_MS)) ms after its processes were killed: $(oneline "$OUT")")
+	fi
+	for u in $TUID $TUID2; do
+		users_quiet "$u" || LEFT+=("$REASON")
+	done
+	REASON=$why
+	((${#LEFT[@]} == 0)) && return 0
+	fresh_agent || msg "could not restart the agent: $AGENT_WHY"
+	return 1
+}
+
 run_one() {
 	local name=$1 ok
 	REASON=
@@ -158,13 +200,17 @@ run_one() {
 	((ok == 0)) || [[ -n $REASON ]] || REASON="failed (status $ok)"
 	((ok == 0)) && [[ -n $REASON ]] && ok=1
 	kill_tracked
+	if agent_ok && ! check_clean; then
+		ok=1
+		REASON+="${REASON:+; }left behind: $(printf '%s; ' "${LEFT[@]}")"
+		REASON=${REASON%; }
+	fi
 	if ! agent_ok; then
 		ok=1
 		REASON+="${REASON:+; }the agent is not running after the test"
 		msg "agent log ($AGENT_LOG):"
 		agent_log_tail 15
-		stop_agent
-		start_agent || msg "could not restart the agent: $AGENT_WHY"
+		fresh_agent || msg "could not restart the agent: $AGENT_WHY"
 	fi
 	if ((ok == 0)); then
 		echo "PASS $name"

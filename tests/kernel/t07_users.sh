@@ -107,6 +107,7 @@ test_user_setuid_spared() {
 		((NOW < deadline)) || { fail "setup: the setuid-root child did not become root ($line; is $UDIR on a nosuid mount?)"; return; }
 		msleep 0.01
 	done
+	log_mark
 	ucli "$TUID" tag "$sh" --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "uid $TUID tagging its shell: exit $RC: $ERR"; return; }
 	events_start "$TMP/ev.suid" "$TUID" || return # the owner hears of the spared one
@@ -119,7 +120,7 @@ test_user_setuid_spared() {
 	after=$(sed -n 's/.*kills_refused_uid=\([0-9]*\).*/\1/p' <<<"$OUT")
 	[[ -n $before && -n $after ]] && ((after > before)) ||
 		{ fail "kills_refused_uid did not grow ($before -> $after)"; return; }
-	grep -q "pid $suid not killed" "$AGENT_LOG" || { fail "no log line reports pid $suid: $(agent_log_tail)"; return; }
+	log_since | grep -q "pid $suid not killed" || { fail "no log line reports pid $suid: $(agent_log_tail)"; return; }
 	line="no kill_refused line within 10 s"
 	wait_grep "$TMP/ev.suid" '"event":"kill_refused"' 10000 && events_stop "$EV_PID" &&
 		line=$(json_check --lines "$TMP/ev.suid" --one event=kill_refused pid="$suid" owner_uid="$TUID" comm=sleep) ||
@@ -213,8 +214,9 @@ test_capless_root() {
 # refused; the tag still kills them. From outside the lineage the same user
 # may still change its tag.
 test_member_untag() {
-	local d=$UDIR/w/member$$ sh kid i r1 r2 r3
+	local d sh kid i r1 r2 r3
 	setup_users || return
+	d=$UDIR/w/member$$
 	rm -rf "$d"
 	mkdir -m 1777 "$d" || { fail "setup: mkdir $d"; return; }
 	"$UDIR/asuser" "$TUID" /bin/sh -c "

@@ -14,6 +14,7 @@ test_events() {
 	local f=$TMP/ev.root fu=$TMP/ev.user weird='q"b\s' r x xc t1 t2 ut u other c why p rootev userev
 	local -a kids checks
 	setup_users || return
+	log_mark
 	events_start "$f" || return
 	rootev=$EV_PID
 	events_start "$fu" "$TUID" || return
@@ -106,7 +107,7 @@ test_events() {
 		--has event=refused op=tag uid="$TUID" errno=EPERM \
 		--none tag="$t1" --none tag="$t2" --none event=refused uid=0 --none event=adopt \
 		--none event=kill tag!="$ut") || { fail "uid $TUID's stream: $why"; return; }
-	grep -q "refused tag from uid 0" "$AGENT_LOG" || { fail "the agent logged no line for the refused request: $(agent_log_tail)"; return; }
+	log_since | grep -q "refused tag from uid 0" || { fail "the agent logged no line for the refused request: $(agent_log_tail)"; return; }
 }
 
 # A subscriber's stream ends with agent_stop when the agent stops (exit 0);

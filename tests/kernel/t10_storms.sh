@@ -366,6 +366,7 @@ test_zombie_children() {
 		((NOW < deadline)) || { fail "setup: $z zombie children, want 20"; return; }
 		msleep 0.05
 	done
+	log_mark
 	tag "$r" --pin-dir "$PIN" || return
 	cli list --json --pin-dir "$PIN"
 	line=$(sed -n "s/.*\"pid\":$r,[^]]*\"descendants\":\[\([0-9,]*\)\].*/\1/p" <<<"$OUT")
@@ -374,8 +375,8 @@ test_zombie_children() {
 	kill_root_expect_dead "$r" "${kids[@]}" || return
 	now
 	deadline=$((NOW + 5000))
-	until line=$(grep "tag .*: root died, killed" "$AGENT_LOG" | tail -n 1) && [[ $line == *" in "[0-9]*" sweep"* ]] &&
-		grep -q "root died" <<<"$line" && [[ $line != "${ZLAST:-}" ]]; do
+	until line=$(log_since | grep "tag .*: root died, killed" | tail -n 1) && [[ $line == *" in "[0-9]*" sweep"* ]] &&
+		grep -q "root died" <<<"$line"; do
 		now
 		((NOW < deadline)) || { fail "no kill line in the agent's log"; return; }
 		msleep 0.05

@@ -82,6 +82,7 @@ stuck_member_case() {
 	local f ev r1 r2 t1 t2 stuck before deadline n why
 	local -a normal1 kids2
 	local -A CNT=()
+	log_mark
 	fuse_start || return
 	quick_status || return
 	counters kills_stuck || return
@@ -123,8 +124,8 @@ stuck_member_case() {
 	quick_status || return
 	counters kills_stuck || return
 	((CNT[kills_stuck] == before + 1)) || { fail "kills_stuck rose from $before to ${CNT[kills_stuck]}: one member is stuck"; return; }
-	n=$(grep -c "pid $stuck .*still alive" "$AGENT_LOG")
-	((n == 1)) || { fail "$n log lines about the stuck pid $stuck, expected 1: $(oneline "$(grep "still alive" "$AGENT_LOG")")"; return; }
+	n=$(log_since | grep -c "pid $stuck .*still alive")
+	((n == 1)) || { fail "$n log lines about the stuck pid $stuck, expected 1: $(oneline "$(log_since | grep "still alive")")"; return; }
 	is_alive "$stuck" || { fail "setup: the member blocked in FUSE died before it was released"; return; }
 	grep -qF "\"event\":\"lineage_dead\",\"tag\":$t1," "$f" && { fail "tag $t1 reported dead while its member $stuck lives"; return; }
 

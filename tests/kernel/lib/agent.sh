@@ -9,6 +9,7 @@
 
 AGENT_PID= # the suite's agent, on PIN
 AGENT_LOG=
+AGENT_EXTRA= # the extra arguments it was started with (a test's own options)
 AGENT_SEQ=0
 AGENT_MODE= # the mode the suite's agent reported (status)
 FEATURES=   # " btf ringbuf ... " as the agent reported them (status)
@@ -100,8 +101,40 @@ start_agent() { # [extra agent args]: the suite's agent on $PIN; sets AGENT_PID 
 	AGENT_SEQ=$((AGENT_SEQ + 1))
 	AGENT_LOG=$TMP/agent.$AGENT_SEQ.log
 	AGENT_PID=
+	AGENT_EXTRA="$*"
 	launch_agent "$PIN" "$AGENT_LOG" "$@" || return 1
 	AGENT_PID=$L_PID
+}
+
+# unload_pins DIR...: unload (bounded) and remove the pin dirs that exist.
+unload_pins() {
+	local d
+	for d; do
+		[[ -e $d ]] || continue
+		bounded "$CLI_S" "$BPFGUARD" unload --pin-dir "$d" >"$TMP/unload.log" 2>&1
+		((BRC == 0)) || msg "warning: unload --pin-dir $d failed: $(head -n 3 "$TMP/unload.log")"
+		rm -rf "$d" 2>/dev/null
+	done
+}
+
+# side_agents_stop: stop every agent but the shared one and remove their pins
+# (a test that failed half-way may leave them).
+side_agents_stop() {
+	halt_agent "$KAGENT_PID"
+	KAGENT_PID=
+	halt_agent "$OAGENT_PID"
+	OAGENT_PID=
+	xagent_stop
+	unload_pins "$PIN-kernel" "$PIN-obs"
+}
+
+# fresh_agent: the shared agent again from nothing: stopped, its pins
+# unloaded (tags, lineage, quota charges with them), started with the
+# suite's options only.
+fresh_agent() {
+	stop_agent
+	unload_pins "$PIN"
+	start_agent
 }
 
 stop_agent() { # the suite's agent; AGENT_FORCED=1 if SIGKILL was needed
@@ -113,6 +146,38 @@ agent_ok() {
 	[[ -n $AGENT_PID ]] && is_alive "$AGENT_PID" || return 1
 	cli status --pin-dir "$PIN"
 	[[ $RC == 0 ]]
+}
+
+# log_mark: remember where the shared agent's log ends. log_since prints what
+# it logged after that (the whole log if the agent was restarted since): a
+# test's checks of the log must not count what earlier tests made it log.
+LOG_MARK_FILE=
+LOG_MARK=0
+log_mark() {
+	LOG_MARK_FILE=$AGENT_LOG
+	LOG_MARK=$(grep -c '' "$AGENT_LOG" 2>/dev/null)
+	LOG_MARK=${LOG_MARK:-0}
+}
+
+log_since() {
+	if [[ $LOG_MARK_FILE == "$AGENT_LOG" ]]; then
+		tail -n +$((LOG_MARK + 1)) "$AGENT_LOG"
+	else
+		cat "$AGENT_LOG"
+	fi
+}
+
+# wait_log STRING MS: 0 once the shared agent logged STRING (a fixed string)
+# since log_mark.
+wait_log() {
+	local deadline
+	now
+	deadline=$((NOW + $2 * BOUND))
+	until log_since | grep -qF -- "$1"; do
+		now
+		((NOW >= deadline)) && return 1
+		msleep 0.02
+	done
 }
 
 agent_log_tail() {
