@@ -80,7 +80,7 @@ GOCLIENT_SRCS := $(wildcard go/bpfguard/*.go) go/bpfguard/go.mod
 .DELETE_ON_ERROR:
 # keep the BPF object between the compile and the skeleton steps
 .SECONDARY:
-.PHONY: all deps run test unit ktest test-kernels test-bins bench vmlinux clean \
+.PHONY: all deps run test unit ktest ktest-bins test-kernels test-bins bench vmlinux clean \
         install uninstall lib examples fuzz fuzz-bins stress go-unit deb test-container
 
 all: $(OUT)/bpfguard lib
@@ -237,31 +237,42 @@ run: deps
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do ./$$t || fail=1; done; exit $$fail
 
-# MODE=user|kernel to pick the agent's mode (default: auto)
-ktest: all $(HELPER_BINS) $(GOTHREAD) $(GOCLIENT_TEST) examples
-	BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests bash tests/kernel/run.sh
+# The kernel suite's tests by name: T=name[,name...] (tests/kernel/run.sh --list).
+comma := ,
+KTESTS = $(subst $(comma), ,$(T))
+KSUITE_ENV = BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests
+
+# MODE=user|kernel to pick the agent's mode (default: auto); T= some tests
+ktest: ktest-bins
+	$(KSUITE_ENV) bash tests/kernel/run.sh $(KTESTS)
 
 # The random_trees kernel test at length: TREES (default 5000) random trees,
 # once per mode the running kernel supports; SEED=S replays a run.
 stress: all $(HELPER_BINS)
-	$(Q)modes=user; grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null && modes="user kernel"; \
-	fail=0; for m in $$modes; do \
-	  echo "== random_trees, --mode $$m, $${TREES:-5000} trees"; \
-	  TREES=$${TREES:-5000} MODE=$$m BPFGUARD=$(CURDIR)/$(OUT)/bpfguard HELPERS=$(CURDIR)/$(OUT)/tests \
-	    bash tests/kernel/run.sh random_trees || fail=1; \
-	done; exit $$fail
+	$(Q)TREES=$${TREES:-5000} $(KSUITE_ENV) bash tests/kernel/modes.sh random_trees
 
-# The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu.
+# The kernel suite again, inside Debian's 6.1 and 6.12 kernels under qemu
+# (T= some of its tests only).
 test-kernels: all
-	OUT=$(OUT) bash tests/qemu/matrix.sh
+	OUT=$(OUT) T=$(T) bash tests/qemu/matrix.sh
 
 # Set up, build, run every test: unit tests, the kernel suite on the running
 # kernel in each mode it supports, then the same suite on the other kernels
 # of the matrix (tests/run-all.sh).
 # The last line is the total: `N passed, M failed`.
+# T=name[,name...]: only those kernel tests, once per mode the running
+# kernel supports (no deps, no other test).
+ifeq ($(T),)
 test: deps
 	$(Q)$(MAKE) --no-print-directory all test-bins
 	$(Q)OUT=$(OUT) SANITIZE=$(SANITIZE) bash tests/run-all.sh
+else
+test: ktest-bins
+	$(Q)$(KSUITE_ENV) bash tests/kernel/modes.sh $(KTESTS)
+endif
+
+# What the kernel suite runs: the binary, its helpers, the Go ones, the examples.
+ktest-bins: all $(HELPER_BINS) $(GOTHREAD) $(GOCLIENT_TEST) examples
 
 # The image built from deploy/Dockerfile without a registry and run with
 # podman as the DaemonSet runs it (tests/deploy/container.sh; root).

@@ -4,7 +4,8 @@
 # the suite inside each guest, print one summary line per kernel.
 #
 # Usage: tests/qemu/matrix.sh [KERNEL_PACKAGE...]
-# Env:   OUT (default build), QEMU_TIMEOUT seconds per guest (default 900).
+# Env:   OUT (default build), QEMU_TIMEOUT seconds per guest (default 900),
+#        T=name[,name...] to run only those tests of the suite in the guests.
 # Kernels come from Debian's archive (apt-get download), cached in $OUT/kernels.
 set -euo pipefail
 
@@ -18,6 +19,15 @@ kdir=$out/kernels
 die() { echo "matrix: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (apt-get, and the guests run the root test suite)"
+
+# the tests the guests run (empty: all), checked here rather than in a guest
+tests=$(echo "${T:-}" | tr ',' ' ')
+if [ -n "$tests" ]; then
+	known=$(bash "$top/tests/kernel/run.sh" --list)
+	for t in $tests; do
+		echo "$known" | grep -qx -- "$t" || die "unknown test '$t' (tests/kernel/run.sh --list)"
+	done
+fi
 
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -87,7 +97,11 @@ for g in bpfguard-go bpfguard-cgo; do
 		cp "$out/examples/$g" "$root/t/examples/"
 	fi
 done
-cp "${SUITE:-$top/tests/kernel/run.sh}" "$root/t/run.sh"
+# the suite: the runner, its helpers, the area files; the names to run
+mkdir -p "$root/t/lib"
+cp "$top"/tests/kernel/run.sh "$top"/tests/kernel/t[0-9][0-9]_*.sh "$root/t/"
+cp "$top"/tests/kernel/lib/*.sh "$root/t/lib/"
+echo "$tests" >"$root/t/tests"
 echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"
 cat >"$root/init" <<'EOF'
@@ -105,7 +119,9 @@ echo "guest: kernel $(uname -r)"
 # random_trees: 50 trees, not 500: TCG runs them some 10x slower; and
 # every bound that waits on the agent or a helper 4x longer (BOUND)
 export PATH=/bin:/sbin BPFGUARD=/t/bpfguard HELPERS=/t/helpers TMPDIR=/tmp TREES=50 BOUND=4
-/bin/bash /t/run.sh > /tmp/log 2>&1
+read -r tests </t/tests
+# shellcheck disable=SC2086 # names, one word each
+/bin/bash /t/run.sh $tests > /tmp/log 2>&1
 rc=$?
 cat /tmp/log
 echo "guest-result: rc=$rc $(tail -n 1 /tmp/log)"
