@@ -303,27 +303,22 @@ xagent_stop() {
 	rm -rf "$XPIN" 2>/dev/null
 }
 
-# status_get PATH...: GOT = the values at PATHs of a fresh `status --json`.
-status_get() {
-	local why
+# status_get_at PINDIR PATH...: GOT = the values at PATHs of a fresh
+# `status --json` of the agent on PINDIR.
+status_get_at() {
+	local why pin=$1
+	shift
 	GOT=()
-	cli status --json --pin-dir "$PIN"
+	cli status --json --pin-dir "$pin"
 	[[ $RC == 0 ]] || { fail "status --json: exit $RC: $ERR"; return 1; }
 	cp "$TMP/cli.out" "$TMP/status.json"
 	why=$(json_check --get "$TMP/status.json" "$@") || { fail "status --json: $why"; return 1; }
 	mapfile -t GOT <<<"$why"
 }
 
-# status_get_x PATH...: status_get of the agent on XPIN.
-status_get_x() {
-	local why
-	GOT=()
-	cli status --json --pin-dir "$XPIN"
-	[[ $RC == 0 ]] || { fail "status --json: exit $RC: $ERR"; return 1; }
-	cp "$TMP/cli.out" "$TMP/status.json"
-	why=$(json_check --get "$TMP/status.json" "$@") || { fail "status --json: $why"; return 1; }
-	mapfile -t GOT <<<"$why"
-}
+# status_get PATH...: status_get_at of the suite's agent; status_get_x: of the one on XPIN.
+status_get() { status_get_at "$PIN" "$@"; }
+status_get_x() { status_get_at "$XPIN" "$@"; }
 
 # tag_id: the tag number in the CLI's "tagged PID (tag N...)" answer (OUT).
 tag_id() {
