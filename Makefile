@@ -110,6 +110,12 @@ $(OUT)/bpfguard: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LIBBPF_LIBS) -o $@
 
+# The same, statically linked, for the qemu guests (tests/qemu/matrix.sh).
+$(OUT)/static/bpfguard: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) -static $(LDFLAGS) $^ -lbpf -lelf -lz -o $@
+
 $(OUT)/tests/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUT)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIB_OBJS) $(LIBBPF_LIBS) -lcmocka -o $@

@@ -138,7 +138,13 @@ int loader_prepare_dir(const char *pin_dir)
 	/* bpftool's rule: mount the conventional bpffs when it is missing */
 	if (!on_bpffs(parent) && !strncmp(pin_dir, "/sys/fs/bpf/", 12)) {
 		if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700")) {
-			log_err("cannot mount bpffs on /sys/fs/bpf: %s", strerror(errno));
+			int err = errno;
+
+			/* a container without CAP_SYS_ADMIN: the host mounts it */
+			log_err("cannot mount bpffs on /sys/fs/bpf: %s%s", strerror(err),
+				err == EPERM ? " (mount it on the host, as systemd does at boot, "
+					       "and give this process the host's /sys/fs/bpf)" : "");
+			errno = err;
 			return -errno;
 		}
 		log_info("mounted bpffs on /sys/fs/bpf");

@@ -114,9 +114,13 @@ check_podman_runs() {
 # The Debian base, from Debian's mirror, once (kept in $W).
 base_image() {
 	mkdir -p "$W"
-	if [[ ! -s $BASE_TAR ]]; then
-		mmdebstrap --variant=minbase bookworm "$BASE_TAR.tmp" >"$W/mmdebstrap.log" 2>&1 ||
-			{ rm -f "$BASE_TAR.tmp"; fail "mmdebstrap: $(tail -n 2 "$W/mmdebstrap.log" | tr '\n' ' ')"; return 1; }
+	# --format=tar: mmdebstrap takes the format from the target's name
+	# otherwise, and makes a directory of a name it does not know (.tmp).
+	[[ -d $BASE_TAR ]] && rm -rf "$BASE_TAR"
+	if [[ ! -f $BASE_TAR || ! -s $BASE_TAR ]]; then
+		rm -rf "$BASE_TAR.tmp"
+		mmdebstrap --variant=minbase --format=tar bookworm "$BASE_TAR.tmp" >"$W/mmdebstrap.log" 2>&1 ||
+			{ rm -rf "$BASE_TAR.tmp"; fail "mmdebstrap: $(tail -n 2 "$W/mmdebstrap.log" | tr '\n' ' ')"; return 1; }
 		mv "$BASE_TAR.tmp" "$BASE_TAR"
 	fi
 	podman image exists "$BASE_IMG" ||
@@ -197,8 +201,19 @@ note_default_seccomp() {
 
 # It starts and answers the host's CLI, with exactly the three capabilities,
 # no_new_privs, a seccomp filter and a read-only root.
+# The host's bpffs, as a node has it: systemd mounts it at boot, and the
+# DaemonSet's agent, without CAP_SYS_ADMIN, cannot. A bare machine (a CI
+# guest) may have none yet: mount it, as the host agent would.
+host_bpffs() {
+	[[ $(stat -f -c %T /sys/fs/bpf 2>/dev/null) == bpf_fs ]] && return
+	mount -t bpf bpf /sys/fs/bpf -o mode=0700 ||
+		{ fail "the host has no bpffs on /sys/fs/bpf and mounting one failed"; return 1; }
+	echo "NOTE the host had no bpffs on /sys/fs/bpf: mounted (systemd does at boot)"
+}
+
 check_agent_starts() {
 	local pid caps
+	host_bpffs || return
 	seccomp_profile || return
 	agent_run agent --security-opt seccomp="$TMP/seccomp.json" ||
 		{ fail "podman run: $(tail -n 2 "$TMP/run-agent.log")"; return; }

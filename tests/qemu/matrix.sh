@@ -60,10 +60,11 @@ mkdir -p "$work" "$kdir"
 
 # Static binaries: the guests have no libc of ours.
 echo "matrix: building static binaries"
-make -C "$top" --no-print-directory OUT="$out" all "$out/tests/gothread" "$out/tests/bpfguard-go.test" >/dev/null
+make -C "$top" --no-print-directory OUT="$out" all "$out/static/bpfguard" \
+	"$out/tests/gothread" "$out/tests/bpfguard-go.test" >/dev/null || die "the static build failed"
 static=$work/static
 mkdir -p "$static/helpers"
-cc -static -o "$static/bpfguard" "$out"/obj/*.o -lbpf -lelf -lz
+cp "$out/static/bpfguard" "$static/bpfguard"
 for src in "$top"/tests/kernel/helpers/*.c; do
 	# libdemo links libbpfguard (the archive adds nothing to the others)
 	cc -static -O2 -pthread -I"$top/include" -o "$static/helpers/$(basename "$src" .c)" "$src" \

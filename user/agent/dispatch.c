@@ -16,13 +16,13 @@ struct op_entry {
 };
 
 static const struct op_entry ops[] = {
-	[BG_OP_STATUS] = { "status", op_status, AZ_STATUS },
-	[BG_OP_TAG] = { "tag", op_tag, AZ_TAG, .changes = true },
-	[BG_OP_UNTAG] = { "untag", op_untag, AZ_UNTAG, .changes = true },
-	[BG_OP_LIST] = { "list", op_list, AZ_LIST },
-	[BG_OP_UNLOAD] = { "unload", op_unload, AZ_UNLOAD, .gate = true },
-	[BG_OP_ADOPT] = { "adopt", op_adopt, AZ_ADOPT, .changes = true },
-	[BG_OP_EVENTS] = { "events", op_events, AZ_SUBSCRIBE },
+	[BG_OP_STATUS] = { .name = "status", .handler = op_status, .az = AZ_STATUS },
+	[BG_OP_TAG] = { .name = "tag", .handler = op_tag, .az = AZ_TAG, .changes = true },
+	[BG_OP_UNTAG] = { .name = "untag", .handler = op_untag, .az = AZ_UNTAG, .changes = true },
+	[BG_OP_LIST] = { .name = "list", .handler = op_list, .az = AZ_LIST },
+	[BG_OP_UNLOAD] = { .name = "unload", .handler = op_unload, .az = AZ_UNLOAD, .gate = true },
+	[BG_OP_ADOPT] = { .name = "adopt", .handler = op_adopt, .az = AZ_ADOPT, .changes = true },
+	[BG_OP_EVENTS] = { .name = "events", .handler = op_events, .az = AZ_SUBSCRIBE },
 };
 
 static const struct op_entry *op_find(uint16_t op)
