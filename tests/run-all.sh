@@ -36,8 +36,21 @@ fails_from() {
 	done < <(grep -aE '^ *([^:]*: )?FAIL[ ,]' "$2" | sed 's/^ *//')
 }
 
-# print_summary: the per-part counts, the failures, the total line.
+# mark LABEL: the wall time of the part just ended (since the last mark).
+times=()
+t0=$SECONDS
+mark() {
+	times+=("$(printf '%-34s %5d s' "$1" $((SECONDS - t0)))")
+	t0=$SECONDS
+}
+
+# print_summary: the wall time of each part, the per-part counts, the
+# failures, the total line.
 print_summary() {
+	echo
+	echo "== wall time"
+	for s in "${times[@]}"; do echo "  $s"; done
+	echo "  $(printf '%-34s %5d s' total "$SECONDS")"
 	echo
 	echo "== summary"
 	for s in "${summary[@]}"; do echo "  $s"; done
@@ -76,31 +89,48 @@ for t in "$out"/tests/test_*; do
 	sed -n "s/^\[  FAILED  \] \([A-Za-z_].*\)/FAIL $name: \1/p" "$log/$name" >>"$log/unitfails"
 done
 
+mark "unit tests (cmocka)"
+
 # go/bpfguard's tests that need no agent (the others skip here: the kernel
 # suite's go_client runs them against its agent).
-echo
-echo "== unit tests (go/bpfguard)"
-make -C "$top" --no-print-directory OUT="$out" go-unit >"$log/go-unit" 2>&1
-rc=$?
-cat "$log/go-unit"
-p=$(grep -c '^--- PASS' "$log/go-unit")
-f=$(grep -c '^--- FAIL' "$log/go-unit")
-((rc == 0 || f > 0)) || f=1 # no Go, or it did not build
-((p + f > 0)) || f=1
-add "unit: go/bpfguard" "$p" "$f"
-sed -n 's/^--- FAIL: \([^ ]*\).*/FAIL go\/bpfguard: \1/p' "$log/go-unit" >>"$log/unitfails"
-((rc == 0 || $(grep -c '^--- FAIL' "$log/go-unit") > 0)) ||
-	echo "FAIL go/bpfguard: make go-unit exit $rc: $(tail -n 1 "$log/go-unit")" >>"$log/unitfails"
+if [[ ${SANITIZE:-} == 1 ]]; then
+	echo
+	echo "== unit tests (go/bpfguard): skipped in the SANITIZE=1 run (no C in them); make test runs them"
+else
+	echo
+	echo "== unit tests (go/bpfguard)"
+	make -C "$top" --no-print-directory OUT="$out" go-unit >"$log/go-unit" 2>&1
+	rc=$?
+	cat "$log/go-unit"
+	p=$(grep -c '^--- PASS' "$log/go-unit")
+	f=$(grep -c '^--- FAIL' "$log/go-unit")
+	((rc == 0 || f > 0)) || f=1 # no Go, or it did not build
+	((p + f > 0)) || f=1
+	add "unit: go/bpfguard" "$p" "$f"
+	sed -n 's/^--- FAIL: \([^ ]*\).*/FAIL go\/bpfguard: \1/p' "$log/go-unit" >>"$log/unitfails"
+	((rc == 0 || $(grep -c '^--- FAIL' "$log/go-unit") > 0)) ||
+		echo "FAIL go/bpfguard: make go-unit exit $rc: $(tail -n 1 "$log/go-unit")" >>"$log/unitfails"
+	mark "unit tests (go)"
+fi
+
+fails_from "unit" "$log/unitfails"
 
 # Packaging: deploy/ YAML and Dockerfile, the systemd unit (and the agent
-# under its capabilities), the man page, make install / uninstall.
-echo
-echo "== deploy checks"
-OUT=$out bash "$top/tests/deploy/check.sh" 2>&1 | tee "$log/deploy"
-read -r p f < <(counts_from "$log/deploy")
-add "deploy (install, unit, man, yaml)" "$p" "$f"
-fails_from "unit" "$log/unitfails"
-fails_from "deploy" "$log/deploy"
+# under its capabilities), the man page, make install / uninstall, the
+# Debian packages. They check packaging, the same in both runs: not in the
+# SANITIZE=1 run (the packages are built plain in any case).
+if [[ ${SANITIZE:-} == 1 ]]; then
+	echo
+	echo "== deploy checks: skipped in the SANITIZE=1 run (packaging, the same in both runs); make test runs them"
+else
+	echo
+	echo "== deploy checks"
+	OUT=$out bash "$top/tests/deploy/check.sh" 2>&1 | tee "$log/deploy"
+	read -r p f < <(counts_from "$log/deploy")
+	add "deploy (install, unit, man, yaml)" "$p" "$f"
+	fails_from "deploy" "$log/deploy"
+	mark "deploy checks"
+fi
 
 # The image built and run with podman (make test-container). CONTAINER=0
 # leaves it out, and says so; a podman that cannot run here is a failure
@@ -116,6 +146,7 @@ else
 	read -r p f < <(counts_from "$log/container")
 	add "container image (podman)" "$p" "$f"
 	fails_from "container" "$log/container"
+	mark "container image"
 fi
 
 # Each fuzz target counts as one test: passed if it ran clean for its time,
@@ -141,6 +172,7 @@ else
 	done
 	((n > 0)) || add "fuzz: no targets in tests/fuzz" 0 1
 	fails_from "fuzz" "$log/fuzz"
+	mark "fuzz targets"
 fi
 
 # Kernel mode needs the bpf_send_signal_task kfunc (Linux >= 6.13).
@@ -148,13 +180,20 @@ modes=(user)
 if grep -qw bpf_send_signal_task /proc/kallsyms 2>/dev/null; then
 	modes+=(kernel)
 fi
-for m in "${modes[@]}"; do
+# Under SANITIZE=1, user mode alone: there the agent itself signals and
+# sweeps, so all of its code runs under ASan + UBSan; kernel mode's agent
+# is the same code less the signalling, and the valgrind run (make test)
+# checks it in kernel mode.
+run_modes=("${modes[@]}")
+[[ ${SANITIZE:-} == 1 ]] && run_modes=(user)
+for m in "${run_modes[@]}"; do
 	echo
 	echo "== kernel suite, $(uname -r), --mode $m"
 	MODE=$m BPFGUARD=$bin HELPERS=$out/tests bash "$top/tests/kernel/run.sh" 2>&1 | tee "$log/k-$m"
 	read -r p f < <(counts_from "$log/k-$m")
 	fails_from "kernel ($m)" "$log/k-$m"
 	add "kernel $(uname -r) ($m)" "$p" "$f"
+	mark "kernel suite ($m)"
 done
 
 # The kernel suite once more with every agent under valgrind (memcheck, leak
@@ -224,7 +263,10 @@ vg_run() {
 		add "valgrind: errors in the agent" 1 0
 	fi
 }
-[[ ${SANITIZE:-} == 1 ]] || vg_run
+if [[ ${SANITIZE:-} != 1 ]]; then
+	vg_run
+	mark "kernel suite (valgrind)"
+fi
 
 if [[ ${SANITIZE:-} == 1 ]]; then
 	# The guests run static binaries, which the sanitizers cannot be.
@@ -250,5 +292,6 @@ nores=$(grep -ac 'NO RESULT' "$log/matrix")
 ((nores > 0)) && add "qemu guests with no result" 0 "$nores"
 ((n > 0 || nores > 0)) || add "qemu matrix (did not run: exit $rc)" 0 1
 fails_from "qemu" "$log/matrix"
+mark "qemu matrix"
 print_summary
 ((failed == 0))

@@ -552,7 +552,7 @@ test_client_flood() {
 	((n1 - n0 <= max)) || errs+=("the agent logged $((n1 - n0)) refusal lines in $(((t1 - t0) / 1000)) s (at most $max)")
 	((nsup <= (t1 - t0) / 1000 + 3)) || errs+=("$nsup 'suppressed' lines in $(((t1 - t0) / 1000)) s")
 	agent_ok || errs+=("the agent does not answer after the flood")
-	users_quiet "$TUID" "$TUID2" || errs+=("$REASON")
+	users_quiet --full "$TUID" "$TUID2" || errs+=("$REASON")
 	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
 }
 

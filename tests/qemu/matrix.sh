@@ -4,7 +4,9 @@
 # the suite inside each guest, print one summary line per kernel.
 #
 # Usage: tests/qemu/matrix.sh [KERNEL_PACKAGE...]
-# Env:   OUT (default build), QEMU_TIMEOUT seconds per guest (default 900),
+# Env:   OUT (default build), QEMU_TIMEOUT seconds per guest (default 900 per
+#        guest running at once),
+#        QEMU_JOBS guests at a time (default 2),
 #        T=name[,name...] to run only those tests of the suite in the guests.
 # Kernels come from Debian's archive (apt-get download), cached in $OUT/kernels.
 set -euo pipefail
@@ -12,7 +14,6 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 out=${OUT:-$top/build}
 [[ $out = /* ]] || out=$top/$out
-timeout_s=${QEMU_TIMEOUT:-900}
 work=$out/qemu
 kdir=$out/kernels
 
@@ -103,6 +104,12 @@ mkdir -p "$root/t/lib"
 cp "$top"/tests/kernel/run.sh "$top"/tests/kernel/t[0-9][0-9]_*.sh "$root/t/"
 cp "$top"/tests/kernel/lib/*.sh "$root/t/lib/"
 echo "$tests" >"$root/t/tests"
+# every bound that waits on the agent or a helper: 4x under TCG, and 4x
+# more for each further guest that shares the host's cores with this one
+jobs_max=${QEMU_JOBS:-2}
+n=$((${#pkgs[@]} < jobs_max ? ${#pkgs[@]} : jobs_max))
+echo $((4 * n)) >"$root/t/bound"
+timeout_s=${QEMU_TIMEOUT:-$((900 * n))}
 echo "root:x:0:0:root:/:/bin/sh" >"$root/etc/passwd"
 echo "root:x:0:" >"$root/etc/group"
 cat >"$root/init" <<'EOF'
@@ -118,8 +125,9 @@ ip link set lo up # the metrics test talks to 127.0.0.1
 [ -c /dev/fuse ] || [ ! -f /t/modules/fuse.ko ] || insmod /t/modules/fuse.ko
 echo "guest: kernel $(uname -r)"
 # random_trees: 50 trees, not 500: TCG runs them some 10x slower; and
-# every bound that waits on the agent or a helper 4x longer (BOUND)
-export PATH=/bin:/sbin BPFGUARD=/t/bpfguard HELPERS=/t/helpers TMPDIR=/tmp TREES=50 BOUND=4
+# every bound that waits on the agent or a helper longer (BOUND, /t/bound)
+read -r bound </t/bound
+export PATH=/bin:/sbin BPFGUARD=/t/bpfguard HELPERS=/t/helpers TMPDIR=/tmp TREES=50 BOUND=$bound
 read -r tests </t/tests
 # shellcheck disable=SC2086 # names, one word each
 /bin/bash /t/run.sh $tests > /tmp/log 2>&1
@@ -131,9 +139,9 @@ EOF
 chmod +x "$root/init"
 (cd "$root" && find . | cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initrd.gz"
 
-summary=()
-fail=0
-for pkg in "${pkgs[@]}"; do
+# fetch PKG: the kernel package, downloaded once into $kdir and unpacked.
+fetch() {
+	local pkg=$1 deb
 	deb=$(ls "$kdir"/"${pkg}"_*.deb 2>/dev/null | head -n 1 || true)
 	if [ -z "$deb" ]; then
 		echo "matrix: downloading $pkg"
@@ -142,8 +150,14 @@ for pkg in "${pkgs[@]}"; do
 			die "cannot download $pkg: $(tail -n 1 "$work/download.log")"
 		deb=$(ls "$kdir"/"${pkg}"_*.deb | head -n 1)
 	fi
-	x=$kdir/$pkg
-	[ -d "$x" ] || dpkg -x "$deb" "$x"
+	[ -d "$kdir/$pkg" ] || dpkg -x "$deb" "$kdir/$pkg"
+}
+
+# guest PKG: boot it, run the suite, write "$work/$pkg.result": one line,
+# "COUNTS" and the guest's rc, or "NO RESULT ...". Its FAIL lines go to
+# "$work/$pkg.fails".
+guest() {
+	local pkg=$1 x=$kdir/$1 vmlinuz log initrd ko crash boot qrc line counts rc extra
 	vmlinuz=$(ls "$x"/boot/vmlinuz-* | head -n 1)
 	log=$work/$pkg.log
 	# FUSE as an (uncompressed) module: a second cpio archive with it,
@@ -151,11 +165,12 @@ for pkg in "${pkgs[@]}"; do
 	initrd=$work/initrd.gz
 	ko=$(find "$x"/lib/modules -path '*/fs/fuse/fuse.ko' 2>/dev/null | head -n 1)
 	if [ -n "$ko" ]; then
-		rm -rf "$work/extra"
-		mkdir -p "$work/extra/t/modules"
-		cp "$ko" "$work/extra/t/modules/fuse.ko"
+		extra=$work/extra-$pkg
+		rm -rf "$extra"
+		mkdir -p "$extra/t/modules"
+		cp "$ko" "$extra/t/modules/fuse.ko"
 		initrd=$work/initrd-$pkg.gz
-		{ cat "$work/initrd.gz"; (cd "$work/extra" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } >"$initrd"
+		{ cat "$work/initrd.gz"; (cd "$extra" && find . | cpio -o -H newc 2>/dev/null | gzip -1); } >"$initrd"
 	fi
 	# KVM hangs on this kind of host (shared/KERNEL_NOTES.md): plain TCG.
 	# A guest kernel that crashes while it boots, before /init has run
@@ -178,17 +193,44 @@ for pkg in "${pkgs[@]}"; do
 		mv "$log" "$log.boot$boot"
 		echo "matrix: the guest crashed while booting, before /init ($(grep -aoE -m 1 "($crash)[[:print:]]*" "$log.boot$boot" | cut -c 1-100)); kept as $log.boot$boot"
 	done
+	grep -a '^FAIL' "$log" | tr -d '\r' | sed "s/^/  $pkg: /" >"$work/$pkg.fails" || true
 	line=$(grep -a 'guest-result:' "$log" | tail -n 1 | tr -d '\r' || true)
 	if [ -z "$line" ]; then
-		summary+=("$pkg: NO RESULT (guest crashed or timed out after ${timeout_s}s; see $log)")
-		fail=1
-		continue
+		echo "NO RESULT (guest crashed or timed out after ${timeout_s}s; see $log)" >"$work/$pkg.result"
+		return
 	fi
 	counts=$(echo "$line" | sed -n 's/.*rc=\([0-9]*\) \(.*\)$/\2/p')
 	rc=$(echo "$line" | sed -n 's/.*rc=\([0-9]*\).*/\1/p')
-	summary+=("$pkg: $counts")
-	[ "$rc" = 0 ] || fail=1
-	grep -a '^FAIL' "$log" | tr -d '\r' | sed "s/^/  $pkg: /" || true
+	echo "$counts rc=$rc" >"$work/$pkg.result"
+	echo "matrix: $pkg done: $counts ($SECONDS s into the matrix)"
+}
+
+# The guests run side by side (QEMU_JOBS at a time, default 2): the suite
+# mostly waits on the agent and its trees, so two emulated machines share
+# the host's cores with little loss, and the matrix takes the time of its
+# slowest guest rather than the sum (the bounds scale: BOUND in /init).
+for pkg in "${pkgs[@]}"; do fetch "$pkg"; done
+pids=()
+for pkg in "${pkgs[@]}"; do
+	rm -f "$work/$pkg.result" "$work/$pkg.fails"
+	while [ "$(jobs -pr | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+	guest "$pkg" &
+	pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p" || true; done
+
+summary=()
+fail=0
+for pkg in "${pkgs[@]}"; do
+	r=$(cat "$work/$pkg.result" 2>/dev/null || echo "NO RESULT (the guest's runner stopped)")
+	case $r in
+	"NO RESULT"*) summary+=("$pkg: $r"); fail=1 ;;
+	*)
+		summary+=("$pkg: ${r% rc=*}")
+		[ "${r##* rc=}" = 0 ] || fail=1
+		;;
+	esac
+	cat "$work/$pkg.fails" 2>/dev/null || true
 done
 
 echo

@@ -239,7 +239,7 @@ bool op_list(struct agent *a, struct request *rq)
 		if (lists_tag(&l, a->tt.ids[i]))
 			ntag++;
 	len = sizeof(hdr) + ntag * sizeof(struct bg_list_tag) + l.n * sizeof(*l.p);
-	buf = err ? NULL : malloc(len);
+	buf = err ? NULL : calloc(1, len); /* zeroed: no padding byte leaves uninitialised */
 	if (!buf || len > BG_CTL_MAX_PAYLOAD) {
 		reply(a, rq, ENOMEM, NULL, 0, "cannot build the list");
 		goto out;

@@ -75,10 +75,12 @@ int store_scan_procs(struct store *s, proc_cb cb, void *ctx)
 	bool first = true;
 	int err, r;
 
+	/* calloc, once: valgrind (3.19) does not know that the kernel fills
+	 * them in BPF_MAP_LOOKUP_BATCH, and reported every read of them */
 	if (!s->scan_keys)
-		s->scan_keys = malloc(SCAN_CHUNK * sizeof(*s->scan_keys));
+		s->scan_keys = calloc(SCAN_CHUNK, sizeof(*s->scan_keys));
 	if (!s->scan_vals)
-		s->scan_vals = malloc(SCAN_CHUNK * sizeof(*s->scan_vals));
+		s->scan_vals = calloc(SCAN_CHUNK, sizeof(*s->scan_vals));
 	if (!s->scan_keys || !s->scan_vals)
 		return -ENOMEM;
 	for (;;) {

@@ -83,11 +83,15 @@ first_event() {
 	read -r OUT <"$TMP/ev1.out" || OUT=
 }
 
-# users_quiet UID...: wait (bounded) until the agent answers each of these
-# users again: a test that spent their request budget (20 a second, bursts of
-# 40) leaves them as it found them, so the next test does not depend on it.
+# users_quiet [--full] UID...: wait (bounded) until the agent answers each
+# of these users again: a test that spent their request budget (20 a second,
+# bursts of 40) leaves them as it found them, so the next test does not
+# depend on it. One answer says the budget is not empty; --full waits on
+# until it is whole again (it is, at most RL_BURST / RL_RATE = 2 s after the
+# last request answered): for the tests that drain it.
 users_quiet() {
-	local u deadline
+	local u deadline full=0
+	[[ ${1:-} == --full ]] && { full=1; shift; }
 	now
 	deadline=$((NOW + 10000 * BOUND))
 	for u; do
@@ -99,4 +103,5 @@ users_quiet() {
 			msleep 0.5
 		done
 	done
+	((full == 0)) || msleep 2.2
 }
