@@ -239,7 +239,7 @@ static void cleanup(struct bench_ctx *ctx)
 	/* 1. every process we created, by pidfd */
 	for (int fd = 0; fd < MAXFD; fd++)
 		if (ctx->ours[fd])
-			pidfd_send_signal(fd, SIGKILL, NULL, 0);
+			pidfd_signal(fd, SIGKILL);
 	/* 2. the safety net: whatever is left in our cgroups */
 	if (ctx->cg_base_ok)
 		write_str(ctx->cg_base_kill, "1");

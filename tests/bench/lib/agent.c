@@ -37,12 +37,12 @@ void agent_stop(struct bench_ctx *ctx)
 		for (int i = 0; i < 100 && agent_alive(ctx); i++)
 			msleep(50);
 		if (agent_alive(ctx)) {
-			pidfd_send_signal(a->fd, SIGTERM, NULL, 0);
+			pidfd_signal(a->fd, SIGTERM);
 			for (int i = 0; i < 60 && agent_alive(ctx); i++)
 				msleep(50);
 		}
 		if (agent_alive(ctx))
-			pidfd_send_signal(a->fd, SIGKILL, NULL, 0);
+			pidfd_signal(a->fd, SIGKILL);
 		if (!a->reaped) {
 			siginfo_t si;
 
@@ -81,7 +81,7 @@ void agent_start(struct bench_ctx *ctx, const char *mode, uint32_t max_procs)
 	close(fd);
 	if (a->pid < 0)
 		die("cannot start the agent");
-	a->fd = (int)pidfd_open(a->pid, 0);
+	a->fd = pidfd_of(a->pid);
 	if (a->fd < 0)
 		die("pidfd_open(agent): %s", strerror(errno));
 	for (int i = 0; i < 400; i++) {

@@ -65,10 +65,10 @@ int wait_bounded(pid_t pid, int ms)
 		if (r < 0 && errno != EINTR)
 			return -1;
 		if (waited >= ms) {
-			int fd = (int)pidfd_open(pid, 0);
+			int fd = pidfd_of(pid);
 
 			if (fd >= 0) {
-				pidfd_send_signal(fd, SIGKILL, NULL, 0);
+				pidfd_signal(fd, SIGKILL);
 				close(fd);
 			}
 			waitpid(pid, &st, 0);

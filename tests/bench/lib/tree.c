@@ -116,7 +116,7 @@ static int tree_add(struct bench_ctx *ctx, struct tree *t, const struct vreport 
 	}
 	if (t->n >= t->want)
 		return 0;
-	fd = (int)pidfd_open(r->pid, 0);
+	fd = pidfd_of(r->pid);
 	if (fd < 0) {
 		note("tree: pidfd_open(%d): %s", r->pid, strerror(errno));
 		return -1;
@@ -201,10 +201,10 @@ void tree_kill(struct tree *t, enum mech m, int cgkill_fd, bool only_nd, int ext
 			left++;
 	}
 	t0 = now_ns();
-	pidfd_send_signal(t->root_fd, SIGKILL, NULL, 0);
+	pidfd_signal(t->root_fd, SIGKILL);
 	if (m == M_FLOOR)
 		for (int i = 0; i < t->n; i++)
-			pidfd_send_signal(t->fd[i], SIGKILL, NULL, 0);
+			pidfd_signal(t->fd[i], SIGKILL);
 	end = t0 + (uint64_t)timeout_ms * 1000000ull;
 	last = t0;
 	for (int phase = 0; phase < 2; phase++) {
@@ -250,9 +250,9 @@ void tree_finish(struct bench_ctx *ctx, struct tree *t)
 {
 	for (int i = 0; i < t->n; i++)
 		if (!t->dead[i])
-			pidfd_send_signal(t->fd[i], SIGKILL, NULL, 0);
+			pidfd_signal(t->fd[i], SIGKILL);
 	if (t->root_fd >= 0 && !t->root_reaped)
-		pidfd_send_signal(t->root_fd, SIGKILL, NULL, 0);
+		pidfd_signal(t->root_fd, SIGKILL);
 	for (int i = 0; i < t->n; i++) {
 		if (!t->dead[i] && !fd_readable(t->fd[i], 10000))
 			note("victim %d still alive 10 s after SIGKILL", t->pid[i]);

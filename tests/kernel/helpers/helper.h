@@ -12,16 +12,22 @@
  *   the suite waits for PATH to exist, then reads it, and must never see it
  *   half written;
  * - wait_file(): wait (bounded) for a file to exist;
- * - helper_opts(): the --go and --life options of the tree helpers.
+ * - helper_opts(): the --go and --life options of the tree helpers;
+ * - pidfd_of(), pidfd_signal(), pidfd_dead(), pidfd_pid(): a process named
+ *   by a pidfd, never by a bare pid (the helpers and the bench alike).
  */
 #ifndef BPFGUARD_TEST_HELPER_H
 #define BPFGUARD_TEST_HELPER_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -102,6 +108,46 @@ static inline int helper_opts(int argc, char **argv, int *i, const char **go, lo
 		*i += 2;
 	}
 	return 0;
+}
+
+/* A pidfd of @pid (close-on-exec by the kernel's rule), or -1. */
+static inline int pidfd_of(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* 0, or -1 with errno (ESRCH once the process is gone). */
+static inline int pidfd_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+/* A pidfd is readable once its whole thread group has exited. */
+static inline bool pidfd_dead(int pidfd)
+{
+	struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0;
+}
+
+/* The host pid a pidfd names (its fdinfo), or -1 if it has exited. */
+static inline pid_t pidfd_pid(int pidfd)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	p = strstr(buf, "\nPid:");
+	return p ? (pid_t)strtol(p + 5, NULL, 10) : -1;
 }
 
 #endif /* BPFGUARD_TEST_HELPER_H */

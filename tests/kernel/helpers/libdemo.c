@@ -54,16 +54,6 @@ static const char *pin;
 static int owned[MAX_PROCS];
 static int nowned;
 
-static int pidfd_open(pid_t pid)
-{
-	return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
-static int pidfd_kill(int pidfd, int sig)
-{
-	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
-
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -75,7 +65,7 @@ static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt
 	va_end(ap);
 	fputc('\n', stderr);
 	for (int i = 0; i < nowned; i++)
-		pidfd_kill(owned[i], SIGKILL);
+		pidfd_signal(owned[i], SIGKILL);
 	exit(1);
 }
 
@@ -94,7 +84,7 @@ static void __attribute__((format(printf, 1, 2))) ok(const char *fmt, ...)
 /* A pidfd for a process created here (kept for the cleanup). */
 static int own(pid_t pid)
 {
-	int fd = pidfd_open(pid);
+	int fd = pidfd_of(pid);
 
 	if (fd < 0)
 		fail("pidfd_open(%d): %s", pid, strerror(errno));
@@ -293,7 +283,7 @@ static void exec_tree(const char *out, const char *go, const char *tree, char **
 	if (wait_file(go, 60000))
 		fail("no %s within 60 s", go);
 
-	if (pidfd_kill(rootfd, SIGKILL))
+	if (pidfd_signal(rootfd, SIGKILL))
 		fail("SIGKILL the root %d: %s", root, strerror(errno));
 	reap(root, &status);
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
@@ -385,12 +375,12 @@ static void tag_untag(void)
 		     msg);
 	ok("bpfguard_untag(%d): no longer listed; again: -ENOENT (%s)", a, msg);
 
-	pidfd_kill(afd, SIGKILL);
+	pidfd_signal(afd, SIGKILL);
 	reap(a, &status);
 	msleep(500); /* the agent would have killed it by now */
 	if (exited(a1fd))
 		fail("the child %d of the untagged %d died with it", a1, a);
-	pidfd_kill(a1fd, SIGKILL);
+	pidfd_signal(a1fd, SIGKILL);
 	if (wait_exited(&a1fd, 1, 10000))
 		fail("%d survived SIGKILL", a1);
 	ok("after bpfguard_untag the child %d outlived its parent %d", a1, a);
@@ -409,7 +399,7 @@ static void tag_untag(void)
 	snprintf(buf, sizeof(buf), "tagged %d ", b);
 	expect_msg("bpfguard_tag_pidfd", msg, buf);
 	expect_tagged(b, &b1, 1);
-	pidfd_kill(bfd, SIGKILL);
+	pidfd_signal(bfd, SIGKILL);
 	reap(b, &status);
 	if (wait_exited(&b1fd, 1, 10000))
 		fail("the child %d still lives 10 s after its parent %d, tagged by pidfd, was killed",

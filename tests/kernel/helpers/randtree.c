@@ -52,6 +52,13 @@
  *
  * Internal mode: `randtree node FLAGS` is a tree process after exec; its
  * control socket is fd 3.
+ *
+ * One file, longer than this tree's rule of about 800 lines, on purpose:
+ * every helper is a single .c that needs nothing but helper.h, so that the
+ * runner can compile a missing one by itself (run.sh, HELPERS) and the qemu
+ * matrix links each statically with one cc line. Its parts, in order: the
+ * tree process (node_*), the model (resolve() to model_tag()), the driver
+ * (spawn() to kill_round()), the random operations and run_tree().
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -80,12 +87,6 @@
 
 #include "helper.h"
 
-#ifndef __NR_pidfd_open
-#define __NR_pidfd_open 434
-#endif
-#ifndef __NR_pidfd_send_signal
-#define __NR_pidfd_send_signal 424
-#endif
 #ifndef __NR_close_range
 #define __NR_close_range 436
 #endif
@@ -121,24 +122,6 @@ struct msg {
 };
 
 static char self_path[PATH_MAX];
-
-static int pidfd_open(pid_t pid)
-{
-	return (int)syscall(__NR_pidfd_open, pid, 0);
-}
-
-static int pidfd_kill(int pidfd)
-{
-	return (int)syscall(__NR_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-}
-
-/* A pidfd is readable once its whole thread group has exited. */
-static bool pidfd_dead(int pidfd)
-{
-	struct pollfd p = { .fd = pidfd, .events = POLLIN };
-
-	return poll(&p, 1, 0) > 0;
-}
 
 static void close_from(int lowfd)
 {
@@ -346,7 +329,7 @@ static void __attribute__((noreturn)) node_main(unsigned flags)
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	la.sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	la.pidfd = pidfd_open(getpid());
+	la.pidfd = pidfd_of(getpid());
 	la.tgid = getpid();
 	la.wait_leader = flags & F_LEADER_EXIT; /* not what a forker left here */
 	if (la.sfd < 0 || la.pidfd < 0)
@@ -692,26 +675,6 @@ static const char *flag_str(unsigned f)
 	return b[0] ? b + 1 : "fork";
 }
 
-/* The host pid a pidfd names (its fdinfo), or -1 if it has exited. */
-static pid_t pidfd_pid(int pidfd)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	p = strstr(buf, "\nPid:");
-	return p ? (pid_t)strtol(p + 5, NULL, 10) : -1;
-}
-
 /* Wait (bounded) for a READY on @sock; returns the pidfd it carries or -1. */
 static int wait_ready(int sock, const char **why)
 {
@@ -856,7 +819,7 @@ static int run_cli(const char *verb, pid_t pid, char *out, size_t outsz)
 		close(p[0]);
 		return -1;
 	}
-	pfd = pidfd_open(c); /* our unreaped child: the pid cannot be reused */
+	pfd = pidfd_of(c); /* our unreaped child: the pid cannot be reused */
 	while (!(eof && exited)) {
 		struct pollfd q[2] = { { .fd = eof ? -1 : p[0], .events = POLLIN },
 				       { .fd = exited ? -1 : pfd, .events = POLLIN } };
@@ -864,7 +827,7 @@ static int run_cli(const char *verb, pid_t pid, char *out, size_t outsz)
 
 		if (left <= 0 && !killed) {
 			if (pfd >= 0)
-				pidfd_kill(pfd);
+				pidfd_signal(pfd, SIGKILL);
 			killed = true;
 			deadline = now_ms() + 5000;
 			continue;
@@ -1084,7 +1047,7 @@ static int kill_round(const int *victims, int nv)
 			other[x] = true, nother++;
 	}
 	for (int i = 0; i < nv; i++)
-		if (pidfd_kill(T.n[victims[i]].pidfd)) {
+		if (pidfd_signal(T.n[victims[i]].pidfd, SIGKILL)) {
 			fail("pidfd_send_signal(n%d, SIGKILL): %s", victims[i], strerror(errno));
 			return -1;
 		}
@@ -1333,7 +1296,7 @@ static void cleanup_tree(void)
 	long deadline = now_ms() + bound_ms;
 
 	for (int x = 0; x < T.nn; x++) {
-		pidfd_kill(T.n[x].pidfd); /* ESRCH for the dead: harmless */
+		pidfd_signal(T.n[x].pidfd, SIGKILL); /* ESRCH for the dead: harmless */
 		p[np++] = (struct pollfd){ .fd = T.n[x].pidfd, .events = POLLIN };
 	}
 	left = np;
@@ -1431,7 +1394,7 @@ static void on_signal(int sig)
 	 * processes also leave on their own when their sockets close */
 	for (int x = 0; x < T.nn; x++)
 		if (T.n[x].pidfd >= 0)
-			pidfd_kill(T.n[x].pidfd);
+			pidfd_signal(T.n[x].pidfd, SIGKILL);
 	_exit(3);
 }
 
