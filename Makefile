@@ -132,7 +132,7 @@ test-bins: $(UNIT_BINS) $(HELPER_BINS) $(GOTHREAD) $(GOCLIENT_TEST) examples
 # link them; the CLI's copy of the same sources is, under SANITIZE=1), and
 # with hidden visibility, so that the archive, once its internal symbols are
 # made local, and the shared object export bpfguard_* alone.
-LIBBG_SRCS   := user/libbpfguard.c user/control.c user/parse.c
+LIBBG_SRCS   := user/libbpfguard.c user/libbpfguard_job.c user/control.c user/parse.c
 LIBBG_OBJS   := $(patsubst user/%.c,$(OUT)/lib/%.o,$(LIBBG_SRCS))
 LIBBG_CFLAGS := -O2 -g $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -fPIC \
                 -fvisibility=hidden -MMD -MP

@@ -47,6 +47,14 @@ struct {
 	__type(value, struct bg_death);
 } deaths SEC(".maps");
 
+/* written by the agent only (include/bpfguard.h) */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, BG_ENDED_MAX);
+	__type(key, __u32);
+	__type(value, struct bg_ended);
+} ended SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, BG_RINGBUF_DEFAULT);
@@ -493,17 +501,36 @@ record:
 	return 0;
 }
 
+/* SIGNAL_GROUP_EXIT (linux/sched/signal.h): group_exit_code holds the status */
+#define BG_SIGNAL_GROUP_EXIT 0x4
+
+/*
+ * The wait(2) status of a thread group whose last thread is exiting: the
+ * group's, when exit_group() or a fatal signal ended it, else this thread's
+ * (do_exit() has set exit_code before the tracepoint fires).
+ */
+static __always_inline __u32 group_status(struct task_struct *p)
+{
+	struct signal_struct *sig = BPF_CORE_READ(p, signal);
+
+	if (BPF_CORE_READ(sig, flags) & BG_SIGNAL_GROUP_EXIT)
+		return (__u32)BPF_CORE_READ(sig, group_exit_code);
+	return (__u32)BPF_CORE_READ(p, exit_code);
+}
+
 /*
  * The durable record of a root's death (from now on the fork hook kills
  * newborns of the lineage). Returns its timestamp, or 0 when a second
  * exiting thread that also saw live == 0 finds it already recorded.
  */
-static __always_inline __u64 record_death(__u32 tag, __u32 root_pid)
+static __always_inline __u64 record_death(__u32 tag, struct task_struct *p)
 {
 	struct bg_death d = {
 		.ts = bpf_ktime_get_ns(),
 		.tag = tag,
-		.root_pid = root_pid,
+		.root_pid = p->tgid,
+		.status = group_status(p),
+		.flags = BG_DEATH_ROOT_EXITED,
 	};
 	long err;
 
@@ -514,6 +541,19 @@ static __always_inline __u64 record_death(__u32 tag, __u32 root_pid)
 		stat_inc(BG_STAT_DEATHS_FULL);
 	stat_inc(BG_STAT_ROOT_EXIT);
 	return d.ts;
+}
+
+/* The root of a lineage being killed on request (`bpfguard kill`) exits:
+ * its status joins the death the agent recorded. */
+static __always_inline void note_root_exit(__u32 tag, struct task_struct *p)
+{
+	struct bg_death *d = bpf_map_lookup_elem(&deaths, &tag);
+
+	if (!d || (d->flags & BG_DEATH_ROOT_EXITED))
+		return;
+	d->status = group_status(p);
+	d->flags |= BG_DEATH_ROOT_EXITED; /* the agent writes a death once, whole */
+	stat_inc(BG_STAT_ROOT_EXIT);
 }
 
 /* The agent's wake-up (the deaths entry is what it trusts). */
@@ -631,10 +671,12 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 		__u32 tag = e->tag;
 
 		t = bpf_map_lookup_elem(&tags, &tag);
+		if (t && t->state == BG_TAG_DOOMED)
+			note_root_exit(tag, p);
 		if (t && t->state == BG_TAG_ACTIVE) {
 			__u32 sig = t->signal ? t->signal : 9 /* SIGKILL */;
 			/* deaths first: from now on the fork hook kills newborns */
-			__u64 ts = record_death(tag, tgid);
+			__u64 ts = record_death(tag, p);
 
 			/* then the signals, then the agent's wake-up: both go
 			 * through irq_work, and the victims' should not wait
@@ -796,8 +838,10 @@ int bg_members(struct bpf_iter__task *ctx)
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
 	struct bg_member m = {};
+	struct bg_death *d;
 	struct bg_proc *e;
 	struct bg_tag *t;
+	bool root_spared;
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
@@ -808,10 +852,13 @@ int bg_members(struct bpf_iter__task *ctx)
 	m.start = e->start;
 	bpf_probe_read_kernel_str(m.comm, sizeof(m.comm), task->comm);
 	t = bpf_map_lookup_elem(&tags, &sweep_tag);
+	d = bpf_map_lookup_elem(&deaths, &sweep_tag);
+	/* the root is a victim too when the kill was asked for (it lives) */
+	root_spared = !(d && (d->flags & BG_DEATH_REQUESTED));
 	if (!owner_may_signal(t, task))
 		m.flags = BG_MEMBER_REFUSED;
 	else if (sweep_sig && bpf_send_signal_task && m.pid != agent_tgid &&
-		 !(t && t->root_pid == m.pid && t->root_start == m.start)) {
+		 !(root_spared && t && t->root_pid == m.pid && t->root_start == m.start)) {
 		if (bpf_send_signal_task(task, (int)sweep_sig, PIDTYPE_TGID, 0))
 			m.flags = BG_MEMBER_SIGNAL_FAILED;
 		else

@@ -15,13 +15,14 @@
 #endif
 
 /*
- * Bumped whenever a pinned map's layout changes. 5: bg_proc.charge and the
+ * Bumped whenever a pinned map's layout changes. 6: bg_death carries the
+ * root's exit status, and the `ended` map. 5: bg_proc.charge and the
  * quota map. An agent of format 4 on these pins would delete charged entries
  * without releasing their charge (its owner locked out for good) and record
  * children uncharged (a lineage growing past its quota), and the stats map
  * has one more slot: mixed versions must not share pins.
  */
-#define BG_FORMAT 5
+#define BG_FORMAT 6
 
 /* Default map sizes; `bpfguard agent --max-procs/--max-tags` override them. */
 #define BG_MAX_PROCS_DEFAULT 131072
@@ -170,11 +171,38 @@ _Static_assert(sizeof(struct bg_tag) == 48, "bg_tag is a pinned layout");
  * deadline across agent restarts.
  */
 struct bg_death {
-	__u64 ts;	/* bpf_ktime_get_ns() at the exit hook */
+	__u64 ts;	/* bpf_ktime_get_ns() at the exit hook (or the kill request) */
 	__u32 tag;
 	__u32 root_pid;
+	__u32 status;	/* the root's wait(2) status, once BG_DEATH_ROOT_EXITED */
+	__u32 flags;	/* BG_DEATH_* */
 };
-_Static_assert(sizeof(struct bg_death) == 16, "bg_death is a pinned layout");
+_Static_assert(sizeof(struct bg_death) == 24, "bg_death is a pinned layout");
+
+/* The root has exited; .status is its wait(2) status (the exit program). */
+#define BG_DEATH_ROOT_EXITED 0x1
+/* Recorded by the agent for `bpfguard kill`, the root still alive then. */
+#define BG_DEATH_REQUESTED 0x2
+
+/*
+ * ended: tag id -> how its lineage ended, written by the agent when the
+ * last member is gone, just before the tag's record goes; an LRU map, so
+ * the oldest outcomes make room. It is what `bpfguard wait` answers a
+ * waiter that comes back after the agent restarted, and one that asks by
+ * tag id after the end.
+ */
+struct bg_ended {
+	__u64 ts;	  /* CLOCK_MONOTONIC ns: the lineage found empty */
+	__u32 status;	  /* as bg_death.status */
+	__u32 flags;	  /* BG_DEATH_*; BG_ENDED_UNTAGGED */
+	__u32 owner_uid;  /* the tag's owner (who may see it) */
+	__u32 tag_flags;  /* its BG_TAG_F_* */
+};
+_Static_assert(sizeof(struct bg_ended) == 24, "bg_ended is a pinned layout");
+
+/* The tag was untagged before its lineage died: nobody waits on it now. */
+#define BG_ENDED_UNTAGGED 0x100
+#define BG_ENDED_MAX 4096
 
 /* Ring-buffer records: wake-ups for the agent. */
 enum bg_event_type {

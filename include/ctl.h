@@ -16,7 +16,8 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 4 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status */
+#define BG_CTL_VERSION 5 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
+			  * 5: BG_OP_KILL, BG_OP_WAIT, bg_req.flags */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -27,16 +28,41 @@ enum bg_op {
 	BG_OP_ADOPT = 6,  /* two pidfds: the tagged ROOT (req.pid), then PID (req.pid2) */
 	BG_OP_EVENTS = 7, /* subscribe: after the reply, the connection carries
 			   * JSON lines (one per event) until either side closes */
+	BG_OP_KILL = 8,	  /* pidfd attached: signal the lineage of its innermost
+			   * tag now, root included (req.signal, req.grace_ns);
+			   * BG_REQ_F_WAIT: then answer as BG_OP_WAIT does */
+	BG_OP_WAIT = 9,	  /* pidfd attached, or BG_REQ_F_BY_TAG: two answers,
+			   * the first at once (payload struct bg_wait: the tag),
+			   * the last when its lineage is empty (struct bg_wait,
+			   * BG_WAIT_ENDED) */
 };
+
+/* bg_req.flags */
+#define BG_REQ_F_WAIT 0x1   /* kill: and wait for the lineage to be empty */
+#define BG_REQ_F_BY_TAG 0x2 /* wait: no pidfd; req.pid2 is the tag id */
+
+/* The payload of BG_OP_WAIT's answers (and BG_OP_KILL's with BG_REQ_F_WAIT). */
+struct bg_wait {
+	uint32_t tag;
+	uint32_t flags;	 /* BG_WAIT_* */
+	uint32_t status; /* the root's wait(2) status, with BG_WAIT_ROOT_EXITED */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct bg_wait) == 16, "bg_wait is a wire layout");
+
+#define BG_WAIT_ENDED 0x1	/* the last answer: nothing of the lineage is left */
+#define BG_WAIT_ROOT_EXITED 0x2 /* .status is the root's */
+#define BG_WAIT_UNTAGGED 0x4	/* ended by untag: the lineage was let go, not emptied */
 
 struct bg_req {
 	uint32_t magic;
 	uint16_t version;
 	uint16_t op;	 /* enum bg_op */
 	int32_t pid;	 /* the pid the user typed, in the client's namespace (for messages) */
-	uint32_t flags;	 /* none defined yet: must be 0 */
+	uint32_t flags;	 /* BG_REQ_F_*, as the op allows; others must be 0 */
 	uint32_t signal; /* 0: default (SIGKILL) */
-	int32_t pid2;	 /* adopt: the pid to register, as typed (for messages) */
+	int32_t pid2;	 /* adopt: the pid to register, as typed (for messages);
+			  * wait with BG_REQ_F_BY_TAG: the tag id */
 	uint64_t grace_ns; /* 0: none */
 };
 _Static_assert(sizeof(struct bg_req) == 32, "bg_req is a wire layout");

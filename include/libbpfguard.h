@@ -15,7 +15,7 @@
  *      -EPERM      the agent refused (pid 1, a kernel thread, the agent
  *                  itself, a process the caller may not signal, unload
  *                  by a user); -EACCES: the socket is not the caller's
- *      -ENOENT     untag: the process is not tagged
+ *      -ENOENT     untag, kill, wait: the process is not tagged
  *      -ENOSPC     the agent's maps are full
  *      -ETIMEDOUT, -EPIPE, -EPROTO   the agent did not answer properly
  *    any other value is the errno of the failing system call.
@@ -115,6 +115,34 @@ BPFGUARD_API int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opt
  */
 BPFGUARD_API pid_t bpfguard_exec(const char *path, char *const argv[], char *const envp[],
 				 const struct bpfguard_opts *opts, int *pidfd);
+
+/*
+ * Signal the lineage of @pid's innermost tag now, root included: every live
+ * member gets opts->signal (0: SIGKILL); a process born into it meanwhile
+ * gets it at birth; with opts->grace_ns, what still lives at the deadline
+ * gets SIGKILL. The tag ends once its lineage is empty. Allowed to the
+ * tag's owner and to privileged callers (-EPERM); -ENOENT: not tagged. An
+ * unprivileged owner's kill signals only what it could kill(2).
+ */
+BPFGUARD_API int bpfguard_kill(pid_t pid, const struct bpfguard_opts *opts);
+
+/*
+ * Wait until nothing of the lineage of @pid's innermost tag is left: its
+ * root and every member dead. 0 then, with *status (when not NULL) the
+ * root's wait(2) status (WIFEXITED, WIFSIGNALED...), or -1 when it is not
+ * known; -ETIMEDOUT after @timeout_ns (< 0: none); -ECANCELED when the tag
+ * was untagged first. An agent restarted meanwhile does not end the wait:
+ * it goes on with the next agent, as long as the pin dir exists. Allowed to
+ * who may see the tag (its owner, privileged callers). opts->signal and
+ * opts->grace_ns must be 0.
+ */
+BPFGUARD_API int bpfguard_wait(pid_t pid, int64_t timeout_ns, int *status,
+			       const struct bpfguard_opts *opts);
+
+/* bpfguard_kill(), then bpfguard_wait() on the same tag (one request: the
+ * root may be gone by the time a second one would name it). */
+BPFGUARD_API int bpfguard_kill_wait(pid_t pid, int64_t timeout_ns, int *status,
+				    const struct bpfguard_opts *opts);
 
 /*
  * One request of the raw protocol (include/ctl.h) that names no process:

@@ -22,6 +22,8 @@ enum cli_cmd {
 	CLI_STATUS,
 	CLI_EVENTS,
 	CLI_UNLOAD,
+	CLI_KILL,
+	CLI_WAIT,
 };
 
 /* What a command line asks for, once cli_parse() has checked it. */
@@ -32,6 +34,8 @@ struct cli_args {
 	uint64_t grace_ns;	 /* tag, exec: --grace; 0: none */
 	pid_t pid[2];		 /* tag, untag: PID; adopt: ROOT, PID */
 	int cmd;		 /* exec: the index in argv of CMD */
+	int wait;		 /* kill: --wait */
+	int64_t timeout_ns;	 /* kill --wait, wait: --timeout; -1: none */
 	struct agent_opts agent; /* agent: all of its options */
 };
 
@@ -54,5 +58,11 @@ int cmd_list(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_events(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
+
+/* wait's exit status when it timed out, and when it failed (timeout(1)'s) */
+#define EXIT_WAIT_TIMEOUT 124
+#define EXIT_WAIT_FAILED 125
 
 #endif /* BG_CLI_H */

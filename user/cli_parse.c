@@ -20,6 +20,9 @@
 #include "metrics.h"
 #include "parse.h"
 
+/* Longest --timeout accepted: 1000 h. */
+#define BG_TIMEOUT_MAX_NS (1000ull * 3600ull * 1000000000ull)
+
 
 enum {
 	OPT_PIN_DIR = 0x100,
@@ -33,11 +36,15 @@ enum {
 	OPT_METRICS,
 	OPT_USER_MAX_PROCS,
 	OPT_USER_MAX_TAGS,
+	OPT_WAIT,
+	OPT_TIMEOUT,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
 #define ALLOW_JSON 0x1
 #define ALLOW_GRACE 0x2
+#define ALLOW_WAIT 0x8	 /* --wait (kill) */
+#define ALLOW_TIMEOUT 0x10 /* --timeout (kill --wait, wait) */
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 
 /* ---- each command's --help ------------------------------------------------ */
@@ -88,6 +95,38 @@ static const char tag_help[] =
 	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
 	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
+
+static const char kill_help[] =
+	"Usage: bpfguard kill PID [--signal SIG] [--grace DURATION] [--wait [--timeout DURATION]]\n"
+	"                    [--pin-dir DIR]\n\n"
+	"Kill the lineage of PID's innermost tag now, its root included: PID is the\n"
+	"tagged root or any member. Every live member gets SIG (default KILL); a process\n"
+	"born into the lineage meanwhile gets SIG at birth; with --grace, what still lives\n"
+	"at the deadline gets SIGKILL. The tag ends once its lineage is empty.\n\n"
+	"  --signal SIG       what the members get first (TERM, SIGTERM or 15)\n"
+	"  --grace DURATION   SIGKILL what still lives this long after (500ms, 2s; at most 1h)\n"
+	"  --wait             return once nothing of the lineage is left\n"
+	"  --timeout DURATION with --wait: give up waiting after this long (exit 124)\n"
+	"  --pin-dir DIR      the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Allowed to the tag's owner and to privileged callers; an unprivileged owner's\n"
+	"kill signals only the members it could kill(2). Exit 0 once the kill is under\n"
+	"way (with --wait: once the lineage is empty), 124 when --timeout ran out first,\n"
+	"1 when not tagged, refused or no agent answers, 2 on a usage error.\n"
+	"Example: bpfguard kill 4242 --signal TERM --grace 5s --wait\n";
+
+static const char wait_help[] =
+	"Usage: bpfguard wait PID [--timeout DURATION] [--pin-dir DIR]\n\n"
+	"Block until nothing of the lineage of PID's innermost tag is left: its root\n"
+	"and every member dead, reparented daemons included. PID is the tagged root or\n"
+	"any member (after the root's death, name a member that still lives). An agent\n"
+	"restarted meanwhile does not end the wait.\n\n"
+	"  --timeout DURATION give up after this long (500ms, 2s, 1m, 1h)\n"
+	"  --pin-dir DIR      the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Exit status, as timeout(1) gives it: the root's, as a shell reports it (its\n"
+	"exit code, or 128 + the signal that killed it), 124 when --timeout ran out,\n"
+	"125 when wait itself failed (not tagged, refused, no agent, usage, untagged\n"
+	"meanwhile), with one line on stderr.\n"
+	"Example: bpfguard exec -- ./job & sleep 1; bpfguard wait $!; echo $?\n";
 
 static const char untag_help[] =
 	"Usage: bpfguard untag PID [--pin-dir DIR]\n\n"
@@ -220,6 +259,8 @@ static const struct option client_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "signal", required_argument, NULL, OPT_SIGNAL },
 	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "wait", no_argument, NULL, OPT_WAIT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -238,6 +279,7 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 
 	memset(c, 0, sizeof(*c));
 	c->pin_dir = BG_PIN_DIR_DEFAULT;
+	c->timeout_ns = -1;
 	opterr = 0;
 	optind = 0; /* 0, not 1: glibc forgets a half-read "-xy" group of a previous parse */
 	while ((o = getopt_long(argc, argv, optstring, opts, NULL)) != -1) {
@@ -275,6 +317,26 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 				return EXIT_USAGE;
 			}
 			break;
+		case OPT_WAIT:
+			if (!(allow & ALLOW_WAIT))
+				goto unknown;
+			c->wait = 1;
+			break;
+		case OPT_TIMEOUT: {
+			uint64_t ns;
+
+			if (!(allow & ALLOW_TIMEOUT))
+				goto unknown;
+			err = parse_duration(optarg, BG_TIMEOUT_MAX_NS, &ns);
+			if (err) {
+				err_line("%s: invalid --timeout '%s' (%s)", argv[0], optarg,
+					 err == -ERANGE ? "at most 1000h"
+							: "a number with a unit: 500ms, 2s, 1m, 1h");
+				return EXIT_USAGE;
+			}
+			c->timeout_ns = (int64_t)ns;
+			break;
+		}
 		case 'h':
 			fputs(help, stdout);
 			return CLI_HELP;
@@ -535,6 +597,8 @@ static const struct {
 	[CLI_STATUS] = { status_help, ALLOW_JSON, ":h" },
 	[CLI_EVENTS] = { events_help, 0, ":h" },
 	[CLI_UNLOAD] = { unload_help, 0, ":h" },
+	[CLI_KILL] = { kill_help, TAKES_PIDS | ALLOW_GRACE | ALLOW_WAIT | ALLOW_TIMEOUT, "+:h" },
+	[CLI_WAIT] = { wait_help, TAKES_PIDS | ALLOW_TIMEOUT, "+:h" },
 };
 
 int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
@@ -555,8 +619,15 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 	if (rc)
 		return rc;
 	switch (cmd) {
+	case CLI_KILL:
+		if (a->timeout_ns >= 0 && !a->wait) {
+			err_line("kill: --timeout needs --wait");
+			return EXIT_USAGE;
+		}
+		/* fall through */
 	case CLI_TAG:
 	case CLI_UNTAG:
+	case CLI_WAIT:
 		return one_pid(argc, argv, &a->pid[0]);
 	case CLI_ADOPT:
 		if (argc - optind != 2) {

@@ -113,7 +113,6 @@ int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
 	struct iovec iov = { .iov_base = (void *)req, .iov_len = sizeof(*req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 	ssize_t n;
-	int err;
 
 	*payload = NULL;
 	if (nfd < 0 || nfd > BG_CTL_MAX_FDS)
@@ -136,7 +135,14 @@ int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
 		return -errno;
 	if ((size_t)n != sizeof(*req))
 		return -EPROTO;
+	return ctl_recv_rep(fd, rep, payload);
+}
 
+int ctl_recv_rep(int fd, struct bg_rep *rep, void **payload)
+{
+	int err;
+
+	*payload = NULL;
 	err = xfer_all(fd, rep, sizeof(*rep), 0);
 	if (err)
 		return err;

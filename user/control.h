@@ -31,6 +31,10 @@ int ctl_call(int fd, const struct bg_req *req, int pidfd, struct bg_rep *rep,
 int ctl_call_fds(int fd, const struct bg_req *req, const int *fds, int nfd,
 		 struct bg_rep *rep, void **payload);
 
+/* Client: read one more reply on @fd (a request answered twice: wait).
+ * Returns 0 or -errno (-EPIPE: the agent closed the connection). */
+int ctl_recv_rep(int fd, struct bg_rep *rep, void **payload);
+
 /* Agent: set up an accepted connection: the peer's credentials, and a
  * bounded send timeout for the reply. Returns 0 or -errno. */
 int ctl_accept_setup(int fd, struct ucred *cred);

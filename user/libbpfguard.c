@@ -34,7 +34,7 @@ _Static_assert(BPFGUARD_GRACE_MAX_NS == BG_GRACE_MAX_NS, "the library takes what
 #define SYS_pidfd_open 434
 #endif
 
-static int sys_pidfd_open(pid_t pid)
+int lbg_pidfd_open(pid_t pid)
 {
 	return (int)syscall(SYS_pidfd_open, pid, 0);
 }
@@ -75,6 +75,7 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 	size_t n;
 
 	memset(c, 0, sizeof(*c));
+	c->fd = -1;
 	if (opts) {
 		/* sz unset, or garbage: nothing else can be trusted (a
 		 * future struct will not grow by pages) */
@@ -173,10 +174,14 @@ int lbg_pidfd_error(struct lbg_call *c, pid_t pid, int err)
 	return -err;
 }
 
-/* One request, one reply, @nfd pidfds attached. On success c->msg holds
- * the agent's line and *payload (when asked for) the reply's payload. */
-static int call(struct lbg_call *c, struct bg_req *req, const int *fds, int nfd,
-		void **payload, size_t *len)
+int lbg_request(struct lbg_call *c, struct bg_req *req, const int *fds, int nfd, void **payload,
+		size_t *len)
+{
+	return lbg_request_on(c, false, req, fds, nfd, payload, len);
+}
+
+int lbg_request_on(struct lbg_call *c, bool keep, struct bg_req *req, const int *fds, int nfd,
+		   void **payload, size_t *len)
 {
 	struct bg_rep rep;
 	void *pl = NULL;
@@ -191,7 +196,10 @@ static int call(struct lbg_call *c, struct bg_req *req, const int *fds, int nfd,
 	if (fd < 0)
 		return lbg_connect_error(c, fd);
 	err = ctl_call_fds(fd, req, fds, nfd, &rep, &pl);
-	close(fd);
+	if (keep && !err && !rep.status)
+		c->fd = fd; /* the caller reads more answers on it, and closes it */
+	else
+		close(fd);
 	if (err) {
 		lbg_msg(c, "no answer from the agent: %s", errstr(-err, eb, sizeof(eb)));
 		return err;
@@ -215,7 +223,7 @@ static int call_pid(struct lbg_call *c, uint16_t op, pid_t pid, int pidfd)
 {
 	struct bg_req req = { .op = op, .pid = pid };
 
-	return call(c, &req, &pidfd, 1, NULL, NULL);
+	return lbg_request(c, &req, &pidfd, 1, NULL, NULL);
 }
 
 static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
@@ -232,7 +240,7 @@ static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
 	}
 	/* the agent reads the host pid from the pidfd: a pid in our own
 	 * namespace names the right process, and reuse cannot redirect it */
-	pidfd = sys_pidfd_open(pid);
+	pidfd = lbg_pidfd_open(pid);
 	if (pidfd < 0)
 		return lbg_pidfd_error(&c, pid, errno);
 	err = call_pid(&c, op, pid, pidfd);
@@ -264,14 +272,14 @@ int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opts *opts)
 		return -EINVAL;
 	}
 	/* ROOT's pidfd first, then PID's: the order the agent reads them in */
-	fds[0] = sys_pidfd_open(root);
+	fds[0] = lbg_pidfd_open(root);
 	if (fds[0] < 0)
 		return lbg_pidfd_error(&c, root, errno);
-	fds[1] = sys_pidfd_open(pid);
+	fds[1] = lbg_pidfd_open(pid);
 	if (fds[1] < 0)
 		err = lbg_pidfd_error(&c, pid, errno);
 	else
-		err = call(&c, &req, fds, 2, NULL, NULL);
+		err = lbg_request(&c, &req, fds, 2, NULL, NULL);
 	close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
@@ -328,7 +336,7 @@ int bpfguard_request(enum bg_op op, const struct bpfguard_opts *opts, void **pay
 		return -EINVAL;
 	}
 	req.op = (uint16_t)op;
-	return call(&c, &req, NULL, 0, payload, len);
+	return lbg_request(&c, &req, NULL, 0, payload, len);
 }
 
 /* ---- bpfguard_exec ------------------------------------------------------ */
@@ -385,7 +393,7 @@ static int start_child(struct lbg_call *c, int sock, pid_t pid, const char *path
 	ssize_t n;
 	int err, cerr = 0;
 
-	*pidfd = sys_pidfd_open(pid);
+	*pidfd = lbg_pidfd_open(pid);
 	if (*pidfd < 0) {
 		err = errno;
 		kill_child(pid);

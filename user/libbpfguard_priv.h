@@ -7,6 +7,7 @@
 #ifndef BG_LIBBPFGUARD_PRIV_H
 #define BG_LIBBPFGUARD_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -25,6 +26,7 @@ struct lbg_call {
 	uint64_t grace_ns;
 	char *msg;
 	size_t msg_len;
+	int fd; /* lbg_request_on(keep): the connection kept, else -1 */
 };
 
 /* lbg_resolve() @allow: the call takes signal and grace (tag, exec). */
@@ -47,5 +49,19 @@ int lbg_status_error(struct lbg_call *c, int status, const char *agent_msg);
 
 /* pidfd_open(@pid) failed with errno @err. */
 int lbg_pidfd_error(struct lbg_call *c, pid_t pid, int err);
+
+/* What the library's calls share across its files (libbpfguard.c,
+ * libbpfguard_job.c). */
+struct bg_req;
+/* One request, one reply, @nfd pidfds attached. On success c->msg holds
+ * the agent's line and *payload (when asked for) the reply's payload. */
+int lbg_request(struct lbg_call *c, struct bg_req *req, const int *fds, int nfd, void **payload,
+		size_t *len);
+/* The same; with @keep, a connection answered with success stays open in
+ * c->fd for more answers (the caller closes it). */
+int lbg_request_on(struct lbg_call *c, bool keep, struct bg_req *req, const int *fds, int nfd,
+		   void **payload, size_t *len);
+/* pidfd_open(2) of @pid, or -1 with errno set. */
+int lbg_pidfd_open(pid_t pid);
 
 #endif /* BG_LIBBPFGUARD_PRIV_H */

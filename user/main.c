@@ -25,6 +25,8 @@ static const struct {
 	{ "list", cmd_list, "show tagged processes and their descendants" },
 	{ "status", cmd_status, "is an agent enforcing? (exit 0 if so)" },
 	{ "events", cmd_events, "follow what the agent does, as JSON lines" },
+	{ "kill", cmd_kill, "kill PID's tagged lineage now, root included" },
+	{ "wait", cmd_wait, "wait until PID's tagged lineage is gone; its root's status" },
 	{ "unload", cmd_unload, "detach everything and remove the pins" },
 };
 

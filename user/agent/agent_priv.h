@@ -41,6 +41,17 @@
  * uids (RL_CONNS_PER_UID each) never locks root out. */
 #define PRIV_SLOTS 8
 
+/* `bpfguard wait`: at most this many waiting connections, and this many for
+ * one unprivileged uid (each holds a client's fd for as long as it waits). */
+#define WAITERS_MAX 256
+#define WAITERS_PER_UID 16
+
+struct waiter {
+	int fd;
+	uint32_t tag;
+	uint32_t uid;
+};
+
 struct grace {
 	uint32_t tag;
 	int sig;
@@ -99,6 +110,9 @@ struct agent {
 	/* children killed for a quota since the last log line (one a second) */
 	uint64_t limit_pending, limit_logged;
 	uint32_t limit_pid, limit_uid, limit_tag;
+	/* jobs.c: connections waiting for a lineage to be empty */
+	struct waiter *wt;
+	size_t nwt, wt_cap;
 };
 
 /* The request being answered, and by whom: every reply reports through it. */
@@ -189,6 +203,20 @@ void drop_grace(struct agent *a, uint32_t tag);
 uint64_t handle_deaths(struct agent *a);
 int on_event(void *ctx, void *data, size_t len);
 
+/* jobs.c */
+int waiters_may_add(const struct agent *a, const struct caller *c);
+/* Keep @fd (answered once already) until @tag ends. 0, or -EMFILE/-EUSERS
+ * over the limits, -ENOMEM. */
+int waiters_add(struct agent *a, int fd, uint32_t tag, const struct caller *c);
+/* Epoll readiness on @fd: handled (true) if it is a waiter's (dropped). */
+bool waiters_handle(struct agent *a, int fd);
+void wait_answer(const struct bg_ended *e, uint32_t tag, struct bg_wait *w);
+/* @tag's lineage is empty (@d: its death, NULL if none), or it was let go
+ * (@flags BG_ENDED_UNTAGGED): keep the outcome, answer its waiters. */
+void job_ended(struct agent *a, uint32_t tag, const struct bg_tag *t, const struct bg_death *d,
+	       uint32_t flags);
+void waiters_close_all(struct agent *a);
+
 /* dispatch.c */
 const char *op_name(uint16_t op);
 bool serve(struct agent *a, struct request *rq);
@@ -201,6 +229,8 @@ bool op_status(struct agent *a, struct request *rq);
 bool op_list(struct agent *a, struct request *rq);
 bool op_events(struct agent *a, struct request *rq);
 bool op_unload(struct agent *a, struct request *rq);
+bool op_kill(struct agent *a, struct request *rq);
+bool op_wait(struct agent *a, struct request *rq);
 /* op_query.c: the status snapshot, for /metrics too */
 void fill_status(void *ctx, struct bg_status *st);
 

@@ -53,6 +53,10 @@ enum az_verdict az_check(enum az_op op, const struct caller *c, const struct az_
 		return AZ_OK;
 	case AZ_UNLOAD:
 		return c->priv ? AZ_OK : AZ_DENY_PRIV;
+	case AZ_WAIT:
+		/* it tells when a lineage ends, and how: who may see the tag */
+		return az_sees_tag(c, tag) ? AZ_OK : AZ_DENY_OWNER;
+	case AZ_KILL:
 	case AZ_TAG:
 	case AZ_ADOPT:
 	case AZ_RETAG:
@@ -70,6 +74,11 @@ enum az_verdict az_check(enum az_op op, const struct caller *c, const struct az_
 		return AZ_DENY_SIGNAL;
 	if (op == AZ_RETAG || op == AZ_UNTAG)
 		return may_change(c, tag);
+	/* Killing a lineage frees nothing: a member may kill its own, as
+	 * kill(2) of its process group would. The owner, or a privileged
+	 * caller; the sweep then signals only what the owner may (kill(2)). */
+	if (op == AZ_KILL && !c->priv && (!tag || tag->priv || tag->owner_uid != c->uid))
+		return AZ_DENY_OWNER;
 	return AZ_OK;
 }
 

@@ -60,6 +60,8 @@ enum az_op {
 	AZ_UNTAG,
 	AZ_ADOPT,	/* asked once for each of the two processes */
 	AZ_UNLOAD,
+	AZ_KILL,	/* signal a tag's lineage now (bpfguard kill) */
+	AZ_WAIT,	/* wait for a tag's lineage to be empty (@t may be NULL) */
 	AZ_OP_MAX,
 };
 
@@ -80,7 +82,7 @@ enum az_verdict {
 bool az_may_signal(const struct caller *c, const struct az_target *t);
 
 /* May @c do @op? @t: the process named (NULL when the op names none); @tag:
- * the tag acted on (RETAG, UNTAG; NULL otherwise). */
+ * the tag acted on (RETAG, UNTAG, KILL, WAIT; NULL otherwise). */
 enum az_verdict az_check(enum az_op op, const struct caller *c, const struct az_target *t,
 			 const struct az_tag *tag);
 

@@ -40,7 +40,8 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 		/* once per death, whichever agent takes it up */
 		struct ev e = { .type = EV_ROOT_EXIT, .tag = key, .pid = d.root_pid,
 				.sig = (int)t->signal, .grace_ns = t->grace_ns,
-				.latency_ns = since(d.ts) };
+				.latency_ns = since(d.ts),
+				.has_status = d.flags & BG_DEATH_ROOT_EXITED, .status = d.status };
 
 		t->state = BG_TAG_DOOMED;
 		store_put_tag(&a->st, key, t);
@@ -88,6 +89,10 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 	}
 	drop_grace(a, key);
 	reaper_drop(&a->rp, key);
+	/* the root's status as it is now: a requested kill's root has exited
+	 * by now (it was a member), and the exit program noted it */
+	store_death(&a->st, key, &d);
+	job_ended(a, key, tt_find(&a->tt, key), &d, 0); /* t may be stale */
 	/* Members left now (only the agent itself) become untracked. */
 	store_del_tag(&a->st, key);
 	store_death_del(&a->st, key);

@@ -13,6 +13,7 @@ struct op_entry {
 	enum az_op az;
 	bool gate;    /* az_check(az) on the caller alone before the handler */
 	bool changes; /* a success changes tags or entries: status walks again */
+	uint32_t flags; /* the BG_REQ_F_* it takes */
 };
 
 static const struct op_entry ops[] = {
@@ -23,6 +24,10 @@ static const struct op_entry ops[] = {
 	[BG_OP_UNLOAD] = { .name = "unload", .handler = op_unload, .az = AZ_UNLOAD, .gate = true },
 	[BG_OP_ADOPT] = { .name = "adopt", .handler = op_adopt, .az = AZ_ADOPT, .changes = true },
 	[BG_OP_EVENTS] = { .name = "events", .handler = op_events, .az = AZ_SUBSCRIBE },
+	[BG_OP_KILL] = { .name = "kill", .handler = op_kill, .az = AZ_KILL, .changes = true,
+			 .flags = BG_REQ_F_WAIT },
+	[BG_OP_WAIT] = { .name = "wait", .handler = op_wait, .az = AZ_WAIT,
+			 .flags = BG_REQ_F_BY_TAG },
 };
 
 static const struct op_entry *op_find(uint16_t op)
@@ -38,16 +43,17 @@ const char *op_name(uint16_t op)
 }
 
 /* Answer one complete, well-formed request. Returns true if the
- * connection was kept (an event subscriber), false if the caller closes it. */
+ * connection was kept (an event subscriber, a waiter), false if the caller
+ * closes it. */
 bool serve(struct agent *a, struct request *rq)
 {
 	const struct op_entry *e = op_find(rq->req->op);
 	bool keep = false;
 
-	if (rq->req->flags)
-		reply(a, rq, EINVAL, NULL, 0, "unknown request flags");
-	else if (!e)
+	if (!e)
 		reply(a, rq, EINVAL, NULL, 0, "unknown request %u", rq->req->op);
+	else if (rq->req->flags & ~e->flags)
+		reply(a, rq, EINVAL, NULL, 0, "unknown request flags");
 	else if (!e->gate || !refuse(a, rq, az_check(e->az, rq->c, NULL, NULL), -1, 0, 0, NULL))
 		keep = e->handler(a, rq);
 	/* the agent changed tags or entries: status must not answer from before */

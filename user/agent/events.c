@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,12 +29,28 @@ static const char *const type_names[] = {
 	[EV_LIMIT] = "limit",
 	[EV_AGENT_STOP] = "agent_stop",
 	[EV_STUCK] = "stuck",
+	[EV_KILL_REQUEST] = "kill_request",
 };
 
 static void put_str(FILE *out, const char *key, const char *s)
 {
 	fprintf(out, ",\"%s\":", key);
 	json_string(out, s ? s : "");
+}
+
+/* A wait(2) status as a shell reports it: "exit_code" (exit(3)'s value) or
+ * "exit_signal" (the fatal signal's name), and "status" (128 + signal). */
+static void put_status(FILE *out, uint32_t status)
+{
+	if (WIFSIGNALED(status)) {
+		char buf[16];
+
+		put_str(out, "exit_signal", signal_name(WTERMSIG(status), buf, sizeof(buf)));
+		fprintf(out, ",\"status\":%d", 128 + WTERMSIG(status));
+	} else {
+		fprintf(out, ",\"exit_code\":%d,\"status\":%d", WEXITSTATUS(status),
+			WEXITSTATUS(status));
+	}
 }
 
 static void put_sig(FILE *out, int sig)
@@ -89,6 +106,13 @@ int ev_write_json(FILE *out, const struct ev *e)
 		put_sig(out, e->sig);
 		fprintf(out, ",\"grace_ms\":%llu", (unsigned long long)(e->grace_ns / 1000000ull));
 		put_latency(out, e->latency_ns);
+		if (e->has_status)
+			put_status(out, e->status);
+		break;
+	case EV_KILL_REQUEST:
+		fprintf(out, ",\"tag\":%u,\"pid\":%u,\"uid\":%u", e->tag, e->pid, e->uid);
+		put_sig(out, e->sig);
+		fprintf(out, ",\"grace_ms\":%llu", (unsigned long long)(e->grace_ns / 1000000ull));
 		break;
 	case EV_KILL:
 		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);

@@ -28,6 +28,7 @@ enum ev_type {
 	EV_LIMIT,	   /* a child born beyond its owner's quota, killed at birth */
 	EV_AGENT_STOP,	   /* last line of a stream the agent ends */
 	EV_STUCK,	   /* a descendant still alive well after its SIGKILL */
+	EV_KILL_REQUEST,   /* `bpfguard kill`: a lineage killed on request */
 };
 
 /* One event. Which fields each type writes: README.md, "Event stream". */
@@ -45,6 +46,8 @@ struct ev {
 	bool priv;	    /* tag, subscribed: privileged */
 	bool flag;	    /* tag: an update of an existing tag; kill: a newborn */
 	uint64_t grace_ns;
+	bool has_status;    /* root_exit: .status is the root's wait(2) status */
+	uint32_t status;
 	int64_t latency_ns; /* from the root's exit; < 0: unknown; stuck: since SIGKILL */
 	uint64_t count;	    /* lineage_dead: killed; drop: increase */
 	uint64_t total;	    /* lineage_dead: sweeps; drop: counter value */

@@ -90,10 +90,14 @@ int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig
 static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill *known)
 {
 	const struct bg_tag *t = tt_find(&a->tt, s->tag);
+	struct bg_death d;
 	char *buf = NULL;
 	size_t len = 0;
+	bool root_spared;
 	int err;
 
+	/* the root is a victim too when the kill was asked for (it lives) */
+	root_spared = store_death(&a->st, s->tag, &d) || !(d.flags & BG_DEATH_REQUESTED);
 	s->n = 0;
 	s->nref = 0;
 	s->sent = 0;
@@ -106,7 +110,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 
 		memcpy(&m, buf + off, sizeof(m));
 		/* the dead root: its entry lives until the end of its exit hook */
-		if (t && t->root_pid == m.pid && t->root_start == m.start)
+		if (root_spared && t && t->root_pid == m.pid && t->root_start == m.start)
 			continue;
 		if ((pid_t)m.pid == a->self) {
 			s->self_found = true;

@@ -339,6 +339,8 @@ int agent_run(const struct agent_opts *o)
 				listening = true;
 			else if (clients_readable(&a, fd, &cb))
 				continue;
+			else if (waiters_handle(&a, fd))
+				continue;
 			else if (!events_handle(&a.ev, fd, ev[i].events))
 				metrics_handle(&a.m, fd, ev[i].events, now_ns(), fill_status, &a);
 		}
@@ -360,6 +362,7 @@ int agent_run(const struct agent_opts *o)
 out:
 	events_close_all(&a.ev, rc ? "agent failed" : "agent stopping");
 	metrics_close(&a.m);
+	waiters_close_all(&a);
 	clients_drop_all(&a);
 	if (a.listen_fd >= 0) {
 		close(a.listen_fd);

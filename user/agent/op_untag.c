@@ -39,6 +39,7 @@ bool op_untag(struct agent *a, struct request *rq)
 		reply(a, rq, EIO, NULL, 0, "cannot write the tag record");
 		return false;
 	}
+	job_ended(a, cur, &was, NULL, BG_ENDED_UNTAGGED);
 	log_info("untagged pid %d (tag %u) for uid %u", pid, cur, c->uid);
 	events_emit(&a->ev, &(struct ev){ .type = EV_UNTAG, .tag = cur, .pid = (uint32_t)pid,
 					  .uid = c->uid, .parent_tag = into },

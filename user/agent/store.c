@@ -22,6 +22,7 @@ int store_open(struct store *s)
 	s->meta_fd = bpf_map__fd(skel->maps.meta);
 	s->quota_fd = bpf_map__fd(skel->maps.quota);
 	s->events_fd = bpf_map__fd(skel->maps.events);
+	s->ended_fd = bpf_map__fd(skel->maps.ended);
 	return 0;
 }
 
@@ -201,9 +202,19 @@ int store_death_next(struct store *s, const uint32_t *prev, uint32_t *key)
 	return bpf_map_get_next_key(s->deaths_fd, prev, key) ? -ENOENT : 0;
 }
 
-void store_death_add(struct store *s, uint32_t tag, const struct bg_death *d)
+int store_death_add(struct store *s, uint32_t tag, const struct bg_death *d)
 {
-	bpf_map_update_elem(s->deaths_fd, &tag, d, BPF_NOEXIST);
+	return bpf_map_update_elem(s->deaths_fd, &tag, d, BPF_NOEXIST) ? -errno : 0;
+}
+
+void store_put_ended(struct store *s, uint32_t tag, const struct bg_ended *e)
+{
+	bpf_map_update_elem(s->ended_fd, &tag, e, BPF_ANY);
+}
+
+int store_ended(struct store *s, uint32_t tag, struct bg_ended *e)
+{
+	return bpf_map_lookup_elem(s->ended_fd, &tag, e) ? -errno : 0;
 }
 
 void store_death_del(struct store *s, uint32_t tag)

@@ -19,7 +19,7 @@
 
 struct store {
 	struct loader l;
-	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd, quota_fd, events_fd;
+	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd, quota_fd, events_fd, ended_fd;
 	int ncpus;
 	/* store_scan_procs's batch, allocated at its first call */
 	uint32_t *scan_keys;
@@ -67,10 +67,15 @@ int store_death(struct store *s, uint32_t tag, struct bg_death *d);
 /* The deaths map's key after @prev (NULL: its first). Returns 0, or
  * -ENOENT at the end. */
 int store_death_next(struct store *s, const uint32_t *prev, uint32_t *key);
-/* Record @d unless a death of @tag is recorded already. */
-void store_death_add(struct store *s, uint32_t tag, const struct bg_death *d);
+/* Record @d unless a death of @tag is recorded already. Returns 0 or
+ * -errno (-EEXIST: one is). */
+int store_death_add(struct store *s, uint32_t tag, const struct bg_death *d);
 void store_death_del(struct store *s, uint32_t tag);
 
+/* How @tag's lineage ended (the LRU `ended` map), kept for its waiters. */
+void store_put_ended(struct store *s, uint32_t tag, const struct bg_ended *e);
+/* Returns 0, or -ENOENT if no outcome of @tag is kept. */
+int store_ended(struct store *s, uint32_t tag, struct bg_ended *e);
 /* A new tag id from the meta map. Returns 0, -ENOENT if the map cannot be
  * read, -EIO if no id could be allocated. */
 int store_new_tag_id(struct store *s, uint32_t *id);
