@@ -318,3 +318,30 @@ func TestAgentCommandStatus(t *testing.T) {
 		t.Errorf("SIGUSR2 is ignored here, not in the command (SigIgn %q, %v)", b, err)
 	}
 }
+
+// Kill and Wait: Wait on a live lineage times out and kills nothing; Kill
+// with KillWait ends it, root included, with the root's status (SIGKILL).
+func TestAgentKillWait(t *testing.T) {
+	c := agentClient(t)
+	s := startHeld(t, selfCmd("sleep"))
+	if _, err := c.Tag(s.pid); err != nil {
+		t.Fatalf("Tag(%d): %v", s.pid, err)
+	}
+	_, err := c.Wait(s.pid, 200*time.Millisecond)
+	wantErrno(t, "Wait with a timeout on a live lineage", err, syscall.ETIMEDOUT, "")
+	if pidfdExited(s.fd, 0) {
+		t.Fatalf("Wait killed %d", s.pid)
+	}
+	w, err := c.KillWait(s.pid, killBound())
+	if err != nil {
+		t.Fatalf("KillWait(%d): %v", s.pid, err)
+	}
+	if !pidfdExited(s.fd, 0) {
+		t.Errorf("KillWait returned while %d lives", s.pid)
+	}
+	if !w.StatusKnown || !w.Status.Signaled() || w.Status.Signal() != syscall.SIGKILL || w.ShellStatus() != 137 {
+		t.Errorf("KillWait: %+v, expected the root's SIGKILL", w)
+	}
+	_, err = c.Kill(os.Getpid())
+	wantErrno(t, "Kill of an untagged process", err, syscall.ENOENT, "")
+}

@@ -39,13 +39,16 @@ var cLayouts = []struct {
 		"unpriv_max_procs", "unpriv_max_tags", "used_procs", "used_tags"}},
 	{"bg_list_tag", wireListTag{}, sizeListTag, []string{"tag", "root_pid", "parent", "owner_uid", "flags", "pad"}},
 	{"bg_list_proc", wireListProc{}, sizeListProc, []string{"pid", "ppid", "tag", "flags", "comm", "nspid", "pad"}},
+	{"bg_wait", wireWait{}, sizeWait, []string{"tag", "flags", "status", "pad"}},
 }
 
 // the C constants and what wire.go says they are
 var cConsts = map[string]uint64{
 	"BG_CTL_MAGIC": ctlMagic, "BG_CTL_VERSION": ctlVersion,
 	"BG_OP_STATUS": opStatus, "BG_OP_TAG": opTag, "BG_OP_UNTAG": opUntag, "BG_OP_LIST": opList,
-	"BG_OP_UNLOAD": opUnload, "BG_OP_ADOPT": opAdopt,
+	"BG_OP_UNLOAD": opUnload, "BG_OP_ADOPT": opAdopt, "BG_OP_KILL": opKill, "BG_OP_WAIT": opWait,
+	"BG_REQ_F_WAIT": reqWait, "BG_REQ_F_BY_TAG": reqByTag, "BG_WAIT_ENDED": waitEnded,
+	"BG_WAIT_ROOT_EXITED": waitRootExited, "BG_WAIT_UNTAGGED": waitUntagged,
 	"BG_CTL_MAX_PAYLOAD": ctlMaxPayload, "BG_OVERFLOW_UID": overflowUID, "BG_STATUS_OWN": statusScopeOwn,
 	"BG_MODE_USER": uint64(ModeUser), "BG_MODE_KERNEL": uint64(ModeKernel),
 	"BG_FEAT_BTF": uint64(FeatBTF), "BG_FEAT_RINGBUF": uint64(FeatRingbuf),

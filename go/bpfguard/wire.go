@@ -19,7 +19,7 @@ import (
 
 const (
 	ctlMagic   = 0x62706667 // BG_CTL_MAGIC, "bpfg"
-	ctlVersion = 4          // BG_CTL_VERSION
+	ctlVersion = 5          // BG_CTL_VERSION
 
 	// enum bg_op
 	opStatus = 1
@@ -28,6 +28,16 @@ const (
 	opList   = 4
 	opUnload = 5
 	opAdopt  = 6 // two pidfds: the root's, then the process's
+	opKill   = 8 // one pidfd attached; reqWait: answered as opWait
+	opWait   = 9 // one pidfd attached, or reqByTag: Pid2 is the tag id
+
+	reqWait  = 0x1 // BG_REQ_F_WAIT
+	reqByTag = 0x2 // BG_REQ_F_BY_TAG
+
+	// struct bg_wait's flags
+	waitEnded      = 0x1 // BG_WAIT_ENDED
+	waitRootExited = 0x2 // BG_WAIT_ROOT_EXITED
+	waitUntagged   = 0x4 // BG_WAIT_UNTAGGED
 
 	// BG_CTL_MAX_PAYLOAD (user/control.h): the largest payload believed.
 	ctlMaxPayload = 64 << 20
@@ -42,6 +52,7 @@ const (
 	sizeStatus   = 616
 	sizeListTag  = 24
 	sizeListProc = 40
+	sizeWait     = 16
 )
 
 // Mode is enum bg_mode: who kills a lineage.
@@ -182,6 +193,14 @@ type wireListProc struct {
 	Comm  [16]byte
 	NSPid uint32
 	Pad   uint32
+}
+
+// wireWait is struct bg_wait: the payload of a wait's answers.
+type wireWait struct {
+	Tag    uint32
+	Flags  uint32
+	Status uint32
+	Pad    uint32
 }
 
 // The agent and its clients share a machine: the wire is in its byte order.

@@ -139,7 +139,7 @@ go_example_case() {
 # their processes by pidfd; they also list them here with their start times,
 # and none may outlive them (checked here, by our own means).
 GO_CLIENT_TESTS=(TestAgentTagListStatusUntag TestAgentTagPidfd TestAgentAdopt
-	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus)
+	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus TestAgentKillWait)
 test_go_client() {
 	local out pids t p st
 	local -a left=() missing=()

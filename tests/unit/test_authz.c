@@ -192,6 +192,29 @@ static const struct row rows[] = {
 	{ UNKNOWN, AZ_UNTAG, T_OWN, G_MINE, AZ_DENY_UNKNOWN },
 	{ UNKNOWN, AZ_RETAG, T_OWN, G_MINE, AZ_DENY_UNKNOWN },
 	{ UNKNOWN, AZ_UNLOAD, T_NONE, G_NONE, AZ_DENY_PRIV },
+
+	/* kill on request: the owner or root; a member may (it frees nothing) */
+	{ ROOT, AZ_KILL, T_OTHERS, G_OTHERS, OK },
+	{ ROOT, AZ_KILL, T_INIT, G_NONE, AZ_DENY_INIT },
+	{ PLAIN, AZ_KILL, T_OWN, G_MINE, OK },
+	{ PLAIN, AZ_KILL, T_OWN, G_ROOTS, AZ_DENY_OWNER },   /* root's tag over its process */
+	{ PLAIN, AZ_KILL, T_OWN, G_OTHERS, AZ_DENY_OWNER },  /* another's tag over its process */
+	{ PLAIN, AZ_KILL, T_OTHERS, G_OTHERS, AZ_DENY_SIGNAL },
+	{ PLAIN, AZ_KILL, T_OWN, G_NONE, AZ_DENY_OWNER },    /* no tag facts: refused */
+	{ CAPLESS0, AZ_KILL, T_ROOTS, G_ROOTS, AZ_DENY_OWNER },
+	{ USERNS, AZ_KILL, T_ROOTS, G_ROOTS, AZ_DENY_SIGNAL },
+	{ MEMBER, AZ_KILL, T_OWN, G_MINE, OK },
+	{ UNKNOWN, AZ_KILL, T_OWN, G_MINE, OK },
+	{ OTHER_MEMBER, AZ_KILL, T_OWN, G_OTHERS, AZ_DENY_OWNER },
+
+	/* wait: who may see the tag (it tells when and how the lineage ended) */
+	{ ROOT, AZ_WAIT, T_NONE, G_OTHERS, OK },
+	{ PLAIN, AZ_WAIT, T_NONE, G_MINE, OK },
+	{ PLAIN, AZ_WAIT, T_OWN, G_ROOTS, AZ_DENY_OWNER },
+	{ PLAIN, AZ_WAIT, T_NONE, G_OTHERS, AZ_DENY_OWNER },
+	{ CAPLESS0, AZ_WAIT, T_NONE, G_ROOTS, AZ_DENY_OWNER },
+	{ MEMBER, AZ_WAIT, T_OWN, G_MINE, OK },
+	{ USERNS, AZ_WAIT, T_NONE, G_NONE, AZ_DENY_OWNER },
 };
 
 static const char *const kinds[] = { "root", "capless uid 0", "user", "user in a userns",

@@ -1,0 +1,287 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
+#
+# Kernel tests, job control: `bpfguard kill` (a lineage killed on request,
+# root included, with a signal, a grace, forks during the kill) and
+# `bpfguard wait` (until the lineage is empty; the root's status; across an
+# agent restart; untag; timeouts; who may).
+#
+# Sourced by run.sh: each test_NAME function is a test, run by itself in the
+# order of this file (run.sh --list; run.sh NAME).
+
+JOB_MEMBER= # job_root: the member its root forked
+
+# job_root CODE: a bash root that forks one member (sleep), then, once
+# $TREE_GO exists, exits CODE (the member lives on until the lineage is
+# killed). ROOT, JOB_MEMBER set, both tracked; the root is tagged first.
+job_root() {
+	local code=$1 out
+	SEQ=$((SEQ + 1))
+	out=$TMP/job$SEQ
+	TREE_GO=$out.go
+	bash -c 'sleep 300 {SLEEPFD}>&- & echo $! >"$1.tmp" && mv "$1.tmp" "$1"
+		n=0; while [ ! -e "$1.go" ] && [ $n -lt 3000 ]; do sleep 0.05; n=$((n + 1)); done
+		exit "$2"' _ "$out" "$code" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	ROOT=$!
+	disown "$ROOT" 2>/dev/null
+	track "$ROOT"
+	wait_file "$out" 10000 || { fail "setup: the job root did not fork its member"; return 1; }
+	read -r JOB_MEMBER <"$out"
+	track "$JOB_MEMBER"
+	tag "$ROOT" --pin-dir "$PIN" || return 1
+	check_alive "$ROOT" "$JOB_MEMBER" || { fail "setup: died early: $(desc "${DEAD[@]}")"; return 1; }
+}
+
+# bg_cli OUT ARGS...: the CLI in the background (tracked), its output in
+# OUT, its exit status in OUT.rc once it is done. BG = its pid.
+bg_cli() {
+	local out=$1
+	shift
+	rm -f "$out" "$out.rc"
+	(
+		"$BPFGUARD" "$@" >"$out" 2>&1 {SLEEPFD}>&-
+		echo $? >"$out.rc.tmp" && mv "$out.rc.tmp" "$out.rc"
+	) {SLEEPFD}>&- &
+	BG=$!
+	disown "$BG" 2>/dev/null
+	track "$BG"
+}
+
+# bg_rc OUT MS: BG_RC = the background CLI's exit status, once it wrote it
+# (bounded); fails the test if it did not finish within MS.
+bg_rc() {
+	BG_RC=
+	wait_file "$1.rc" "$2" || { fail "the background '$(head -c 200 "$1")' did not finish within $2 ms"; return 1; }
+	read -r BG_RC <"$1.rc"
+}
+
+# An untagged bystander (sleep), tracked: BYSTANDER.
+bystander() {
+	sleep 300 {SLEEPFD}>&- &
+	BYSTANDER=$!
+	disown "$BYSTANDER" 2>/dev/null
+	track "$BYSTANDER"
+}
+
+# ---- kill -----------------------------------------------------------------
+
+# The lineage dies on request, its live root included; an unrelated
+# process lives; the tag is gone.
+test_kill_now() {
+	tagged_tree children 3 || return
+	bystander
+	cli kill "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 && $OUT == *"killing tag"* ]] || { fail "kill: exit $RC: $ERR $OUT"; return; }
+	wait_dead "$BOUND_MS" "$ROOT" "${TREE_PIDS[@]}" ||
+		{ fail "still alive $BOUND_MS ms after kill: $(desc "${ALIVE[@]}")"; return; }
+	check_alive "$BYSTANDER" || fail "the untagged bystander died"
+}
+
+# PID may name any member: the lineage of its innermost tag dies.
+test_kill_member() {
+	local m
+	tagged_tree chain 4 || return
+	m=${TREE_PIDS[2]}
+	cli kill "$m" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill of member $m: exit $RC: $ERR"; return; }
+	wait_dead "$BOUND_MS" "$ROOT" "${TREE_PIDS[@]}" ||
+		fail "still alive $BOUND_MS ms after kill of a member: $(desc "${ALIVE[@]}")"
+}
+
+# The innermost tag only: a nested tag's kill leaves the enclosing lineage.
+test_kill_nested() {
+	local b
+	start_tree --go nested 2 2 # A -> B -> 2 bchild; A -> 2 achild
+	tag "$ROOT" --pin-dir "$PIN" || return
+	: >"$TREE_GO"
+	wait_tree || return
+	role b
+	b=${ROLE_PIDS[0]}
+	tag "$b" --pin-dir "$PIN" || return
+	role bchild
+	local -a bkids=("${ROLE_PIDS[@]}")
+	role achild
+	local -a akids=("${ROLE_PIDS[@]}")
+	cli kill "${bkids[0]}" --wait --timeout 10s --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill --wait of the nested tag: exit $RC: $ERR"; return; }
+	wait_dead "$BOUND_MS" "$b" "${bkids[@]}" || { fail "the nested lineage still lives: $(desc "${ALIVE[@]}")"; return; }
+	check_alive "$ROOT" "${akids[@]}" || { fail "the enclosing lineage was killed too: $(desc "${DEAD[@]}")"; return; }
+	# the enclosing tag still guards what is left
+	kill_root_expect_dead "$ROOT" "${akids[@]}"
+}
+
+# --signal TERM --grace: the root (default TERM action) dies at once, a
+# member ignoring TERM lives until the deadline, then SIGKILL.
+test_kill_grace() {
+	local t0
+	start_termer ignore
+	tag "$ROOT" --pin-dir "$PIN" || return
+	: >"$TREE_GO"
+	wait_file "$TREE_OUT" 10000 || { fail "setup: the termer descendant did not report"; return; }
+	read -r DESC _ <"$TREE_OUT"
+	track "$DESC"
+	now
+	t0=$NOW
+	cli kill "$ROOT" --signal TERM --grace 1500ms --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill --signal TERM --grace: exit $RC: $ERR"; return; }
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "the root (TERM: default action) still lives"; return; }
+	death_watch "$DESC" "$t0" $((3000 * BOUND)) ||
+		{ fail "the member ignoring TERM still lives $((3000 * BOUND)) ms after kill --grace 1500ms"; return; }
+	((DIED_AT >= 1000)) || fail "the member ignoring TERM died $DIED_AT ms after kill --grace 1500ms: before the deadline"
+}
+
+# A fork storm in the lineage while it is killed: nothing survives
+# (the storm helper, a subreaper, reports any survivor), five rounds.
+test_kill_forks() {
+	local round out s root ready lready res
+	local -a r
+	for ((round = 1; round <= 5; round++)); do
+		SEQ=$((SEQ + 1))
+		out=$TMP/storm$SEQ
+		start_helper storm --life 60 --bound "$BOUND_MS" "$out" 3
+		s=$ROOT
+		wait_file "$out" 30000 || { fail "setup: the storm did not start"; return; }
+		read -r root ready lready <"$out"
+		track "$root"
+		tag "$root" --pin-dir "$PIN" || return
+		msleep 0.02
+		cli kill "$root" --pin-dir "$PIN"
+		[[ $RC == 0 ]] || { fail "round $round: kill: exit $RC: $ERR"; return; }
+		wait_dead $((BOUND_MS + 40000)) "$s" || { fail "round $round: the storm helper did not finish"; return; }
+		res=
+		{ read -r res <"$out.res"; } 2>/dev/null
+		read -ra r <<<"$res"
+		[[ ${r[0]:-} == ok ]] || { fail "round $round: after kill: $res"; return; }
+		((r[1] > ready)) || { fail "setup: round $round: no fork during the storm"; return; }
+	done
+}
+
+# kill --wait returns once the lineage is empty (exit 0); with a member
+# that ignores the signal through a long grace, --timeout gives 124.
+test_kill_wait() {
+	tagged_tree children 4 || return
+	cli kill "$ROOT" --wait --timeout 10s --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill --wait: exit $RC: $ERR"; return; }
+	check_alive "$ROOT" "${TREE_PIDS[@]}"
+	((${#ALIVE[@]} == 0)) || { fail "kill --wait returned while alive: $(desc "${ALIVE[@]}")"; return; }
+	start_termer ignore
+	tag "$ROOT" --pin-dir "$PIN" || return
+	: >"$TREE_GO"
+	wait_file "$TREE_OUT" 10000 || { fail "setup: the termer descendant did not report"; return; }
+	read -r DESC _ <"$TREE_OUT"
+	track "$DESC"
+	now
+	t0=$NOW
+	cli kill "$ROOT" --signal TERM --grace 60s --wait --timeout 700ms --pin-dir "$PIN"
+	[[ $RC == 124 ]] || { fail "kill --wait --timeout with a member ignoring TERM: exit $RC, expected 124: $ERR"; return; }
+	check_alive "$DESC" || fail "the member ignoring TERM died before its grace"
+}
+
+# Another user cannot kill a tag (nor learn it exists); the owner can, and
+# only what it could kill(2) dies.
+test_kill_refused() {
+	setup_users || return
+	utree "$TUID" children 2 || return
+	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
+	ucli "$TUID2" kill "$ROOT" --pin-dir "$PIN"
+	expect_refused "uid $TUID2 kills uid $TUID's tag"
+	check_alive "$ROOT" "${TREE_PIDS[@]}" || { fail "uid $TUID2's refused kill killed: $(desc "${DEAD[@]}")"; return; }
+	xcli "$TUID2" --no-caps kill "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 1 ]] || { fail "a capless caller's kill: exit $RC: $ERR"; return; }
+	ucli "$TUID" kill "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "the owner's kill: exit $RC: $ERR"; return; }
+	wait_dead "$BOUND_MS" "$ROOT" "${TREE_PIDS[@]}" || fail "the owner's kill left: $(desc "${ALIVE[@]}")"
+}
+
+# An untagged process: kill and wait say so (1; wait 125).
+test_kill_untagged() {
+	bystander
+	cli kill "$BYSTANDER" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"not tagged"* ]] || { fail "kill of an untagged process: exit $RC: $ERR"; return; }
+	cli wait "$BYSTANDER" --pin-dir "$PIN"
+	[[ $RC == 125 && $ERR == *"not tagged"* ]] || { fail "wait on an untagged process: exit $RC: $ERR"; return; }
+	check_alive "$BYSTANDER" || fail "the untagged process died"
+}
+
+# ---- wait -----------------------------------------------------------------
+
+# wait exits with the root's status as a shell reports it: 3 for exit(3),
+# once the member is gone too; 137 for a SIGKILLed root.
+test_wait_status() {
+	local out=$TMP/wait$$.a
+	job_root 3 || return
+	bg_cli "$out" wait "$ROOT" --pin-dir "$PIN"
+	msleep 0.2 # (a wait that starts later gets the same answer)
+	: >"$TREE_GO"
+	bg_rc "$out" $((10000 * BOUND)) || return
+	[[ $BG_RC == 3 ]] || { fail "wait on a root that exits 3: exit $BG_RC: $(oneline "$(<"$out")")"; return; }
+	is_alive "$JOB_MEMBER" && { fail "wait returned while the member $JOB_MEMBER lives"; return; }
+	job_root 0 || return
+	out=$TMP/wait$$.b
+	bg_cli "$out" wait "$JOB_MEMBER" --pin-dir "$PIN"
+	msleep 0.2
+	safe_kill KILL "$ROOT"
+	bg_rc "$out" $((10000 * BOUND)) || return
+	[[ $BG_RC == 137 ]] || fail "wait on a SIGKILLed root: exit $BG_RC, expected 137: $(oneline "$(<"$out")")"
+}
+
+# Started after the root died, while a member lives through a grace: wait
+# (naming the member) blocks until the member is gone, with the root's status.
+test_wait_after_root() {
+	graceful_setup 2s ignore || return
+	safe_kill KILL "$ROOT"
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "setup: the root still lives"; return; }
+	check_alive "$DESC" || { fail "setup: the member ignoring TERM died before its grace"; return; }
+	cli wait "$DESC" --timeout 10s --pin-dir "$PIN"
+	[[ $RC == 137 ]] || { fail "wait after the root's death: exit $RC, expected 137 (the root's SIGKILL): $ERR"; return; }
+	is_alive "$DESC" && fail "wait returned while the member lives"
+}
+
+# --timeout: 124, and the lineage is untouched.
+test_wait_timeout() {
+	tagged_tree children 2 || return
+	cli wait "$ROOT" --timeout 300ms --pin-dir "$PIN"
+	[[ $RC == 124 ]] || { fail "wait --timeout 300ms on a live lineage: exit $RC: $ERR"; return; }
+	check_alive "$ROOT" "${TREE_PIDS[@]}" || fail "wait killed: $(desc "${DEAD[@]}")"
+}
+
+# An agent restarted during the wait does not end it: the waiter goes on
+# with the new agent, and gets the root's status.
+test_wait_restart() {
+	local out=$TMP/wait$$.d
+	job_root 5 || return
+	bg_cli "$out" wait "$ROOT" --pin-dir "$PIN"
+	msleep 0.3
+	stop_agent
+	start_agent || { fail "could not restart the agent: $AGENT_WHY"; return; }
+	msleep 0.3
+	is_alive "$BG" || { fail "the wait ended with the agent: $(oneline "$(<"$out")")"; return; }
+	: >"$TREE_GO"
+	bg_rc "$out" $((10000 * BOUND)) || return
+	[[ $BG_RC == 5 ]] || fail "wait across an agent restart: exit $BG_RC, expected 5: $(oneline "$(<"$out")")"
+}
+
+# Untag during the wait: the lineage is let go, wait fails (125) saying so.
+test_wait_untag() {
+	local out=$TMP/wait$$.e
+	tagged_tree children 2 || return
+	bg_cli "$out" wait "$ROOT" --pin-dir "$PIN"
+	msleep 0.3
+	untag "$ROOT" --pin-dir "$PIN" || return
+	bg_rc "$out" $((5000 * BOUND)) || return
+	[[ $BG_RC == 125 && $(<"$out") == *untagged* ]] || { fail "wait across untag: exit $BG_RC: $(oneline "$(<"$out")")"; return; }
+	check_alive "$ROOT" "${TREE_PIDS[@]}" || fail "untag during a wait killed: $(desc "${DEAD[@]}")"
+}
+
+# Another user may not wait on (so learn the end of) a tag it cannot see.
+test_wait_refused() {
+	setup_users || return
+	utree "$TUID" children 1 || return
+	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
+	ucli "$TUID2" wait "$ROOT" --timeout 2s --pin-dir "$PIN"
+	[[ $RC == 125 && $ERR == *"permission denied"* ]] || { fail "uid $TUID2 waits on uid $TUID's tag: exit $RC: $ERR"; return; }
+	ucli "$TUID" wait "$ROOT" --timeout 300ms --pin-dir "$PIN"
+	[[ $RC == 124 ]] || fail "the owner's wait --timeout: exit $RC: $ERR"
+}
