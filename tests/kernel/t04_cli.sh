@@ -103,6 +103,18 @@ test_bad_input() {
 		"1|tag 99999999 --pin-dir $PIN"
 		"1|tag $kthread --pin-dir $PIN"
 		"1|tag $AGENT_PID --pin-dir $PIN"
+		"2|kill abc --pin-dir $PIN"
+		"2|kill --pin-dir $PIN"
+		"2|kill 5 --timeout 1s --pin-dir $PIN|kill: --timeout needs --wait"
+		"2|kill 5 --wait --timeout soon --pin-dir $PIN|kill: invalid --timeout 'soon'"
+		"2|kill 5 --grace 2h --pin-dir $PIN|kill: invalid --grace '2h' (at most 1h)"
+		"1|kill 1 --pin-dir $PIN"
+		"1|kill $kthread --pin-dir $PIN"
+		"125|wait --pin-dir $PIN|wait: missing PID"
+		"125|wait abc --pin-dir $PIN"
+		"125|wait 5 --signal TERM --pin-dir $PIN|wait: unknown option '--signal'"
+		"125|wait 5 --timeout -1s --pin-dir $PIN"
+		"125|wait 1 --pin-dir $PIN"
 	)
 	local c args want
 	for c in "${cases[@]}"; do
@@ -137,7 +149,7 @@ test_help() {
 	local sub errs=()
 	# --pin-dir to a dir nobody uses: a --help that is not honoured must not
 	# touch a real agent (unload!)
-	for sub in agent status tag untag list exec unload; do
+	for sub in agent status tag untag list exec unload kill wait events adopt; do
 		cli "$sub" --help --pin-dir "$PIN-none"
 		if [[ $RC != 0 ]]; then
 			errs+=("$sub --help: exit $RC")
