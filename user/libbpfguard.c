@@ -226,23 +226,32 @@ static int call_pid(struct lbg_call *c, uint16_t op, pid_t pid, int pidfd)
 	return lbg_request(c, &req, &pidfd, 1, NULL, NULL);
 }
 
-static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
+int lbg_open_pid(const struct bpfguard_opts *opts, unsigned int allow, pid_t pid,
+		 struct lbg_call *c)
 {
-	struct lbg_call c;
 	int err, pidfd;
 
-	err = lbg_resolve(opts, op == BG_OP_TAG ? LBG_ALLOW_KILL_OPTS : 0, &c);
+	err = lbg_resolve(opts, allow, c);
 	if (err)
 		return err;
 	if (pid <= 0) {
-		lbg_msg(&c, "invalid pid %d", pid);
+		lbg_msg(c, "invalid pid %d", pid);
 		return -EINVAL;
 	}
 	/* the agent reads the host pid from the pidfd: a pid in our own
 	 * namespace names the right process, and reuse cannot redirect it */
 	pidfd = lbg_pidfd_open(pid);
+	return pidfd < 0 ? lbg_pidfd_error(c, pid, errno) : pidfd;
+}
+
+static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
+{
+	struct lbg_call c;
+	int err, pidfd;
+
+	pidfd = lbg_open_pid(opts, op == BG_OP_TAG ? LBG_ALLOW_KILL_OPTS : 0, pid, &c);
 	if (pidfd < 0)
-		return lbg_pidfd_error(&c, pid, errno);
+		return pidfd;
 	err = call_pid(&c, op, pid, pidfd);
 	close(pidfd);
 	return err;

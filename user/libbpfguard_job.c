@@ -173,16 +173,9 @@ static int job(uint16_t op, uint32_t flags, pid_t pid, int64_t timeout_ns, int *
 
 	if (status)
 		*status = -1;
-	err = lbg_resolve(opts, op == BG_OP_KILL ? LBG_ALLOW_KILL_OPTS : 0, &c);
-	if (err)
-		return err;
-	if (pid <= 0) {
-		lbg_msg(&c, "invalid pid %d", pid);
-		return -EINVAL;
-	}
-	pidfd = lbg_pidfd_open(pid);
+	pidfd = lbg_open_pid(opts, op == BG_OP_KILL ? LBG_ALLOW_KILL_OPTS : 0, pid, &c);
 	if (pidfd < 0)
-		return lbg_pidfd_error(&c, pid, errno);
+		return pidfd;
 	err = lbg_request_on(&c, waits, &req, &pidfd, 1, &pl, &len);
 	close(pidfd);
 	if (err || !waits) {

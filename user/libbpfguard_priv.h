@@ -63,5 +63,9 @@ int lbg_request_on(struct lbg_call *c, bool keep, struct bg_req *req, const int 
 		   void **payload, size_t *len);
 /* pidfd_open(2) of @pid, or -1 with errno set. */
 int lbg_pidfd_open(pid_t pid);
+/* A call about @pid: @opts checked into @c (lbg_resolve, @allow), then a
+ * pidfd of @pid. Returns the pidfd, or -errno with its line in c->msg. */
+int lbg_open_pid(const struct bpfguard_opts *opts, unsigned int allow, pid_t pid,
+		 struct lbg_call *c);
 
 #endif /* BG_LIBBPFGUARD_PRIV_H */

@@ -5,13 +5,18 @@
 //	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] exec [--] CMD [ARGS...]
 //	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] tag PID
 //	bpfguard-go [-pin-dir DIR] status
+//	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] kill PID
+//	bpfguard-go [-pin-dir DIR] [-timeout D] wait PID
 //
 // exec starts CMD (looked up in PATH, as exec.Command does) in a child that
 // is tagged before it runs, prints "pid N: <the agent's line>", waits for
 // it and exits with its status (128+N if signal N killed it; 127: not
 // found, 126: not executable, as for `bpfguard exec`). tag tags a running
 // process and prints the agent's line. status prints the agent's mode and
-// counts. Errors: one line on stderr, exit 1 (2: usage).
+// counts. kill kills PID's tagged lineage now, root included, and waits
+// until nothing of it is left; wait waits for that without killing and
+// exits with the root's status (124 on -timeout). Errors: one line on
+// stderr, exit 1 (2: usage).
 //
 // Build it with `make examples` (CGO_ENABLED=0: static, standard library
 // and go/bpfguard only).
@@ -24,6 +29,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"time"
 
 	"bpfguard.local/bpfguard"
 )
@@ -31,7 +37,9 @@ import (
 func usage() {
 	fmt.Fprintf(os.Stderr, "usage: bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] exec [--] CMD [ARGS...]\n"+
 		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] tag PID\n"+
-		"       bpfguard-go [-pin-dir DIR] status\n")
+		"       bpfguard-go [-pin-dir DIR] status\n"+
+		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] kill PID\n"+
+		"       bpfguard-go [-pin-dir DIR] [-timeout D] wait PID\n")
 	os.Exit(2)
 }
 
@@ -71,14 +79,28 @@ func run(c *bpfguard.Client, args []string) {
 	die(fmt.Errorf("wait for %d: %w", cmd.Process.Pid, err))
 }
 
+// pidArg: the one PID operand of tag, kill and wait.
+func pidArg(args []string) int {
+	if len(args) != 2 {
+		usage()
+	}
+	pid, err := strconv.Atoi(args[1])
+	if err != nil {
+		usage()
+	}
+	return pid
+}
+
 func main() {
 	var c bpfguard.Client
 	var sig int
+	var timeout time.Duration
 
 	flag.Usage = usage
 	flag.StringVar(&c.PinDir, "pin-dir", "", "the agent's pin dir (default "+bpfguard.DefaultPinDir+")")
 	flag.IntVar(&sig, "signal", 0, "what descendants get first (default SIGKILL)")
 	flag.DurationVar(&c.Grace, "grace", 0, "SIGKILL survivors this long after the root's death")
+	flag.DurationVar(&timeout, "timeout", -1, "wait: give up after this long (default: never)")
 	flag.Parse()
 	c.Signal = syscall.Signal(sig)
 	args := flag.Args()
@@ -87,18 +109,27 @@ func main() {
 	}
 	switch args[0] {
 	case "tag":
-		if len(args) != 2 {
-			usage()
-		}
-		pid, err := strconv.Atoi(args[1])
-		if err != nil {
-			usage()
-		}
-		msg, err := c.Tag(pid)
+		msg, err := c.Tag(pidArg(args))
 		if err != nil {
 			die(err)
 		}
 		fmt.Println(msg)
+	case "kill":
+		w, err := c.KillWait(pidArg(args), -1)
+		if err != nil {
+			die(err)
+		}
+		fmt.Println(w.Msg)
+	case "wait":
+		w, err := c.Wait(pidArg(args), timeout)
+		if errors.Is(err, syscall.ETIMEDOUT) {
+			fmt.Fprintf(os.Stderr, "bpfguard-go: %v\n", err)
+			os.Exit(124)
+		}
+		if err != nil {
+			die(err)
+		}
+		os.Exit(w.ShellStatus())
 	case "status":
 		if len(args) != 1 {
 			usage()

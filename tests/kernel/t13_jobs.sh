@@ -55,6 +55,17 @@ bg_rc() {
 	read -r BG_RC <"$1.rc"
 }
 
+# termer_tagged: a termer root (t06_graceful.sh) tagged plainly, its one
+# member ignoring SIGTERM: ROOT, DESC, both alive and tracked.
+termer_tagged() {
+	start_termer ignore
+	tag "$ROOT" --pin-dir "$PIN" || return 1
+	: >"$TREE_GO"
+	wait_file "$TREE_OUT" 10000 || { fail "setup: the termer descendant did not report"; return 1; }
+	read -r DESC _ <"$TREE_OUT"
+	track "$DESC"
+}
+
 # An untagged bystander (sleep), tracked: BYSTANDER.
 bystander() {
 	sleep 300 {SLEEPFD}>&- &
@@ -114,12 +125,7 @@ test_kill_nested() {
 # member ignoring TERM lives until the deadline, then SIGKILL.
 test_kill_grace() {
 	local t0
-	start_termer ignore
-	tag "$ROOT" --pin-dir "$PIN" || return
-	: >"$TREE_GO"
-	wait_file "$TREE_OUT" 10000 || { fail "setup: the termer descendant did not report"; return; }
-	read -r DESC _ <"$TREE_OUT"
-	track "$DESC"
+	termer_tagged || return
 	now
 	t0=$NOW
 	cli kill "$ROOT" --signal TERM --grace 1500ms --pin-dir "$PIN"
@@ -162,14 +168,9 @@ test_kill_wait() {
 	tagged_tree children 4 || return
 	cli kill "$ROOT" --wait --timeout 10s --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "kill --wait: exit $RC: $ERR"; return; }
-	check_alive "$ROOT" "${TREE_PIDS[@]}"
-	((${#ALIVE[@]} == 0)) || { fail "kill --wait returned while alive: $(desc "${ALIVE[@]}")"; return; }
-	start_termer ignore
-	tag "$ROOT" --pin-dir "$PIN" || return
-	: >"$TREE_GO"
-	wait_file "$TREE_OUT" 10000 || { fail "setup: the termer descendant did not report"; return; }
-	read -r DESC _ <"$TREE_OUT"
-	track "$DESC"
+	# no wait here: dead at once, or --wait returned early
+	wait_dead 0 "$ROOT" "${TREE_PIDS[@]}" || { fail "kill --wait returned while alive: $(desc "${ALIVE[@]}")"; return; }
+	termer_tagged || return
 	now
 	t0=$NOW
 	cli kill "$ROOT" --signal TERM --grace 60s --wait --timeout 700ms --pin-dir "$PIN"
@@ -285,4 +286,18 @@ test_wait_refused() {
 	[[ $RC == 125 && $ERR == *"permission denied"* ]] || { fail "uid $TUID2 waits on uid $TUID's tag: exit $RC: $ERR"; return; }
 	ucli "$TUID" wait "$ROOT" --timeout 300ms --pin-dir "$PIN"
 	[[ $RC == 124 ]] || fail "the owner's wait --timeout: exit $RC: $ERR"
+}
+
+# The Go example (pure Go, go/bpfguard): wait times out (124) on a live
+# lineage, kill ends it and returns once it is empty.
+test_go_example_jobs() {
+	local bin=$EXAMPLES/bpfguard-go
+	[[ -x $bin ]] || { fail "no Go example at $bin: run \`make examples\` (or set EXAMPLES)"; return; }
+	tagged_tree children 2 || return
+	bounded "$CLI_S" "$bin" -pin-dir "$PIN" -timeout 300ms wait "$ROOT" >"$TMP/goex.out" 2>&1
+	[[ $BRC == 124 ]] || { fail "bpfguard-go wait -timeout on a live lineage: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
+	check_alive "$ROOT" "${TREE_PIDS[@]}" || { fail "bpfguard-go wait killed: $(desc "${DEAD[@]}")"; return; }
+	bounded "$CLI_S" "$bin" -pin-dir "$PIN" kill "$ROOT" >"$TMP/goex.out" 2>&1
+	[[ $BRC == 0 ]] || { fail "bpfguard-go kill: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
+	wait_dead 0 "$ROOT" "${TREE_PIDS[@]}" || fail "bpfguard-go kill returned while alive: $(desc "${ALIVE[@]}")"
 }
