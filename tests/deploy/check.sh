@@ -15,6 +15,11 @@
 # Output: "PASS name" or "FAIL name: reason" per check, then the last line
 # "N passed, M failed". Exit status 0 iff nothing failed.
 #
+# One script past this tree's rule of about 800 lines: its checks share one
+# set-up (the built tree, DESTDIRs, the unit's keys, the read-only mount
+# namespace) and are each a short function; the container's, which need a
+# set-up of their own (podman, a base image), are container.sh's.
+#
 # Safety: the processes signalled are the ones this script started, by pid
 # (after checking their start time); the agents use private pin dirs
 # (/sys/fs/bpf/bpfguard_deploy_PID*), removed at exit. The read-only file

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
-/* Unit tests for user/lineage.c: the tag tree over a snapshot of `tags`. */
+/*
+ * Unit tests for user/lineage.c: the tag tree over a snapshot of `tags`.
+ * One file per module tested, as for the others, though past this tree's
+ * rule of about 800 lines: most of it is cases (nestings, merges, untags in
+ * every order), each a few lines of data and one assertion.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
