@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "cli_priv.h"
 #include "control.h"
+#include "init.h"
 #include "libbpfguard.h"
 #include "libbpfguard_priv.h"
 #include "loader.h"
@@ -100,10 +101,12 @@ int cmd_exec(int argc, char **argv)
 	rc = cli_parse(CLI_EXEC, argc, argv, &a);
 	if (rc)
 		return rc == CLI_HELP ? 0 : rc;
-	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
 	o.pin_dir = a.pin_dir;
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
+	if (a.init)
+		return init_run(&o, msg, argv + a.cmd, a.grace_ns);
+	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
 	rc = report(bpfguard_tag(getpid(), &o), msg, true);
 	if (rc)
 		return rc;

@@ -35,6 +35,7 @@ struct cli_args {
 	pid_t pid[2];		 /* tag, untag: PID; adopt: ROOT, PID */
 	int cmd;		 /* exec: the index in argv of CMD */
 	int wait;		 /* kill: --wait */
+	int init;		 /* exec: --init */
 	int64_t timeout_ns;	 /* kill --wait, wait: --timeout; -1: none */
 	struct agent_opts agent; /* agent: all of its options */
 };

@@ -38,6 +38,7 @@ enum {
 	OPT_USER_MAX_TAGS,
 	OPT_WAIT,
 	OPT_TIMEOUT,
+	OPT_INIT,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
@@ -45,6 +46,7 @@ enum {
 #define ALLOW_GRACE 0x2
 #define ALLOW_WAIT 0x8	 /* --wait (kill) */
 #define ALLOW_TIMEOUT 0x10 /* --timeout (kill --wait, wait) */
+#define ALLOW_INIT 0x20	   /* --init (exec) */
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 
 /* ---- each command's --help ------------------------------------------------ */
@@ -145,11 +147,16 @@ static const char adopt_help[] =
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 static const char exec_help[] =
-	"Usage: bpfguard exec [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"Usage: bpfguard exec [--init] [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
 	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
 	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
 	"  --signal SIG, --grace DURATION   as for `bpfguard tag`\n"
+	"  --init         a container entrypoint: stay CMD's parent and a subreaper,\n"
+	"                 reap every process reparented here, forward HUP, INT, QUIT,\n"
+	"                 TERM, USR1, USR2 and WINCH to CMD; when CMD exits, its\n"
+	"                 lineage is killed and this exits with CMD's status (128 + N\n"
+	"                 for signal N) once nothing of it is left\n"
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Example: bpfguard exec -- make -j8 test\n";
 
@@ -262,6 +269,7 @@ static const struct option client_opts[] = {
 	{ "grace", required_argument, NULL, OPT_GRACE },
 	{ "wait", no_argument, NULL, OPT_WAIT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "init", no_argument, NULL, OPT_INIT },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -322,6 +330,11 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			if (!(allow & ALLOW_WAIT))
 				goto unknown;
 			c->wait = 1;
+			break;
+		case OPT_INIT:
+			if (!(allow & ALLOW_INIT))
+				goto unknown;
+			c->init = 1;
 			break;
 		case OPT_TIMEOUT: {
 			uint64_t ns;
@@ -593,7 +606,7 @@ static const struct {
 	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE, "+:h" },
 	[CLI_UNTAG] = { untag_help, TAKES_PIDS, "+:h" },
 	[CLI_ADOPT] = { adopt_help, TAKES_PIDS, "+:h" },
-	[CLI_EXEC] = { exec_help, ALLOW_GRACE, "+:h" },
+	[CLI_EXEC] = { exec_help, ALLOW_GRACE | ALLOW_INIT, "+:h" },
 	[CLI_LIST] = { list_help, ALLOW_JSON, ":h" },
 	[CLI_STATUS] = { status_help, ALLOW_JSON, ":h" },
 	[CLI_EVENTS] = { events_help, 0, ":h" },

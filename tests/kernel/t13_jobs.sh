@@ -301,3 +301,40 @@ test_go_example_jobs() {
 	[[ $BRC == 0 ]] || { fail "bpfguard-go kill: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
 	wait_dead 0 "$ROOT" "${TREE_PIDS[@]}" || fail "bpfguard-go kill returned while alive: $(desc "${ALIVE[@]}")"
 }
+
+# ---- exec --init ----------------------------------------------------------
+
+# exec --init: CMD exits 7 leaving a daemon (setsid) and an orphan behind;
+# init reaps, has the lineage killed, and exits 7 only once both are gone.
+test_exec_init() {
+	local out=$TMP/init$$.a d1 d2
+	bg_cli "$out" exec --init --pin-dir "$PIN" -- bash -c \
+		'setsid sleep 300 & echo $! >"$1.d1"; (sleep 300 & echo $! >"$1.d2"); sleep 0.3; exit 7' _ "$out"
+	wait_file "$out.d1" 10000 && wait_file "$out.d2" 10000 || { fail "setup: CMD did not start its daemons: $(oneline "$(<"$out")")"; return; }
+	read -r d1 <"$out.d1"
+	read -r d2 <"$out.d2"
+	track "$d1" "$d2"
+	bg_rc "$out" $((10000 * BOUND)) || return
+	[[ $BG_RC == 7 ]] || { fail "exec --init: exit $BG_RC, expected CMD's 7: $(oneline "$(<"$out")")"; return; }
+	wait_dead 0 "$d1" "$d2" || fail "exec --init exited while CMD's lineage lives: $(desc "${ALIVE[@]}")"
+}
+
+# Signals to init reach CMD (its TERM handler exits 42: so does init); a
+# CMD killed by a signal gives 128 + it; one not found, 127.
+test_exec_init_signals() {
+	local out=$TMP/init$$.b
+	bg_cli "$out" exec --init --pin-dir "$PIN" -- bash -c \
+		'trap "exit 42" TERM; echo ready >"$1.r"; while :; do sleep 0.05; done' _ "$out"
+	wait_file "$out.r" 10000 || { fail "setup: CMD did not start: $(oneline "$(<"$out")")"; return; }
+	local init
+	children_of "$BG" && ((${#KIDS[@]} == 1)) || { fail "setup: no one init process below $BG: ${KIDS[*]}"; return; }
+	init=${KIDS[0]}
+	track "$init"
+	safe_kill TERM "$init"
+	bg_rc "$out" $((10000 * BOUND)) || return
+	[[ $BG_RC == 42 ]] || { fail "SIGTERM to exec --init: exit $BG_RC, expected CMD's 42: $(oneline "$(<"$out")")"; return; }
+	cli exec --init --pin-dir "$PIN" -- bash -c 'kill -KILL $$'
+	[[ $RC == 137 ]] || { fail "exec --init of a CMD killed by SIGKILL: exit $RC, expected 137: $ERR"; return; }
+	cli exec --init --pin-dir "$PIN" -- /nonexistent/cmd
+	[[ $RC == 127 ]] || fail "exec --init of a missing CMD: exit $RC, expected 127: $ERR"
+}
