@@ -338,3 +338,49 @@ test_exec_init_signals() {
 	cli exec --init --pin-dir "$PIN" -- /nonexistent/cmd
 	[[ $RC == 127 ]] || fail "exec --init of a missing CMD: exit $RC, expected 127: $ERR"
 }
+
+# Twice the per-uid bound of waiters (16): the first 16 wait, the rest are
+# refused at once (125, "too many waiters"), and the agent still answers
+# everyone, root first; the kill then ends all 16 waits with the root's 137.
+test_wait_flood() {
+	local i out busy=0 waiting=0 lim=16 rc
+	local -a outs=()
+	setup_users || return
+	utree "$TUID" children 1 || return
+	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
+	for ((i = 0; i < 2 * lim; i++)); do
+		SEQ=$((SEQ + 1))
+		out=$UDIR/w/wf$SEQ
+		outs+=("$out")
+		(
+			"$UDIR/asuser" "$TUID" "$UDIR/bpfguard" wait "$ROOT" --timeout $((60 * BOUND))s \
+				--pin-dir "$PIN" >"$out" 2>&1 {SLEEPFD}>&-
+			echo $? >"$out.rc.tmp" && mv "$out.rc.tmp" "$out.rc"
+		) {SLEEPFD}>&- &
+		disown "$!" 2>/dev/null
+		track "$!"
+		msleep 0.05 # within the request rate (20 a second)
+	done
+	msleep 1
+	for out in "${outs[@]}"; do
+		if [[ -e $out.rc ]]; then
+			read -r rc <"$out.rc"
+			[[ $rc == 125 && $(<"$out") == *"too many waiters"* ]] && busy=$((busy + 1))
+		else
+			waiting=$((waiting + 1))
+		fi
+	done
+	((busy == lim && waiting == lim)) ||
+		{ fail "$((2 * lim)) waits from one uid: $waiting waiting, $busy refused as too many (want $lim and $lim)"; return; }
+	cli status --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "root's status with $lim waiters: exit $RC: $ERR"; return; }
+	ucli "$TUID" kill "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "the owner's kill: exit $RC: $ERR"; return; }
+	for out in "${outs[@]}"; do
+		wait_file "$out.rc" $((10000 * BOUND)) || { fail "a waiter did not end after the kill: $(oneline "$(<"$out")")"; return; }
+		read -r rc <"$out.rc"
+		[[ $rc == 125 || $rc == 137 ]] || { fail "a waiter ended $rc after the kill (want 137): $(oneline "$(<"$out")")"; return; }
+	done
+	users_quiet --full "$TUID" || fail "$REASON"
+}
