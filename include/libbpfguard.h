@@ -132,8 +132,10 @@ BPFGUARD_API int bpfguard_kill(pid_t pid, const struct bpfguard_opts *opts);
  * root's wait(2) status (WIFEXITED, WIFSIGNALED...), or -1 when it is not
  * known; -ETIMEDOUT after @timeout_ns (< 0: none); -ECANCELED when the tag
  * was untagged first. An agent restarted meanwhile does not end the wait:
- * it goes on with the next agent, as long as the pin dir exists. Allowed to
- * who may see the tag (its owner, privileged callers). opts->signal and
+ * it goes on with the next agent, as long as the pin dir exists (a caller in
+ * another PID namespace, unprivileged, gets -ENOENT instead when the lineage
+ * ended, or left its sight, during the restart). Allowed to who may see the
+ * tag (its owner, privileged callers). opts->signal and
  * opts->grace_ns must be 0.
  */
 BPFGUARD_API int bpfguard_wait(pid_t pid, int64_t timeout_ns, int *status,

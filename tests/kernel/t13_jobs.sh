@@ -288,6 +288,48 @@ test_wait_refused() {
 	[[ $RC == 124 ]] || fail "the owner's wait --timeout: exit $RC: $ERR"
 }
 
+# Waits by tag number (what the library sends after an agent restart) from
+# a rootless container of the owner's uid (helpers/asuser --pidns): it learns
+# of a lineage it sees there, not of one wholly outside its PID namespace,
+# nor of its outcome once ended. In the agent's namespace the owner learns both.
+test_wait_pidns() {
+	local sock id f errs=()
+	setup_users || return
+	f=$UDIR/w/wpidns$$
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return; }
+	sock=${BASH_REMATCH[1]}
+	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	utree "$TUID" children 1 || return
+	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
+	tag_id || return
+	id=$TAGID
+	# waittag ARGS...: ctlclient's answer to a wait on tag $id, as uid $TUID
+	waittag() {
+		bounded $((15 * BOUND)) "$UDIR/asuser" "$TUID" "$@" "$UDIR/ctlclient" --hold $((5 * BOUND)) "$sock" "waittag:$id" >"$f" 2>&1
+		OUT=$(<"$f")
+	}
+	waittag --pidns
+	[[ $OUT == "reply 2 no tag $id, and no outcome of it kept" ]] ||
+		errs+=("a live tag outside the caller's PID namespace: $(oneline "$OUT")")
+	waittag
+	[[ $OUT == "reply 0 waiting for tag $id" ]] || errs+=("the owner's wait in the agent's namespace: $(oneline "$OUT")")
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || return
+	waittag --pidns
+	[[ $OUT == "reply 2 no tag $id, and no outcome of it kept" ]] ||
+		errs+=("an ended tag, asked from another PID namespace: $(oneline "$OUT")")
+	waittag
+	[[ $OUT == "reply 0 tag $id: nothing of its lineage is left" ]] || errs+=("the owner's late wait: $(oneline "$OUT")")
+	# a lineage inside the container is seen there
+	bounded $((15 * BOUND)) "$UDIR/asuser" "$TUID" --pidns /bin/sh -c \
+		"sleep 300 & s=\$!; id=\$('$UDIR/bpfguard' tag \$s --pin-dir '$PIN' | sed -n 's/.*(tag \\([0-9]*\\).*/\\1/p'); '$UDIR/ctlclient' --hold $((5 * BOUND)) '$sock' waittag:\$id; echo \"id \$id\"; kill -9 \$s" >"$f" 2>&1
+	OUT=$(<"$f")
+	[[ $OUT =~ "reply 0 waiting for tag "([0-9]+).*"id "([0-9]+) && ${BASH_REMATCH[1]} == "${BASH_REMATCH[2]}" ]] ||
+		errs+=("a tag made inside the container, asked from there: $(oneline "$OUT")")
+	((${#errs[@]} == 0)) || fail "$(IFS=';'; echo "${errs[*]}")"
+}
+
 # The Go example (pure Go, go/bpfguard): wait times out (124) on a live
 # lineage, kill ends it and returns once it is empty.
 test_go_example_jobs() {

@@ -158,6 +158,7 @@ struct az_tag az_tag_of(const struct bg_tag *t);
 struct az_tag tag_facts(struct agent *a, const struct caller *c, uint32_t id,
 			const struct bg_tag *t);
 bool owner_may_signal(struct agent *a, const struct bg_tag *t, pid_t pid);
+bool pidns_sees_tag(struct agent *a, const struct caller *c, uint32_t id);
 bool refuse(struct agent *a, struct request *rq, enum az_verdict v, int pidfd, int32_t typed,
 	    uint32_t tag, const struct bg_tag *t);
 pid_t request_target(struct agent *a, struct request *rq, int32_t typed, int pidfd,

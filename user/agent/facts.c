@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Who may do what: the facts authz.c decides on, and the refusals. */
 #include <errno.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <sys/pidfd.h>
 
@@ -47,6 +48,44 @@ struct az_tag tag_facts(struct agent *a, const struct caller *c, uint32_t id,
 
 	at.holds_caller = caller_inside(a, c, id);
 	return at;
+}
+
+struct in_view {
+	struct agent *a;
+	uint32_t id;
+	const struct bg_view *view;
+	size_t n;
+};
+
+static int member_in_view(void *ctx, uint32_t pid, const struct bg_proc *e)
+{
+	struct in_view *iv = ctx;
+
+	return tt_resolve(&iv->a->tt, e->tag) == iv->id && entry_is_process(e, (pid_t)pid) &&
+	       view_nr(iv->view, iv->n, pid);
+}
+
+/*
+ * Does the caller's PID namespace show any live process of tag @id's
+ * lineage (its root, or a member once the root is dead)? A caller there may
+ * learn of the tag, as `list` shows it; an ended lineage, or one wholly out
+ * of its sight, is no business of a caller in another namespace. Callers in
+ * the agent's namespace see every pid.
+ */
+bool pidns_sees_tag(struct agent *a, const struct caller *c, uint32_t id)
+{
+	struct in_view iv = { .a = a, .id = id };
+	struct bg_view *view = NULL;
+	int r;
+
+	if (c->same_pidns)
+		return true;
+	if (!c->known || peer_view(&a->pp, c->pidns, c->pidns_level, &view, &iv.n))
+		return false;
+	iv.view = view;
+	r = store_scan_procs(&a->st, member_in_view, &iv);
+	free(view);
+	return r > 0;
 }
 
 /* May the owner of tag @t signal @pid now? (the kill(2) rule, at kill time) */

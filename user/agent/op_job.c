@@ -147,7 +147,9 @@ bool op_wait(struct agent *a, struct request *rq)
 
 	if (!(req->flags & BG_REQ_F_BY_TAG))
 		return target_tag(a, rq, AZ_WAIT, &id, &t) && start_wait(a, rq, id, "");
-	/* By tag id: a waiter back after an agent restart, or a late one. */
+	/* By tag id: a waiter back after an agent restart, or a late one. A
+	 * caller in another PID namespace learns only of a lineage it still
+	 * sees there (pidns_sees_tag); to it, any other is as no tag at all. */
 	id = (uint32_t)req->pid2;
 	if (!read_tags(a, rq))
 		return false;
@@ -157,20 +159,23 @@ bool op_wait(struct agent *a, struct request *rq)
 
 		if (t->state != BG_TAG_ACTIVE && t->state != BG_TAG_DOOMED) {
 			job_ended(a, id, t, NULL, BG_ENDED_UNTAGGED);
-		} else {
+		} else if (rq->c->priv || pidns_sees_tag(a, rq->c, id)) {
 			at.holds_caller = false;
 			if (refuse(a, rq, az_check(AZ_WAIT, rq->c, NULL, &at), -1, 0, id, t))
 				return false;
 			return start_wait(a, rq, id, "");
+		} else {
+			goto none;
 		}
 	}
-	if (!store_ended(&a->st, id, &e)) {
+	if ((rq->c->priv || rq->c->same_pidns) && !store_ended(&a->st, id, &e)) {
 		struct az_tag at = { .priv = e.tag_flags & BG_TAG_F_PRIV, .owner_uid = e.owner_uid };
 
 		if (refuse(a, rq, az_check(AZ_WAIT, rq->c, NULL, &at), -1, 0, id, NULL))
 			return false;
 		return start_wait(a, rq, id, "");
 	}
+none:
 	reply(a, rq, ENOENT, NULL, 0, "no tag %u, and no outcome of it kept", id);
 	return false;
 }

@@ -12,6 +12,10 @@
  *   asuser 0 --no-caps CMD [ARGS]    stay uid 0 with no capability at all, also
  *                                    after exec (empty bounding set): a root
  *                                    container run with --cap-drop ALL
+ *   asuser UID --pidns CMD [ARGS]    as --userns, then CMD as the init of a
+ *                                    new PID namespace (asuser waits for it
+ *                                    and exits with its status): a rootless
+ *                                    container of the same uid
  *
  * A numeric uid needs no /etc/passwd entry, so this also works in the qemu
  * guests. Installed setuid-root, `asuser 0 CMD` becomes root entirely (real,
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -108,13 +113,39 @@ static int drop_caps(void)
 	return 0;
 }
 
+/* CMD as pid 1 of a new PID namespace; returns its exit status. */
+static int run_in_pidns(char **cmd)
+{
+	int st;
+	pid_t p;
+
+	if (unshare(CLONE_NEWPID)) {
+		perror("asuser: unshare(CLONE_NEWPID)");
+		return 2;
+	}
+	p = fork();
+	if (p < 0) {
+		perror("asuser: fork");
+		return 2;
+	}
+	if (p == 0) {
+		execvp(cmd[0], cmd);
+		fprintf(stderr, "asuser: cannot exec %s: %s\n", cmd[0], strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(p, &st, 0) < 0)
+		if (errno != EINTR)
+			return 2;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 int main(int argc, char **argv)
 {
 	char *end;
 	long uid;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: asuser UID [--userns | --no-caps] CMD [ARGS...] | asuser UID --obj-get PATH\n");
+		fprintf(stderr, "usage: asuser UID [--userns | --pidns | --no-caps] CMD [ARGS...] | asuser UID --obj-get PATH\n");
 		return 2;
 	}
 	errno = 0;
@@ -134,6 +165,11 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[2], "--obj-get"))
 		return argc == 4 ? obj_get(argv[3]) : 2;
+	if (!strcmp(argv[2], "--pidns")) {
+		if (argc < 4 || enter_userns(uid))
+			return 2;
+		return run_in_pidns(argv + 3);
+	}
 	if (!strcmp(argv[2], "--userns") || !strcmp(argv[2], "--no-caps")) {
 		if (argc < 4)
 			return 2;

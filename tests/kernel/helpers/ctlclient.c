@@ -12,6 +12,8 @@
  *   silent   nothing at all
  *   fds      a status request carrying 4 extra descriptors (/dev/null)
  *   status   a well-formed status request
+ *   waittag:ID  a wait on tag ID by its number (BG_REQ_F_BY_TAG), as the
+ *            library sends it after an agent restart
  * After connecting (and sending what the mode sends) it creates FILE, then
  * waits at most --hold seconds (default 30) for the agent's answer and
  * prints one line:
@@ -41,7 +43,7 @@
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: ctlclient [--ready FILE] [--hold S] SOCKET "
-			"garbage|huge|half|silent|fds|status\n");
+			"garbage|huge|half|silent|fds|status|waittag:ID\n");
 	exit(2);
 }
 
@@ -152,6 +154,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "fds") || !strcmp(mode, "status")) {
 		if (send_status(fd, !strcmp(mode, "fds") ? 4 : 0))
 			die("sendmsg");
+	} else if (!strncmp(mode, "waittag:", 8)) {
+		struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
+				      .op = BG_OP_WAIT, .flags = BG_REQ_F_BY_TAG,
+				      .pid2 = atoi(mode + 8) };
+
+		if (send_all(fd, &req, sizeof(req)))
+			die("send");
 	} else if (strcmp(mode, "silent")) {
 		usage();
 	}
