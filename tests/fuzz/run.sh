@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build and run the libFuzzer targets of tests/fuzz, one after another.
+# Build the libFuzzer targets of tests/fuzz one by one, then run them FUZZ_JOBS
+# at a time (default: one per CPU).
 #
 #   tests/fuzz/run.sh [TARGET...]    (default: every tests/fuzz/fuzz_*.c)
 #
@@ -48,26 +49,16 @@ trap 'rm -rf "$log"' EXIT
 
 passed=0
 failed=0
-fail() { # TARGET WHY
-	echo "fuzz $1: FAIL, $2"
-	failed=$((failed + 1))
-}
 
-echo "fuzz: ${#@} target(s), $what"
-for t in "$@"; do
-	bin=$fuzz/$t
-	seeds=$top/tests/fuzz/corpus/$t
-	corpus=$fuzz/corpus/$t
-	art=$fuzz/artifacts/$t
-	# Built one by one, so that one that does not build fails alone.
-	if ! make -C "$top" --no-print-directory OUT="$out" "$bin" >"$log/$t.build" 2>&1; then
-		tail -n 20 "$log/$t.build"
-		fail "$t" "does not build (make $bin)"
-		continue
-	fi
+# fuzz_one TARGET: build and run one target; its report lines go to
+# $log/TARGET.out, the last of them "fuzz TARGET: ok, ..." or
+# "fuzz TARGET: FAIL, why".
+fuzz_one() {
+	local t=$1 bin=$fuzz/$1 seeds=$top/tests/fuzz/corpus/$1 corpus=$fuzz/corpus/$1
+	local art=$fuzz/artifacts/$1 start rc secs execs why artifact ninputs nseeds cov
 	if [[ ! -d $seeds ]] || [[ -z $(ls -A "$seeds") ]]; then
-		fail "$t" "no seed corpus in tests/fuzz/corpus/$t"
-		continue
+		echo "fuzz $t: FAIL, no seed corpus in tests/fuzz/corpus/$t"
+		return
 	fi
 	mkdir -p "$corpus" "$art"
 	start=$(date +%s)
@@ -84,20 +75,53 @@ for t in "$@"; do
 		why=$(grep -aoE 'CHECK failed: .*' "$log/$t" | head -n 1)
 		[[ -n $why ]] || why=$(grep -aoE 'SUMMARY: .*|ERROR: libFuzzer: .*' "$log/$t" | head -n 1)
 		artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log/$t" | head -n 1)
-		fail "$t" "exit $rc after ${secs} s: ${why:-no report}${artifact:+ (rerun: $bin $artifact)}"
-		continue
+		echo "fuzz $t: FAIL, exit $rc after ${secs} s: ${why:-no report}${artifact:+ (rerun: $bin $artifact)}"
+		return
 	fi
 	if [[ ! $execs =~ ^[0-9]+$ ]] || ((execs == 0)); then
 		tail -n 20 "$log/$t"
-		fail "$t" "ran no input"
-		continue
+		echo "fuzz $t: FAIL, ran no input"
+		return
 	fi
 	ninputs=$(find "$corpus" -type f | wc -l)
 	nseeds=$(find "$seeds" -type f | wc -l)
 	cov=$(grep -aoE '^#[0-9]+[[:space:]]+DONE[[:space:]]+cov: [0-9]+ ft: [0-9]+' "$log/$t" | sed 's/.*DONE[[:space:]]*//')
 	echo "fuzz $t: ok, $execs executions in $secs s ($((execs / (secs > 0 ? secs : 1)))/s)," \
 		"corpus $ninputs inputs, seeds $nseeds${cov:+, $cov}"
-	passed=$((passed + 1))
+}
+
+# Built one by one, so that one that does not build fails alone; then run
+# FUZZ_JOBS at a time (default: one per CPU; each target is one process).
+jobs=${FUZZ_JOBS:-$(nproc)}
+[[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "FUZZ_JOBS: a number of targets at a time" >&2; exit 2; }
+echo "fuzz: ${#@} target(s), $what, $jobs at a time"
+built=()
+for t in "$@"; do
+	if make -C "$top" --no-print-directory OUT="$out" "$fuzz/$t" >"$log/$t.build" 2>&1; then
+		built+=("$t")
+	else
+		tail -n 20 "$log/$t.build"
+		echo "fuzz $t: FAIL, does not build (make $fuzz/$t)" >"$log/$t.out"
+	fi
+done
+running=0
+for t in "${built[@]}"; do
+	if ((running >= jobs)); then
+		wait -n
+		running=$((running - 1))
+	fi
+	fuzz_one "$t" >"$log/$t.out" 2>&1 &
+	running=$((running + 1))
+done
+wait
+for t in "$@"; do
+	cat "$log/$t.out"
+	if grep -q "^fuzz $t: ok," "$log/$t.out"; then
+		passed=$((passed + 1))
+	else
+		grep -q "^fuzz $t: FAIL," "$log/$t.out" || echo "fuzz $t: FAIL, gave no result"
+		failed=$((failed + 1))
+	fi
 done
 echo "$passed passed, $failed failed"
 ((failed == 0))

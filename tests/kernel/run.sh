@@ -48,8 +48,9 @@
 #   TREES       random_trees: how many random trees (default 500)
 #   SEED        random_trees: the seed (default: a random one, printed)
 #
-# Output: a "mode M (...)" line, one "PASS name" or "FAIL name: reason" line
-# per test, then the last line "N passed, M failed". Exit status 0 iff nothing
+# Output: a "mode M (...)" line, one "PASS name (S s)" or "FAIL name: reason"
+# line per test, a "slowest: ..." line (the five longest tests), then the last
+# line "N passed, M failed". Exit status 0 iff nothing
 # failed.
 #
 # Safety: every process the tests signal was created by this script and is
@@ -188,8 +189,23 @@ check_clean() {
 	return 1
 }
 
+# ms_s MS: milliseconds as seconds, one decimal.
+ms_s() { printf '%d.%d' $(($1 / 1000)) $(($1 % 1000 / 100)); }
+
+# slowest: the five tests that took longest (where the suite's time goes).
+declare -A TOOK=()
+slowest() {
+	local t line=
+	for t in $(for t in "${!TOOK[@]}"; do echo "${TOOK[$t]} $t"; done | sort -rn | head -n 5 | cut -d' ' -f2); do
+		line+=" $t $(ms_s "${TOOK[$t]}") s,"
+	done
+	[[ -n $line ]] && echo "slowest:${line%,}"
+}
+
 run_one() {
-	local name=$1 ok
+	local name=$1 ok t0
+	now
+	t0=$NOW
 	REASON=
 	if [[ -z $AGENT_PID ]] && ! start_agent; then
 		echo "FAIL $name: no agent (it could not be restarted: ${AGENT_WHY%%$'\n'*})"
@@ -212,8 +228,10 @@ run_one() {
 		agent_log_tail 15
 		fresh_agent || msg "could not restart the agent: $AGENT_WHY"
 	fi
+	now
+	TOOK[$name]=$((NOW - t0))
 	if ((ok == 0)); then
-		echo "PASS $name"
+		echo "PASS $name ($(ms_s "${TOOK[$name]}") s)"
 	else
 		echo "FAIL $name: $REASON"
 		[[ -n $AGENT_LOG ]] && agent_log_tail 5
@@ -293,6 +311,7 @@ main() {
 		fi
 	done
 	cleanup
+	slowest
 	echo "$passed passed, $failed failed"
 	((failed == 0))
 }
