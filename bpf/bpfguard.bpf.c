@@ -107,10 +107,12 @@ const volatile __u32 quota_user_procs = 0;
 const volatile __u32 quota_unpriv_procs = 0;
 
 /* Sweep request (bg_members), set by the agent before it runs the iterator:
- * the lineage, and the signal to send its members from the iterator (0:
- * only list them). */
+ * the lineage, the signal to send its members from the iterator (0: only
+ * list them), and whether its root is spared the signal (a root's death:
+ * it is exiting; not a requested kill, where it lives and is a victim). */
 __u32 sweep_tag;
 __u32 sweep_sig;
+__u32 sweep_spare_root;
 
 /* Enrolment request, set by the agent before it runs the iterator. */
 __u32 enroll_root;   /* host tgid of the process being tagged */
@@ -846,10 +848,8 @@ int bg_members(struct bpf_iter__task *ctx)
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
 	struct bg_member m = {};
-	struct bg_death *d;
 	struct bg_proc *e;
 	struct bg_tag *t;
-	bool root_spared;
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
@@ -860,13 +860,10 @@ int bg_members(struct bpf_iter__task *ctx)
 	m.start = e->start;
 	bpf_probe_read_kernel_str(m.comm, sizeof(m.comm), task->comm);
 	t = bpf_map_lookup_elem(&tags, &sweep_tag);
-	d = bpf_map_lookup_elem(&deaths, &sweep_tag);
-	/* the root is a victim too when the kill was asked for (it lives) */
-	root_spared = !(d && (d->flags & BG_DEATH_REQUESTED));
 	if (!owner_may_signal(t, task))
 		m.flags = BG_MEMBER_REFUSED;
 	else if (sweep_sig && bpf_send_signal_task && m.pid != agent_tgid &&
-		 !(root_spared && t && t->root_pid == m.pid && t->root_start == m.start)) {
+		 !(sweep_spare_root && t && t->root_pid == m.pid && t->root_start == m.start)) {
 		if (bpf_send_signal_task(task, (int)sweep_sig, PIDTYPE_TGID, 0))
 			m.flags = BG_MEMBER_SIGNAL_FAILED;
 		else

@@ -16,8 +16,10 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 5 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
-			  * 5: BG_OP_KILL, BG_OP_WAIT, bg_req.flags */
+#define BG_CTL_VERSION 6 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
+			  * 5: BG_OP_KILL, BG_OP_WAIT, bg_req.flags;
+			  * 6: bg_list_tag.state and .root_status (killed tags listed),
+			  * BG_OP_SIGNAL */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -35,6 +37,9 @@ enum bg_op {
 			   * the first at once (payload struct bg_wait: the tag),
 			   * the last when its lineage is empty (struct bg_wait,
 			   * BG_WAIT_ENDED) */
+	BG_OP_SIGNAL = 10, /* pidfd attached: req.signal (0: SIGTERM) to every
+			    * member of its innermost tag's lineage, root
+			    * included; the tag goes on */
 };
 
 /* bg_req.flags */
@@ -159,17 +164,24 @@ enum bg_agent_stat {
 /*
  * Payload of BG_OP_LIST: uint32_t ntags, uint32_t nprocs, then ntags
  * struct bg_list_tag, then nprocs struct bg_list_proc. Every proc's tag is
- * an active tag listed before it; roots carry BG_PROC_ROOT.
+ * a tag listed before it; roots carry BG_PROC_ROOT. A tag is listed while
+ * it is active, and while its lineage is being killed (BG_LIST_KILLING: its
+ * root died, or `bpfguard kill`) until nothing of it is left.
  */
 struct bg_list_tag {
 	uint32_t tag;
 	uint32_t root_pid;
-	uint32_t parent; /* active enclosing tag, 0 if top level */
+	uint32_t parent; /* listed enclosing tag, 0 if top level */
 	uint32_t owner_uid; /* who tagged it (effective uid) */
 	uint32_t flags;	    /* BG_TAG_F_* */
+	uint32_t state;	    /* BG_LIST_* */
+	uint32_t root_status; /* the root's wait(2) status, with BG_LIST_ROOT_EXITED */
 	uint32_t pad;
 };
-_Static_assert(sizeof(struct bg_list_tag) == 24, "bg_list_tag is a wire layout");
+_Static_assert(sizeof(struct bg_list_tag) == 32, "bg_list_tag is a wire layout");
+
+#define BG_LIST_KILLING 0x1	/* the lineage is being killed */
+#define BG_LIST_ROOT_EXITED 0x2 /* its root is gone: root_status holds how */
 
 struct bg_list_proc {
 	uint32_t pid;	/* host pid (the agent's namespace) */

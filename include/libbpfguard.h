@@ -141,6 +141,15 @@ BPFGUARD_API int bpfguard_kill(pid_t pid, const struct bpfguard_opts *opts);
 BPFGUARD_API int bpfguard_wait(pid_t pid, int64_t timeout_ns, int *status,
 			       const struct bpfguard_opts *opts);
 
+/*
+ * Send opts->signal (0: SIGTERM) to every live member of the lineage of
+ * @pid's innermost tag, root included; the tag goes on as it was. Each
+ * member is checked to be the process recorded; members the caller could not
+ * kill(2) are left out. Allowed as bpfguard_kill() is; opts->grace_ns must
+ * be 0 (-EINVAL).
+ */
+BPFGUARD_API int bpfguard_signal(pid_t pid, const struct bpfguard_opts *opts);
+
 /* bpfguard_kill(), then bpfguard_wait() on the same tag (one request: the
  * root may be gone by the time a second one would name it). */
 BPFGUARD_API int bpfguard_kill_wait(pid_t pid, int64_t timeout_ns, int *status,

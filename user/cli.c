@@ -105,7 +105,7 @@ int cmd_exec(int argc, char **argv)
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
 	if (a.init)
-		return init_run(&o, msg, argv + a.cmd, a.grace_ns);
+		return init_run(&o, msg, argv + a.cmd, a.grace_ns, a.forward_lineage);
 	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
 	rc = report(bpfguard_tag(getpid(), &o), msg, true);
 	if (rc)

@@ -36,6 +36,7 @@ struct cli_args {
 	int cmd;		 /* exec: the index in argv of CMD */
 	int wait;		 /* kill: --wait */
 	int init;		 /* exec: --init */
+	int forward_lineage;	 /* exec --init: --forward-lineage */
 	int64_t timeout_ns;	 /* kill --wait, wait: --timeout; -1: none */
 	struct agent_opts agent; /* agent: all of its options */
 };

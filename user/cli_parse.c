@@ -39,6 +39,7 @@ enum {
 	OPT_WAIT,
 	OPT_TIMEOUT,
 	OPT_INIT,
+	OPT_FORWARD_LINEAGE,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
@@ -46,7 +47,7 @@ enum {
 #define ALLOW_GRACE 0x2
 #define ALLOW_WAIT 0x8	 /* --wait (kill) */
 #define ALLOW_TIMEOUT 0x10 /* --timeout (kill --wait, wait) */
-#define ALLOW_INIT 0x20	   /* --init (exec) */
+#define ALLOW_INIT 0x20	   /* --init, --forward-lineage (exec) */
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 
 /* ---- each command's --help ------------------------------------------------ */
@@ -147,7 +148,8 @@ static const char adopt_help[] =
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
 static const char exec_help[] =
-	"Usage: bpfguard exec [--init] [--signal SIG --grace DURATION] [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"Usage: bpfguard exec [--init [--forward-lineage]] [--signal SIG --grace DURATION]\n"
+	"                     [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
 	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
 	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
@@ -157,6 +159,8 @@ static const char exec_help[] =
 	"                 TERM, USR1, USR2 and WINCH to CMD; when CMD exits, its\n"
 	"                 lineage is killed and this exits with CMD's status (128 + N\n"
 	"                 for signal N) once nothing of it is left\n"
+	"  --forward-lineage  with --init: forward those signals to every process of\n"
+	"                 CMD's lineage (each checked by the agent), not CMD alone\n"
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Example: bpfguard exec -- make -j8 test\n";
 
@@ -270,6 +274,7 @@ static const struct option client_opts[] = {
 	{ "wait", no_argument, NULL, OPT_WAIT },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "init", no_argument, NULL, OPT_INIT },
+	{ "forward-lineage", no_argument, NULL, OPT_FORWARD_LINEAGE },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -335,6 +340,11 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			if (!(allow & ALLOW_INIT))
 				goto unknown;
 			c->init = 1;
+			break;
+		case OPT_FORWARD_LINEAGE:
+			if (!(allow & ALLOW_INIT))
+				goto unknown;
+			c->forward_lineage = 1;
 			break;
 		case OPT_TIMEOUT: {
 			uint64_t ns;
@@ -653,6 +663,10 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 				return EXIT_USAGE;
 		return 0;
 	case CLI_EXEC:
+		if (a->forward_lineage && !a->init) {
+			err_line("exec: --forward-lineage needs --init");
+			return EXIT_USAGE;
+		}
 		if (optind >= argc) {
 			err_line("exec: missing command (bpfguard exec -- CMD [ARGS...])");
 			return EXIT_USAGE;

@@ -5,7 +5,8 @@
  * tagged before it runs (the root of a tag nested in this one's), then
  * exec'd. Every process reparented here is
  * reaped; SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2 and SIGWINCH
- * are forwarded to CMD. When CMD exits the agent kills its lineage (its
+ * are forwarded to CMD (with --forward-lineage, through the agent, to every
+ * process of CMD's lineage; to CMD alone should the agent not answer). When CMD exits the agent kills its lineage (its
  * tag's rule), every orphan of which was reparented here: once this process
  * has no child left, nothing of CMD's lineage is, and it exits with CMD's
  * status as a shell reports it. Should the lineage outlive the grace by 10 s
@@ -91,7 +92,20 @@ static void __attribute__((noreturn)) child(int go, const sigset_t *old, char **
 	_exit(errno == ENOENT ? 127 : 126);
 }
 
-int init_run(const struct bpfguard_opts *o, const char *msg, char **cmd, uint64_t grace_ns)
+/* A forwarded signal: to CMD's lineage through the agent, or to CMD. */
+static void forward(const struct bpfguard_opts *o, pid_t c, int sig, bool lineage)
+{
+	struct bpfguard_opts so = *o;
+
+	so.signal = sig;
+	so.grace_ns = 0;
+	if (lineage && !bpfguard_signal(c, &so))
+		return;
+	kill(c, sig); /* an unreaped child: its pid is ours */
+}
+
+int init_run(const struct bpfguard_opts *o, const char *msg, char **cmd, uint64_t grace_ns,
+	     bool forward_lineage)
 {
 	uint64_t fallback = 0;
 	sigset_t set, old;
@@ -167,7 +181,7 @@ int init_run(const struct bpfguard_opts *o, const char *msg, char **cmd, uint64_
 		while (read(sfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 			if (si.ssi_signo == SIGCHLD || done)
 				continue;
-			kill(c, (int)si.ssi_signo); /* an unreaped child: its pid is ours */
+			forward(o, c, (int)si.ssi_signo, forward_lineage);
 		}
 	}
 	return init_status(status);

@@ -173,7 +173,8 @@ static int job(uint16_t op, uint32_t flags, pid_t pid, int64_t timeout_ns, int *
 
 	if (status)
 		*status = -1;
-	pidfd = lbg_open_pid(opts, op == BG_OP_KILL ? LBG_ALLOW_KILL_OPTS : 0, pid, &c);
+	pidfd = lbg_open_pid(opts, op == BG_OP_KILL || op == BG_OP_SIGNAL ? LBG_ALLOW_KILL_OPTS : 0,
+			     pid, &c);
 	if (pidfd < 0)
 		return pidfd;
 	err = lbg_request_on(&c, waits, &req, &pidfd, 1, &pl, &len);
@@ -201,6 +202,13 @@ static int job(uint16_t op, uint32_t flags, pid_t pid, int64_t timeout_ns, int *
 int bpfguard_kill(pid_t pid, const struct bpfguard_opts *opts)
 {
 	return job(BG_OP_KILL, 0, pid, -1, NULL, opts);
+}
+
+int bpfguard_signal(pid_t pid, const struct bpfguard_opts *opts)
+{
+	if (opts && opts->grace_ns)
+		return -EINVAL;
+	return job(BG_OP_SIGNAL, 0, pid, -1, NULL, opts);
 }
 
 int bpfguard_kill_wait(pid_t pid, int64_t timeout_ns, int *status,

@@ -536,14 +536,17 @@ int loader_unenrol(struct loader *l, uint32_t tag)
 	return err;
 }
 
-int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, char **buf, size_t *len)
+int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, bool spare_root, char **buf,
+		 size_t *len)
 {
 	int err;
 
 	l->skel->bss->sweep_tag = tag;
 	l->skel->bss->sweep_sig = sig;
+	l->skel->bss->sweep_spare_root = spare_root;
 	err = loader_read_iter(l->members, buf, len);
 	l->skel->bss->sweep_tag = 0;
 	l->skel->bss->sweep_sig = 0;
+	l->skel->bss->sweep_spare_root = 0;
 	return err;
 }

@@ -100,7 +100,9 @@ int loader_adopt(struct loader *l, uint32_t tag, uint32_t pid, uint32_t charge, 
 /* Undo a refused enrolment of @tag: the entries it wrote anew go. */
 int loader_unenrol(struct loader *l, uint32_t tag);
 /* List the live members of @tag's lineage (struct bg_member records into
- * *buf, malloc'd), signalling each with @sig first if @sig is not 0. */
-int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, char **buf, size_t *len);
+ * *buf, malloc'd), signalling each with @sig first if @sig is not 0, but
+ * the root when @spare_root. */
+int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, bool spare_root, char **buf,
+		 size_t *len);
 
 #endif /* BG_LOADER_H */

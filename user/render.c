@@ -3,8 +3,10 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "bpfguard.h"
+#include "parse.h"
 #include "render.h"
 
 int list_view_parse(void *buf, size_t len, struct list_view *v)
@@ -57,6 +59,37 @@ void json_string(FILE *out, const char *s)
 		}
 	}
 	fputc('"', out);
+}
+
+void json_wait_status(FILE *out, uint32_t status)
+{
+	char buf[16];
+
+	if (WIFSIGNALED(status)) {
+		fputs("\"exit_signal\":", out);
+		json_string(out, signal_name(WTERMSIG(status), buf, sizeof(buf)));
+		fprintf(out, ",\"status\":%d", 128 + WTERMSIG(status));
+	} else {
+		fprintf(out, "\"exit_code\":%d,\"status\":%d", WEXITSTATUS(status),
+			WEXITSTATUS(status));
+	}
+}
+
+/* What a killed tag's root line says after it: " [killing]", and how its
+ * root ended when it has. */
+static void print_killing(FILE *out, const struct bg_list_tag *t)
+{
+	char buf[16];
+
+	if (!(t->state & BG_LIST_KILLING))
+		return;
+	if (!(t->state & BG_LIST_ROOT_EXITED))
+		fputs(" [killing]", out);
+	else if (WIFSIGNALED(t->root_status))
+		fprintf(out, " [killing; the root died of SIG%s]",
+			signal_name(WTERMSIG(t->root_status), buf, sizeof(buf)));
+	else
+		fprintf(out, " [killing; the root exited %d]", WEXITSTATUS(t->root_status));
 }
 
 static const struct bg_list_tag *find_tag(const struct list_view *v, uint32_t tag)
@@ -127,7 +160,13 @@ int render_json(FILE *out, const struct list_view *v)
 				first = 0;
 			}
 		}
-		fputs("}}", out);
+		fprintf(out, "},\"state\":\"%s\"", t->state & BG_LIST_KILLING ? "killing" : "active");
+		if (t->state & BG_LIST_ROOT_EXITED) {
+			fputs(",\"root_exit\":{", out);
+			json_wait_status(out, t->root_status);
+			fputc('}', out);
+		}
+		fputc('}', out);
 	}
 	fputs("]\n", out);
 	return ferror(out) ? -EIO : 0;
@@ -183,6 +222,7 @@ static void print_node(struct tree_ctx *c, const struct bg_list_proc *p)
 		fprintf(c->out, " [tag %u]", p->tag);
 		if (!(t->flags & BG_TAG_F_PRIV))
 			fprintf(c->out, " (uid %u)", t->owner_uid);
+		print_killing(c->out, t);
 	}
 	if (p->flags & BG_PROC_ADOPTED)
 		fputs(" [adopted]", c->out);
@@ -300,8 +340,11 @@ static int render_one(struct tree_ctx *c, const struct bg_list_tag *top, struct 
 	hit = bsearch(&key, all, v->nprocs, sizeof(*all), by_pid);
 	if (hit)
 		print_node(c, &v->procs[hit->idx]);
-	else
-		fprintf(c->out, "%u ? [tag %u]\n", top->root_pid, top->tag);
+	else {
+		fprintf(c->out, "%u ? [tag %u]", top->root_pid, top->tag);
+		print_killing(c->out, top);
+		fputc('\n', c->out);
+	}
 	c->prefix[0] = '\0';
 	memset(c->drawn, 0, n);
 	tree_children(c, top->root_pid, 0);

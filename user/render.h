@@ -23,6 +23,11 @@ int list_view_parse(void *buf, size_t len, struct list_view *v);
 /* Write @s as a JSON string literal (quotes included). */
 void json_string(FILE *out, const char *s);
 
+/* A wait(2) status as a shell reports it: "exit_code":N (exit(3)'s value)
+ * or "exit_signal":"NAME" (the fatal signal), then "status":N (the code,
+ * or 128 + the signal). Members of an object, no comma before. */
+void json_wait_status(FILE *out, uint32_t status);
+
 int render_json(FILE *out, const struct list_view *v);
 int render_tree(FILE *out, const struct list_view *v);
 

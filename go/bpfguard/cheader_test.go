@@ -37,7 +37,7 @@ var cLayouts = []struct {
 		"tracked", "max_procs", "max_tags", "counters", "agent_counters", "start_time", "subscribers",
 		"metrics_port", "lat_count", "lat_sum_us", "lat_buckets", "user_max_procs", "user_max_tags",
 		"unpriv_max_procs", "unpriv_max_tags", "used_procs", "used_tags"}},
-	{"bg_list_tag", wireListTag{}, sizeListTag, []string{"tag", "root_pid", "parent", "owner_uid", "flags", "pad"}},
+	{"bg_list_tag", wireListTag{}, sizeListTag, []string{"tag", "root_pid", "parent", "owner_uid", "flags", "state", "root_status", "pad"}},
 	{"bg_list_proc", wireListProc{}, sizeListProc, []string{"pid", "ppid", "tag", "flags", "comm", "nspid", "pad"}},
 	{"bg_wait", wireWait{}, sizeWait, []string{"tag", "flags", "status", "pad"}},
 }
@@ -49,6 +49,7 @@ var cConsts = map[string]uint64{
 	"BG_OP_UNLOAD": opUnload, "BG_OP_ADOPT": opAdopt, "BG_OP_KILL": opKill, "BG_OP_WAIT": opWait,
 	"BG_REQ_F_WAIT": reqWait, "BG_REQ_F_BY_TAG": reqByTag, "BG_WAIT_ENDED": waitEnded,
 	"BG_WAIT_ROOT_EXITED": waitRootExited, "BG_WAIT_UNTAGGED": waitUntagged,
+	"BG_LIST_KILLING": ListKilling, "BG_LIST_ROOT_EXITED": ListRootExited,
 	"BG_CTL_MAX_PAYLOAD": ctlMaxPayload, "BG_OVERFLOW_UID": overflowUID, "BG_STATUS_OWN": statusScopeOwn,
 	"BG_MODE_USER": uint64(ModeUser), "BG_MODE_KERNEL": uint64(ModeKernel),
 	"BG_FEAT_BTF": uint64(FeatBTF), "BG_FEAT_RINGBUF": uint64(FeatRingbuf),

@@ -14,12 +14,13 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"syscall"
 	"unsafe"
 )
 
 const (
 	ctlMagic   = 0x62706667 // BG_CTL_MAGIC, "bpfg"
-	ctlVersion = 5          // BG_CTL_VERSION
+	ctlVersion = 6          // BG_CTL_VERSION
 
 	// enum bg_op
 	opStatus = 1
@@ -50,7 +51,7 @@ const (
 	sizeReq      = 32
 	sizeRep      = 256
 	sizeStatus   = 616
-	sizeListTag  = 24
+	sizeListTag  = 32
 	sizeListProc = 40
 	sizeWait     = 16
 )
@@ -128,6 +129,12 @@ const (
 	ProcAdopted = 0x2 // BG_PROC_ADOPTED: registered by adopt, not forked
 )
 
+// ListTag.State bits (include/ctl.h).
+const (
+	ListKilling    = 0x1 // BG_LIST_KILLING: the lineage is being killed
+	ListRootExited = 0x2 // BG_LIST_ROOT_EXITED: the root is gone, RootStatus says how
+)
+
 // The wire structs, field for field as in include/ctl.h. encoding/binary
 // packs them without padding: the C structs carry explicit pad fields, so
 // the two layouts agree (cheader_test.go checks every offset).
@@ -177,12 +184,14 @@ type wireStatus struct {
 }
 
 type wireListTag struct {
-	Tag      uint32
-	RootPid  uint32
-	Parent   uint32
-	OwnerUID uint32
-	Flags    uint32
-	Pad      uint32
+	Tag        uint32
+	RootPid    uint32
+	Parent     uint32
+	OwnerUID   uint32
+	Flags      uint32
+	State      uint32
+	RootStatus uint32
+	Pad        uint32
 }
 
 type wireListProc struct {
@@ -327,13 +336,17 @@ func decodeStatus(buf []byte) (*Status, error) {
 	return s, nil
 }
 
-// ListTag is an active tag (struct bg_list_tag).
+// ListTag is a tag (struct bg_list_tag): active, or being killed
+// (State&ListKilling) until nothing of its lineage is left.
 type ListTag struct {
 	Tag      uint32
 	RootPid  int    // in the agent's PID namespace
-	Parent   uint32 // the enclosing active tag, 0 at top level
+	Parent   uint32 // the enclosing listed tag, 0 at top level
 	OwnerUID uint32 // who tagged it (effective uid)
 	Flags    uint32 // TagPriv
+	State    uint32 // ListKilling, ListRootExited
+	// RootStatus is the root's wait(2) status when State&ListRootExited.
+	RootStatus syscall.WaitStatus
 }
 
 // ListProc is a guarded process (struct bg_list_proc).
@@ -360,7 +373,7 @@ func decodeList(buf []byte) (*List, error) {
 		return nil, fmt.Errorf("list of %d bytes", len(buf))
 	}
 	hdr[0], hdr[1] = native.Uint32(buf), native.Uint32(buf[4:])
-	// uint64: 2^32 tags times 24 bytes must not wrap
+	// uint64: 2^32 tags times 32 bytes must not wrap
 	need := 8 + uint64(hdr[0])*sizeListTag + uint64(hdr[1])*sizeListProc
 	if need != uint64(len(buf)) {
 		return nil, fmt.Errorf("list of %d bytes for %d tags and %d processes", len(buf), hdr[0], hdr[1])
@@ -374,7 +387,8 @@ func decodeList(buf []byte) (*List, error) {
 			return nil, err
 		}
 		l.Tags[i] = ListTag{Tag: w.Tag, RootPid: int(w.RootPid), Parent: w.Parent,
-			OwnerUID: w.OwnerUID, Flags: w.Flags}
+			OwnerUID: w.OwnerUID, Flags: w.Flags, State: w.State,
+			RootStatus: syscall.WaitStatus(w.RootStatus)}
 		off += sizeListTag
 	}
 	for i := range l.Procs {

@@ -13,7 +13,7 @@ func TestEncodeReq(t *testing.T) {
 		Flags: 0, Signal: 15, Pid2: -7, GraceNs: 0x0102030405060708})
 	want := []byte{
 		0x67, 0x66, 0x70, 0x62, // "gfpb": the magic, little-endian
-		5, 0, 6, 0, // version, op
+		6, 0, 6, 0, // version, op
 		0x92, 0x10, 0, 0, // 4242
 		0, 0, 0, 0,
 		15, 0, 0, 0,
@@ -114,7 +114,7 @@ func listBytes(tags []wireListTag, procs []wireListProc, ntags, nprocs uint32) [
 
 func TestDecodeList(t *testing.T) {
 	tags := []wireListTag{{Tag: 7, RootPid: 100, OwnerUID: 1000, Flags: TagPriv},
-		{Tag: 8, RootPid: 101, Parent: 7}}
+		{Tag: 8, RootPid: 101, Parent: 7, State: ListKilling | ListRootExited, RootStatus: 15}}
 	procs := []wireListProc{{Pid: 100, PPid: 1, Tag: 7, Flags: ProcRoot},
 		{Pid: 101, PPid: 100, Tag: 8, Flags: ProcRoot, NSPid: 3},
 		{Pid: 102, PPid: 9, Tag: 8, Flags: ProcAdopted}}
@@ -126,7 +126,7 @@ func TestDecodeList(t *testing.T) {
 	}
 	if len(l.Tags) != 2 || len(l.Procs) != 3 ||
 		l.Tags[0] != (ListTag{Tag: 7, RootPid: 100, OwnerUID: 1000, Flags: TagPriv}) ||
-		l.Tags[1] != (ListTag{Tag: 8, RootPid: 101, Parent: 7}) ||
+		l.Tags[1] != (ListTag{Tag: 8, RootPid: 101, Parent: 7, State: ListKilling | ListRootExited, RootStatus: 15}) ||
 		l.Procs[0] != (ListProc{Pid: 100, PPid: 1, Tag: 7, Flags: ProcRoot, Comm: "make"}) ||
 		l.Procs[1] != (ListProc{Pid: 101, PPid: 100, Tag: 8, Flags: ProcRoot, Comm: "sixteen-bytes-xx", NSPid: 3}) ||
 		l.Procs[2] != (ListProc{Pid: 102, PPid: 9, Tag: 8, Flags: ProcAdopted}) {

@@ -203,9 +203,9 @@ slowest() {
 }
 
 run_one() {
-	local name=$1 ok t0
+	local name=$1 ok run_t0
 	now
-	t0=$NOW
+	run_t0=$NOW
 	REASON=
 	if [[ -z $AGENT_PID ]] && ! start_agent; then
 		echo "FAIL $name: no agent (it could not be restarted: ${AGENT_WHY%%$'\n'*})"
@@ -229,7 +229,7 @@ run_one() {
 		fresh_agent || msg "could not restart the agent: $AGENT_WHY"
 	fi
 	now
-	TOOK[$name]=$((NOW - t0))
+	TOOK[$name]=$((NOW - run_t0))
 	if ((ok == 0)); then
 		echo "PASS $name ($(ms_s "${TOOK[$name]}") s)"
 	else

@@ -106,6 +106,8 @@ test_bad_input() {
 		"2|kill abc --pin-dir $PIN"
 		"2|kill --pin-dir $PIN"
 		"2|kill 5 --timeout 1s --pin-dir $PIN|kill: --timeout needs --wait"
+		"2|exec --forward-lineage --pin-dir $PIN -- true|exec: --forward-lineage needs --init"
+		"2|tag 5 --forward-lineage --pin-dir $PIN|tag: unknown option '--forward-lineage'"
 		"2|kill 5 --wait --timeout soon --pin-dir $PIN|kill: invalid --timeout 'soon'"
 		"2|kill 5 --grace 2h --pin-dir $PIN|kill: invalid --grace '2h' (at most 1h)"
 		"1|kill 1 --pin-dir $PIN"

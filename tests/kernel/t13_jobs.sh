@@ -136,6 +136,26 @@ test_kill_grace() {
 	((DIED_AT >= 1000)) || fail "the member ignoring TERM died $DIED_AT ms after kill --grace 1500ms: before the deadline"
 }
 
+# A lineage being killed stays in `list` until it is empty, saying so, with
+# how its root ended (the exit program's record); then it is gone.
+test_list_killing() {
+	termer_tagged || return
+	cli kill "$ROOT" --signal TERM --grace 60s --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill --signal TERM --grace: exit $RC: $ERR"; return; }
+	wait_dead "$BOUND_MS" "$ROOT" || { fail "the root (TERM: default action) still lives"; return; }
+	cli list --json --pin-dir "$PIN"
+	[[ $OUT == *'"state":"killing","root_exit":{"exit_signal":"TERM","status":143}}'* &&
+		$OUT =~ \"descendants\":\[([0-9,]*,)?$DESC[],] ]] ||
+		{ fail "list --json during the grace: $(oneline "$OUT")"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"[killing; the root died of SIGTERM]"* && $OUT == *" $DESC "* ]] ||
+		{ fail "list during the grace: $(oneline "$OUT")"; return; }
+	# its last member dies long before the deadline: the tag ends then
+	safe_kill KILL "$DESC"
+	wait_dead "$BOUND_MS" "$DESC" || { fail "setup: the member did not die of SIGKILL"; return; }
+	list_empty || fail "the emptied lineage, 60 s before its grace ends: $REASON"
+}
+
 # A fork storm in the lineage while it is killed: nothing survives
 # (the storm helper, a subreaper, reports any survivor), five rounds.
 test_kill_forks() {
@@ -175,7 +195,13 @@ test_kill_wait() {
 	t0=$NOW
 	cli kill "$ROOT" --signal TERM --grace 60s --wait --timeout 700ms --pin-dir "$PIN"
 	[[ $RC == 124 ]] || { fail "kill --wait --timeout with a member ignoring TERM: exit $RC, expected 124: $ERR"; return; }
-	check_alive "$DESC" || fail "the member ignoring TERM died before its grace"
+	check_alive "$DESC" || { fail "the member ignoring TERM died before its grace"; return; }
+	# a lineage that obeys the signal: --wait returns once it is empty,
+	# not when the grace ends an hour later (124 after the timeout)
+	tagged_tree children 4 || return
+	cli kill "$ROOT" --signal TERM --grace 3600s --wait --timeout $((15 * BOUND))s --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "kill --signal TERM --grace 3600s --wait, a lineage that dies of TERM: exit $RC: $ERR"; return; }
+	wait_dead 0 "$ROOT" "${TREE_PIDS[@]}" || fail "kill --grace --wait returned while alive: $(desc "${ALIVE[@]}")"
 }
 
 # Another user cannot kill a tag (nor learn it exists); the owner can, and
@@ -379,6 +405,91 @@ test_exec_init_signals() {
 	[[ $RC == 137 ]] || { fail "exec --init of a CMD killed by SIGKILL: exit $RC, expected 137: $ERR"; return; }
 	cli exec --init --pin-dir "$PIN" -- /nonexistent/cmd
 	[[ $RC == 127 ]] || fail "exec --init of a missing CMD: exit $RC, expected 127: $ERR"
+}
+
+# --forward-lineage: a signal to the init goes to every process of CMD's
+# lineage, a daemon reparented to the init included, each through the agent;
+# without it, to CMD alone (the member's trap does not run).
+test_exec_init_forward() {
+	local out=$TMP/init$$.c lines
+	local script='f=$1
+(trap "echo member >>$f.got; exit 0" USR1; echo m >"$f.m"; while :; do sleep 0.05; done) &
+(setsid bash -c "trap \"echo daemon >>$f.got; exit 0\" USR1; echo d >$f.d; while :; do sleep 0.05; done" &)
+trap "echo root >>$f.got; wait; exit 7" USR1
+echo ready >"$f.r"
+while :; do sleep 0.05; done'
+	for mode in lineage cmd; do
+		rm -f "$out".*
+		if [[ $mode == lineage ]]; then
+			bg_cli "$out" exec --init --forward-lineage --pin-dir "$PIN" -- bash -c "$script" _ "$out"
+		else
+			bg_cli "$out" exec --init --pin-dir "$PIN" -- bash -c "$script" _ "$out"
+		fi
+		wait_file "$out.r" 10000 && wait_file "$out.m" 10000 && wait_file "$out.d" 10000 ||
+			{ fail "setup: CMD did not start its member and daemon: $(oneline "$(<"$out")")"; return; }
+		local init
+		children_of "$BG" && ((${#KIDS[@]} == 1)) || { fail "setup: no one init process below $BG: ${KIDS[*]}"; return; }
+		init=${KIDS[0]}
+		track "$init"
+		safe_kill USR1 "$init"
+		if [[ $mode == lineage ]]; then
+			bg_rc "$out" $((10000 * BOUND)) || return
+			lines=$(sort "$out.got" 2>/dev/null | tr '\n' ' ')
+			[[ $BG_RC == 7 && $lines == "daemon member root " ]] ||
+				{ fail "SIGUSR1 to exec --init --forward-lineage: exit $BG_RC (expected 7), trapped by: '$lines' (expected daemon, member, root): $(oneline "$(<"$out")")"; return; }
+		else
+			# CMD traps it and waits for its member, which only SIGKILL
+			# at the end stops: the member has not trapped it meanwhile
+			wait_file "$out.got" 10000 || { fail "SIGUSR1 to exec --init did not reach CMD"; return; }
+			msleep 0.3
+			lines=$(sort "$out.got" 2>/dev/null | tr '\n' ' ')
+			[[ $lines == "root " ]] || { fail "SIGUSR1 to exec --init (CMD alone): trapped by '$lines', expected root alone"; return; }
+			safe_kill KILL "$init"
+			bg_rc "$out" $((10000 * BOUND)) || return
+		fi
+	done
+}
+
+# The lineage signal (what exec --init --forward-lineage asks), sent as an
+# attacker would: another user is refused and nothing is signalled; the
+# owner's SIGSTOP reaches the root and every member, its SIGCONT too, and
+# the tag goes on.
+test_signal_lineage() {
+	local sock p errs=() stopped deadline
+	setup_users || return
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return; }
+	sock=${BASH_REMATCH[1]}
+	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	utree "$TUID" children 2 || return
+	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
+	# usig UID SIG: ctlclient's answer to a lineage signal of ROOT, as UID
+	usig() {
+		bounded $((15 * BOUND)) "$UDIR/asuser" "$1" "$UDIR/ctlclient" --hold $((5 * BOUND)) "$sock" "signal:$ROOT:$2" >"$TMP/usig.out" 2>&1
+		OUT=$(<"$TMP/usig.out")
+	}
+	usig "$TUID2" 9
+	[[ $OUT == "reply 1 permission denied"* ]] || errs+=("uid $TUID2's SIGKILL of uid $TUID's lineage: $(oneline "$OUT")")
+	check_alive "$ROOT" "${TREE_PIDS[@]}" || { fail "${errs[*]}; the refused signal killed: $(desc "${DEAD[@]}")"; return; }
+	usig "$TUID" 19
+	[[ $OUT == "reply 0 signalled 3 member(s) of tag "* ]] || errs+=("the owner's SIGSTOP: $(oneline "$OUT")")
+	now
+	deadline=$((NOW + BOUND_MS))
+	while :; do # a stop takes effect as each process next runs
+		stopped=0
+		for p in "$ROOT" "${TREE_PIDS[@]}"; do
+			read_stat "$p" && [[ $S_STATE == T ]] && stopped=$((stopped + 1))
+		done
+		now
+		((stopped == 3 || NOW >= deadline)) && break
+		msleep 0.05
+	done
+	((stopped == 3)) || errs+=("$stopped of 3 processes stopped $BOUND_MS ms after the owner's SIGSTOP")
+	usig "$TUID" 18
+	[[ $OUT == "reply 0 signalled 3 member(s) of tag "* ]] || errs+=("the owner's SIGCONT: $(oneline "$OUT")")
+	((${#errs[@]} == 0)) || { fail "$(IFS=';'; echo "${errs[*]}")"; return; }
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || fail "the tag after the lineage signals: $REASON"
 }
 
 # Twice the per-uid bound of waiters (16): the first 16 wait, the rest are

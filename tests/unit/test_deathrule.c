@@ -69,6 +69,24 @@ static void test_grace(void **state)
 	assert_int_equal(death_step(&f, &deadline), DS_KILL);
 }
 
+/* A lineage that obeyed the grace's signal ends before the deadline; an
+ * empty look before the signal was sent (not in grace) changes nothing. */
+static void test_grace_empty(void **state)
+{
+	struct death_facts f = tagged(SIGTERM, 500 * MS);
+	uint64_t deadline;
+
+	(void)state;
+	f.grace_empty = true;
+	assert_int_equal(death_step(&f, &deadline), DS_GRACE_START);
+	f.in_grace = true;
+	f.budget_left = false; /* the kill step says so itself (-EBUSY) */
+	assert_int_equal(death_step(&f, &deadline), DS_KILL);
+	f.grace_empty = false;
+	assert_int_equal(death_step(&f, &deadline), DS_GRACE_WAIT);
+	assert_int_equal(deadline, 1500 * MS);
+}
+
 /* A signal without grace: it first, SIGKILL right after; once only. */
 static void test_signal_no_grace(void **state)
 {
@@ -134,6 +152,7 @@ int main(void)
 		cmocka_unit_test(test_untagged_done),
 		cmocka_unit_test(test_sigkill_kills),
 		cmocka_unit_test(test_grace),
+		cmocka_unit_test(test_grace_empty),
 		cmocka_unit_test(test_signal_no_grace),
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_kill_pace),

@@ -9,6 +9,7 @@
 #ifndef BG_AGENT_PRIV_H
 #define BG_AGENT_PRIV_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -56,6 +57,8 @@ struct grace {
 	uint32_t tag;
 	int sig;
 	uint64_t deadline; /* CLOCK_MONOTONIC ns */
+	struct pollfd *watch; /* pidfds of the members signalled, still alive */
+	size_t nwatch;
 };
 
 /* A connected client whose request is still arriving. */
@@ -199,6 +202,8 @@ int start_grace(struct agent *a, struct sweep_budget *b, uint32_t tag, const str
 /* A lineage in its grace period: signalled, SIGKILL due at .deadline. */
 struct grace *find_grace(struct agent *a, uint32_t tag);
 void drop_grace(struct agent *a, uint32_t tag);
+bool grace_empty(struct agent *a, struct grace *g);
+int signal_lineage(struct agent *a, uint32_t tag, int sig, size_t *sent, size_t *refused);
 
 /* deaths.c */
 uint64_t handle_deaths(struct agent *a);
@@ -232,6 +237,7 @@ bool op_events(struct agent *a, struct request *rq);
 bool op_unload(struct agent *a, struct request *rq);
 bool op_kill(struct agent *a, struct request *rq);
 bool op_wait(struct agent *a, struct request *rq);
+bool op_signal(struct agent *a, struct request *rq);
 /* op_query.c: the status snapshot, for /metrics too */
 void fill_status(void *ctx, struct bg_status *st);
 

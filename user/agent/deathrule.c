@@ -9,6 +9,9 @@ enum death_step death_step(const struct death_facts *f, uint64_t *deadline)
 	*deadline = f->death_ts + (f->tagged ? f->grace_ns : 0);
 	if (!f->tagged)
 		return DS_DONE;
+	/* the lineage obeyed the signal: no need to wait for the deadline */
+	if (f->in_grace && f->grace_empty)
+		return DS_KILL;
 	if (f->signal != SIGKILL && f->grace_ns && f->now < *deadline) {
 		if (f->in_grace)
 			return DS_GRACE_WAIT;

@@ -22,6 +22,10 @@
 #define SWEEP_BUDGET 32
 #define SWEEP_MEMBER_BUDGET 4096
 #define DEATH_CHUNK 256
+/* How often a grace looks whether its lineage is empty already (a poll of
+ * the signalled members' pidfds): `kill --grace --wait` returns once the
+ * lineage obeyed the signal, not at the deadline. */
+#define GRACE_WATCH_NS (50 * 1000000ull)
 
 /* The kill path's work in one wake-up: so that clients and other deaths
  * are served between the sweeps of a large burst. */
@@ -38,7 +42,7 @@ static inline bool budget_left(const struct sweep_budget *b)
 enum death_step {
 	DS_BUDGET,	/* it needs a sweep now and this wake-up has none left */
 	DS_GRACE_START, /* signal the lineage now, SIGKILL at the deadline */
-	DS_GRACE_WAIT,	/* signalled already: look again at the deadline */
+	DS_GRACE_WAIT,	/* signalled already: look again (at the deadline at last) */
 	DS_SIGNAL_KILL, /* a signal without grace: it first, the kill step after */
 	DS_KILL,	/* the kill step: SIGKILL sweeps until the lineage is empty */
 	DS_DONE,	/* no tag record: nothing to kill, the death goes */
@@ -50,6 +54,7 @@ struct death_facts {
 	uint64_t grace_ns; /* and grace */
 	uint64_t death_ts; /* the root's exit, CLOCK_MONOTONIC ns (0: unknown) */
 	bool in_grace;	   /* this agent signalled it already */
+	bool grace_empty;  /* ...and nothing of the lineage is left since */
 	bool budget_left;  /* a sweep is left in this wake-up */
 	uint64_t now;
 };

@@ -54,6 +54,7 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 	}
 	f.death_ts = d.ts;
 	f.now = now_ns();
+	f.grace_empty = g && grace_empty(a, g);
 	switch (death_step(&f, &deadline)) {
 	case DS_BUDGET:
 		return H_BUDGET;
@@ -62,6 +63,10 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 			log_warn("tag %u: could not signal the whole lineage", key);
 		/* fall through */
 	case DS_GRACE_WAIT:
+		/* at the deadline, and before it to see whether the lineage
+		 * obeyed the signal (grace_empty) */
+		if (f.now + GRACE_WATCH_NS < deadline)
+			deadline = f.now + GRACE_WATCH_NS;
 		if (deadline < *next)
 			*next = deadline;
 		return H_KEPT;

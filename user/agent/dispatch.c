@@ -28,6 +28,7 @@ static const struct op_entry ops[] = {
 			 .flags = BG_REQ_F_WAIT },
 	[BG_OP_WAIT] = { .name = "wait", .handler = op_wait, .az = AZ_WAIT,
 			 .flags = BG_REQ_F_BY_TAG },
+	[BG_OP_SIGNAL] = { .name = "signal", .handler = op_signal, .az = AZ_KILL },
 };
 
 static const struct op_entry *op_find(uint16_t op)

@@ -38,21 +38,6 @@ static void put_str(FILE *out, const char *key, const char *s)
 	json_string(out, s ? s : "");
 }
 
-/* A wait(2) status as a shell reports it: "exit_code" (exit(3)'s value) or
- * "exit_signal" (the fatal signal's name), and "status" (128 + signal). */
-static void put_status(FILE *out, uint32_t status)
-{
-	if (WIFSIGNALED(status)) {
-		char buf[16];
-
-		put_str(out, "exit_signal", signal_name(WTERMSIG(status), buf, sizeof(buf)));
-		fprintf(out, ",\"status\":%d", 128 + WTERMSIG(status));
-	} else {
-		fprintf(out, ",\"exit_code\":%d,\"status\":%d", WEXITSTATUS(status),
-			WEXITSTATUS(status));
-	}
-}
-
 static void put_sig(FILE *out, int sig)
 {
 	char buf[16];
@@ -106,8 +91,10 @@ int ev_write_json(FILE *out, const struct ev *e)
 		put_sig(out, e->sig);
 		fprintf(out, ",\"grace_ms\":%llu", (unsigned long long)(e->grace_ns / 1000000ull));
 		put_latency(out, e->latency_ns);
-		if (e->has_status)
-			put_status(out, e->status);
+		if (e->has_status) {
+			fputc(',', out);
+			json_wait_status(out, e->status);
+		}
 		break;
 	case EV_KILL_REQUEST:
 		fprintf(out, ",\"tag\":%u,\"pid\":%u,\"uid\":%u", e->tag, e->pid, e->uid);

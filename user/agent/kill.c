@@ -29,6 +29,14 @@ struct sweep {
 	bool self_found;
 };
 
+/* Was @tag's lineage killed on request (`bpfguard kill`), not by its root's death? */
+static bool requested(struct agent *a, uint32_t tag)
+{
+	struct bg_death d;
+
+	return !store_death(&a->st, tag, &d) && (d.flags & BG_DEATH_REQUESTED);
+}
+
 /*
  * Signal one recorded descendant, only if it is still the process that was
  * recorded. The pidfd is opened first and the entry checked after: if the
@@ -76,33 +84,22 @@ int kill_verified(struct agent *a, uint32_t tag, const struct victim *v, int sig
 	return fd;
 }
 
-/*
- * One sweep: send @sig to every verified member of @tag's lineage. The
- * bg_members iterator lists them (it walks the tasks, not the procs map's
- * buckets) and, where the kernel has bpf_send_signal_task, signals them
- * itself in the same read(): one syscall for the lineage instead of three
- * per member. Members it did not signal get @sig through a verified pidfd.
- * Each victim signalled keeps its pidfd (opened after the signal, to watch
- * its death) in .fd (the caller closes them: sweep_close). Members @known
- * already had it (a pending kill signalling again): no kill event, and not
- * counted in .fresh.
- */
-static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill *known)
+/* The verified members of the lineage, in s->v (their pidfds not opened
+ * yet), the refused ones in s->refused, the root left out when
+ * @root_spared; with @sig (not 0) the iterator signals those it can. */
+static int list_members(struct agent *a, struct sweep *s, int sig, bool root_spared)
 {
 	const struct bg_tag *t = tt_find(&a->tt, s->tag);
-	struct bg_death d;
 	char *buf = NULL;
 	size_t len = 0;
-	bool root_spared;
 	int err;
 
-	/* the root is a victim too when the kill was asked for (it lives) */
-	root_spared = store_death(&a->st, s->tag, &d) || !(d.flags & BG_DEATH_REQUESTED);
 	s->n = 0;
 	s->nref = 0;
 	s->sent = 0;
 	s->fresh = 0;
-	err = loader_sweep(&a->st.l, s->tag, a->iter_kill ? (uint32_t)sig : 0, &buf, &len);
+	err = loader_sweep(&a->st.l, s->tag, a->iter_kill ? (uint32_t)sig : 0, root_spared, &buf,
+			   &len);
 	if (err)
 		return err;
 	for (size_t off = 0; off + sizeof(struct bg_member) <= len; off += sizeof(struct bg_member)) {
@@ -134,6 +131,27 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 		s->v[s->n++].comm[sizeof(m.comm) - 1] = '\0';
 	}
 	free(buf);
+	return 0;
+}
+
+/*
+ * One sweep: send @sig to every verified member of @tag's lineage. The
+ * bg_members iterator lists them (it walks the tasks, not the procs map's
+ * buckets) and, where the kernel has bpf_send_signal_task, signals them
+ * itself in the same read(): one syscall for the lineage instead of three
+ * per member. Members it did not signal get @sig through a verified pidfd.
+ * Each victim signalled keeps its pidfd (opened after the signal, to watch
+ * its death) in .fd (the caller closes them: sweep_close). Members @known
+ * already had it (a pending kill signalling again): no kill event, and not
+ * counted in .fresh.
+ */
+static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill *known)
+{
+	/* the root is a victim too when the kill was asked for (it lives) */
+	int err = list_members(a, s, sig, !requested(a, s->tag));
+
+	if (err)
+		return err;
 	for (size_t i = 0; i < s->n; i++) {
 		struct victim *v = &s->v[i];
 		bool old = pk_find(known, v->pid, v->start);
@@ -249,10 +267,11 @@ static void lineage_done(struct agent *a, struct sweep *s, struct pkill *k, uint
 	report_self(a, s);
 	report_refused(a, s);
 	note_lineage_dead(a, s->tag, kills, sweeps, death_ts);
-	log_info("tag %u: root died, killed %llu descendant(s) in %d sweep(s), "
-		 "%.3f ms after the root's exit",
-		 s->tag, (unsigned long long)kills, sweeps,
-		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0);
+	log_info("tag %u: %s, killed %llu descendant(s) in %d sweep(s), %.3f ms after %s",
+		 s->tag, requested(a, s->tag) ? "killed on request" : "root died",
+		 (unsigned long long)kills, sweeps,
+		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0,
+		 requested(a, s->tag) ? "the request" : "the root's exit");
 	reaper_drop(&a->rp, s->tag);
 }
 
@@ -347,6 +366,40 @@ int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t de
 	return err ? err : -EINPROGRESS;
 }
 
+/*
+ * Send @sig to every live member of @tag's lineage, root included, and
+ * nothing more: the tag stays as it is (`exec --init --forward-lineage`).
+ * Each member is signalled only if it is still the process recorded (the
+ * iterator with the task in hand, or a verified pidfd); members the tag's
+ * owner may not signal are left out. *sent: how many got it. Returns 0 or
+ * -errno.
+ */
+int signal_lineage(struct agent *a, uint32_t tag, int sig, size_t *sent, size_t *refused)
+{
+	struct sweep s = { .tag = tag };
+	int err = list_members(a, &s, a->iter_kill ? sig : 0, false);
+
+	*sent = 0;
+	*refused = s.nref;
+	for (size_t i = 0; !err && i < s.n; i++) {
+		struct victim *v = &s.v[i];
+		int fd;
+
+		if (v->flags & BG_MEMBER_SIGNALLED) {
+			(*sent)++;
+			continue;
+		}
+		fd = open_verified(a, tag, v);
+		if (fd < 0)
+			continue;
+		if (!pidfd_send_signal(fd, sig, NULL, 0))
+			(*sent)++;
+		close(fd);
+	}
+	sweep_free(&s);
+	return err;
+}
+
 /* A lineage in its grace period: signalled, SIGKILL due at .deadline. */
 struct grace *find_grace(struct agent *a, uint32_t tag)
 {
@@ -356,12 +409,88 @@ struct grace *find_grace(struct agent *a, uint32_t tag)
 	return NULL;
 }
 
+static void grace_unwatch(struct grace *g)
+{
+	for (size_t i = 0; i < g->nwatch; i++)
+		close(g->watch[i].fd);
+	free(g->watch);
+	g->watch = NULL;
+	g->nwatch = 0;
+}
+
 void drop_grace(struct agent *a, uint32_t tag)
 {
 	struct grace *g = find_grace(a, tag);
 
-	if (g)
+	if (g) {
+		grace_unwatch(g);
 		*g = a->grace[--a->ngrace];
+	}
+}
+
+/* Watch the members @s opened pidfds for (they move from @s to @g). */
+static int grace_watch(struct grace *g, struct sweep *s)
+{
+	size_t n = 0;
+	struct pollfd *w;
+
+	for (size_t i = 0; i < s->n; i++)
+		n += s->v[i].fd >= 0;
+	w = realloc(g->watch, (g->nwatch + n + 1) * sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	g->watch = w;
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->v[i].fd < 0)
+			continue;
+		w[g->nwatch++] = (struct pollfd){ .fd = s->v[i].fd, .events = POLLIN };
+		s->v[i].fd = -1;
+	}
+	return 0;
+}
+
+/*
+ * Is nothing of @g's lineage left, before its deadline? The watched pidfds
+ * are polled (one poll(2) for all: a pidfd is readable once its process is
+ * gone) and the dead ones dropped; when none is left, one sweep, sending
+ * nothing, looks for members not watched yet (born since, or not opened):
+ * the lineage is empty when it finds none (members the owner may not
+ * signal count as members). Costs O(members) per look, and one walk of the
+ * tasks each time every watched member is gone.
+ */
+bool grace_empty(struct agent *a, struct grace *g)
+{
+	struct sweep s = { .tag = g->tag };
+	size_t j = 0;
+	bool empty;
+
+	if (g->nwatch) {
+		if (poll(g->watch, g->nwatch, 0) < 0)
+			return false;
+		for (size_t i = 0; i < g->nwatch; i++) {
+			if (g->watch[i].revents)
+				close(g->watch[i].fd);
+			else
+				g->watch[j++] = (struct pollfd){ .fd = g->watch[i].fd, .events = POLLIN };
+		}
+		g->nwatch = j;
+		if (g->nwatch)
+			return false;
+	}
+	if (list_members(a, &s, 0, !requested(a, g->tag)))
+		return false;
+	for (size_t i = 0; i < s.n; i++)
+		s.v[i].fd = open_verified(a, g->tag, &s.v[i]);
+	empty = !s.nref && grace_watch(g, &s) == 0 && !g->nwatch;
+	/* listed but none could be opened (gone meanwhile, or out of fds):
+	 * empty only if a second look finds nobody either */
+	if (empty && s.n) {
+		sweep_free(&s);
+		s = (struct sweep){ .tag = g->tag };
+		empty = !list_members(a, &s, 0, !requested(a, g->tag)) && !s.n && !s.nref;
+	}
+	sweep_free(&s);
+	return empty;
 }
 
 /*
@@ -386,9 +515,12 @@ int start_grace(struct agent *a, struct sweep_budget *b, uint32_t tag, const str
 	err = signal_sweep(a, &s, (int)t->signal, NULL);
 	b->members += s.n;
 	report_self(a, &s);
-	log_info("tag %u: root died, SIG%s sent to %zu descendant(s), SIGKILL in %.3f s", tag,
+	log_info("tag %u: %s, SIG%s sent to %zu member(s), SIGKILL in %.3f s", tag,
+		 requested(a, tag) ? "killed on request" : "root died",
 		 signal_name((int)t->signal, name, sizeof(name)), s.sent,
 		 (double)(int64_t)(deadline - now_ns()) / 1e9);
+	if (!err && grace_watch(&a->grace[a->ngrace - 1], &s))
+		log_warn("tag %u: cannot watch the lineage: it is killed at the deadline", tag);
 	sweep_free(&s);
 	return err;
 }

@@ -381,6 +381,8 @@ out:
 		close(a.lock_fd);
 	tt_free(&a.tt);
 	sc_free(&a.sc);
+	while (a.ngrace)
+		drop_grace(&a, a.grace[0].tag);
 	free(a.grace);
 	reaper_close(&a.rp);
 	return rc;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
- * `bpfguard kill` and `bpfguard wait`: a lineage killed on request, root
+ * `bpfguard kill`, `bpfguard wait` and the lineage signal: a lineage killed on request, root
  * included, through the same work list as a root's death (a death record
  * marked BG_DEATH_REQUESTED); and the wait for a lineage to be empty.
  */
@@ -177,5 +177,32 @@ bool op_wait(struct agent *a, struct request *rq)
 	}
 none:
 	reply(a, rq, ENOENT, NULL, 0, "no tag %u, and no outcome of it kept", id);
+	return false;
+}
+
+/* A signal to every member of the lineage, root included, which goes on
+ * as it was (`exec --init --forward-lineage`). Who may: as for kill. */
+bool op_signal(struct agent *a, struct request *rq)
+{
+	const struct bg_req *req = rq->req;
+	int sig = req->signal ? (int)req->signal : SIGTERM;
+	size_t sent, refused;
+	struct bg_tag *t;
+	uint32_t id;
+	int err;
+
+	if (req->signal > 64 || req->grace_ns) {
+		reply(a, rq, EINVAL, NULL, 0, "invalid signal, or a grace (a signal takes none)");
+		return false;
+	}
+	if (!target_tag(a, rq, AZ_KILL, &id, &t))
+		return false;
+	err = signal_lineage(a, id, sig, &sent, &refused);
+	if (err) {
+		reply(a, rq, EIO, NULL, 0, "cannot list tag %u's lineage: %s", id, strerror(-err));
+		return false;
+	}
+	reply(a, rq, 0, NULL, 0, "signalled %zu member(s) of tag %u%s", sent, id,
+	      refused ? " (some its owner may not signal were not)" : "");
 	return false;
 }

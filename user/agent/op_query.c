@@ -187,8 +187,8 @@ static bool lists_tag(const struct lister *l, uint32_t id)
 	const struct bg_tag *t = tt_find(&l->a->tt, id);
 	struct az_tag at = az_tag_of(t);
 
-	return t && t->state == BG_TAG_ACTIVE && az_sees_tag(l->c, &at) &&
-	       seen_pid(l, t->root_pid);
+	return t && (t->state == BG_TAG_ACTIVE || t->state == BG_TAG_DOOMED) &&
+	       az_sees_tag(l->c, &at) && seen_pid(l, t->root_pid);
 }
 
 static int list_member(void *ctx, uint32_t pid, const struct bg_proc *e)
@@ -251,16 +251,25 @@ bool op_list(struct agent *a, struct request *rq)
 
 	for (size_t i = 0; i < a->tt.n; i++) {
 		uint32_t id = a->tt.ids[i], parent = tt_parent(&a->tt, id);
+		struct bg_death d;
 
 		if (!lists_tag(&l, id))
 			continue;
-		*lt++ = (struct bg_list_tag){
+		*lt = (struct bg_list_tag){
 			.tag = id,
 			.root_pid = seen_pid(&l, a->tt.tags[i].root_pid),
 			.parent = lists_tag(&l, parent) ? parent : 0,
 			.owner_uid = a->tt.tags[i].owner_uid,
 			.flags = a->tt.tags[i].flags,
 		};
+		if (a->tt.tags[i].state == BG_TAG_DOOMED) {
+			lt->state = BG_LIST_KILLING;
+			if (!store_death(&a->st, id, &d) && (d.flags & BG_DEATH_ROOT_EXITED)) {
+				lt->state |= BG_LIST_ROOT_EXITED;
+				lt->root_status = d.status;
+			}
+		}
+		lt++;
 	}
 	if (l.n) /* l.p is NULL when nothing is tracked: memcpy(NULL) is UB */
 		memcpy(lt, l.p, l.n * sizeof(*l.p));

@@ -14,6 +14,7 @@
  *   status   a well-formed status request
  *   waittag:ID  a wait on tag ID by its number (BG_REQ_F_BY_TAG), as the
  *            library sends it after an agent restart
+ *   signal:PID:SIG  a lineage signal (BG_OP_SIGNAL) with a pidfd of PID
  * After connecting (and sending what the mode sends) it creates FILE, then
  * waits at most --hold seconds (default 30) for the agent's answer and
  * prints one line:
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,7 +45,7 @@
 static void __attribute__((noreturn)) usage(void)
 {
 	fprintf(stderr, "usage: ctlclient [--ready FILE] [--hold S] SOCKET "
-			"garbage|huge|half|silent|fds|status|waittag:ID\n");
+			"garbage|huge|half|silent|fds|status|waittag:ID|signal:PID:SIG\n");
 	exit(2);
 }
 
@@ -70,11 +72,9 @@ static int send_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
-/* A status request with @nfd descriptors attached. */
-static int send_status(int fd, int nfd)
+/* @req with @nfd descriptors attached: @pidfd, or (-1) /dev/null. */
+static int send_req(int fd, struct bg_req req, int nfd, int pidfd)
 {
-	struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
-			      .op = BG_OP_STATUS };
 	char cbuf[CMSG_SPACE(sizeof(int) * 4)] = { 0 };
 	struct iovec iov = { .iov_base = &req, .iov_len = sizeof(req) };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -84,7 +84,7 @@ static int send_status(int fd, int nfd)
 		struct cmsghdr *c;
 
 		for (int i = 0; i < nfd; i++) {
-			fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+			fds[i] = pidfd >= 0 ? dup(pidfd) : open("/dev/null", O_RDONLY | O_CLOEXEC);
 			if (fds[i] < 0)
 				die("open /dev/null");
 		}
@@ -152,8 +152,27 @@ int main(int argc, char **argv)
 		if (send_all(fd, &req, sizeof(req) / 2))
 			die("send");
 	} else if (!strcmp(mode, "fds") || !strcmp(mode, "status")) {
-		if (send_status(fd, !strcmp(mode, "fds") ? 4 : 0))
+		struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
+				      .op = BG_OP_STATUS };
+
+		if (send_req(fd, req, !strcmp(mode, "fds") ? 4 : 0, -1))
 			die("sendmsg");
+	} else if (!strncmp(mode, "signal:", 7)) {
+		struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
+				      .op = BG_OP_SIGNAL };
+		char *sig = strchr(mode + 7, ':');
+		int pidfd;
+
+		if (!sig)
+			usage();
+		req.pid = atoi(mode + 7);
+		req.signal = (uint32_t)atoi(sig + 1);
+		pidfd = (int)syscall(SYS_pidfd_open, req.pid, 0);
+		if (pidfd < 0)
+			die("pidfd_open");
+		if (send_req(fd, req, 1, pidfd))
+			die("sendmsg");
+		close(pidfd);
 	} else if (!strncmp(mode, "waittag:", 8)) {
 		struct bg_req req = { .magic = BG_CTL_MAGIC, .version = BG_CTL_VERSION,
 				      .op = BG_OP_WAIT, .flags = BG_REQ_F_BY_TAG,

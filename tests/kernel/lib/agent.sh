@@ -263,7 +263,7 @@ quick_status() {
 # into LROOT[pid]=tag, LPARENT[pid]=parent tag, LDESC[pid]=" pid pid ... ".
 list_roots() {
 	local s why
-	local re='\{"pid":([0-9]+),"tag":([0-9]+),"parent_tag":([0-9]+),[^{}]*"comm":"[^"]*","descendants":\[([0-9,]*)\][^{}]*\{[^{}]*\}\}'
+	local re='\{"pid":([0-9]+),"tag":([0-9]+),"parent_tag":([0-9]+),[^{}]*"comm":"[^"]*","descendants":\[([0-9,]*)\][^{}]*\{[^{}]*\},"state":"[a-z]+"(,"root_exit":\{[^{}]*\})?\}'
 	LROOT=() LPARENT=() LDESC=()
 	cli list --json --pin-dir "$1"
 	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return 1; }
@@ -319,6 +319,19 @@ status_get_at() {
 # status_get PATH...: status_get_at of the suite's agent; status_get_x: of the one on XPIN.
 status_get() { status_get_at "$PIN" "$@"; }
 status_get_x() { status_get_at "$XPIN" "$@"; }
+
+# list_empty: wait (bounded) until the agent lists no tag: every lineage
+# ended. Sets REASON and returns 1 when one is still listed.
+list_empty() {
+	local deadline
+	now
+	deadline=$((NOW + BOUND_MS))
+	while cli list --pin-dir "$PIN"; [[ $OUT != "no tagged processes" ]]; do
+		now
+		((NOW < deadline)) || { REASON="still listed after $BOUND_MS ms: $(oneline "$OUT")"; return 1; }
+		msleep 0.1
+	done
+}
 
 # tag_id: the tag number in the CLI's "tagged PID (tag N...)" answer (OUT).
 tag_id() {
