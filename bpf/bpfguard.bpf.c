@@ -853,12 +853,18 @@ int bg_members(struct bpf_iter__task *ctx)
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
-	e = live_member(task, sweep_tag);
-	if (!e)
+	e = find_proc(task->tgid);
+	if (!e || e->start != task->start_boottime || !tag_within(e->tag, sweep_tag))
 		return 0;
 	m.pid = task->tgid;
 	m.start = e->start;
 	bpf_probe_read_kernel_str(m.comm, sizeof(m.comm), task->comm);
+	if (bg_group_dead(task)) {
+		/* exiting: nothing to signal, but not gone yet */
+		m.flags = BG_MEMBER_DYING;
+		bpf_seq_write(seq, &m, sizeof(m));
+		return 0;
+	}
 	t = bpf_map_lookup_elem(&tags, &sweep_tag);
 	if (!owner_may_signal(t, task))
 		m.flags = BG_MEMBER_REFUSED;

@@ -220,7 +220,7 @@ struct bg_event {
 };
 _Static_assert(sizeof(struct bg_event) == 24, "bg_event is a wire layout");
 
-/* A live member of a lineage, as the bg_members iterator reports it. */
+/* A live (or dying) member of a lineage, as the bg_members iterator reports it. */
 struct bg_member {
 	__u64 start;
 	__u32 pid;
@@ -233,6 +233,9 @@ struct bg_member {
 #define BG_MEMBER_SIGNALLED 0x2
 /* ...or tried and the kernel refused: the agent sends it through a pidfd. */
 #define BG_MEMBER_SIGNAL_FAILED 0x4
+/* Its every thread is exiting (its entry is still there): not signalled,
+ * watched until it is gone, since it still holds memory and files. */
+#define BG_MEMBER_DYING 0x8
 _Static_assert(sizeof(struct bg_member) == 32, "bg_member is a wire layout");
 
 /* Per-CPU counters in the pinned `stats` map. BPF-owned first. */

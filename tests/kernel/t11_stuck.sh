@@ -148,6 +148,36 @@ test_stuck_member() {
 	return $rc
 }
 
+# A member that blocks in its own exit, after its exit hook: it closes a
+# file whose FLUSH the FUSE server holds (helpers/fusehang, a name with 'f').
+# It runs no more code but still holds its files: its lineage is not empty,
+# `kill --wait` times out (124), the tag stays listed as being killed, and
+# once the FLUSH is answered the member is gone and so is the tag.
+exiting_member_case() {
+	local stuck
+	fuse_start || return
+	stuck_tree f 1 || return
+	role stuck
+	stuck=${ROLE_PIDS[0]:-}
+	[[ -n $stuck ]] || { fail "setup: the tree has no member holding the FUSE file"; return; }
+	cli kill "$ROOT" --wait --timeout 2s --pin-dir "$PIN"
+	[[ $RC == 124 ]] || { fail "kill --wait while a member is blocked in its exit: exit $RC, expected 124: $ERR"; return; }
+	fuse_held 1 || return
+	is_alive "$stuck" || { fail "setup: the member blocked in its exit is gone"; return; }
+	cli list --pin-dir "$PIN"
+	[[ $OUT == *"[killing"* ]] || { fail "list while a member is still exiting: $(oneline "$OUT")"; return; }
+	fuse_release
+	wait_dead "$BOUND_MS" "$stuck" || { fail "the member $stuck still exits $BOUND_MS ms after its FLUSH was answered"; return; }
+	list_empty || fail "the member is gone: $REASON"
+}
+
+test_exiting_member() {
+	exiting_member_case
+	local rc=$?
+	fuse_stop
+	return $rc
+}
+
 # The agent restarts while a member is stuck: it stops at once on SIGTERM;
 # the next one takes the death up again from the pinned deaths map without
 # stalling (status answers, a lineage killed meanwhile dies), reports the

@@ -186,7 +186,7 @@ enum quota_verdict quota_procs_verdict(struct agent *a, uint32_t uid);
 /* kill.c */
 struct victim {
 	uint32_t pid;
-	uint32_t flags; /* BG_MEMBER_SIGNALLED: the iterator sent the signal */
+	uint32_t flags; /* BG_MEMBER_SIGNALLED: the iterator sent the signal; _DYING */
 	uint64_t start;
 	int fd;		/* its pidfd after the sweep signalled it, else -1 */
 	bool unwatched; /* signalled, but no pidfd could be had (no fds left) */

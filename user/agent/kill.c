@@ -106,8 +106,10 @@ static int list_members(struct agent *a, struct sweep *s, int sig, bool root_spa
 		struct bg_member m;
 
 		memcpy(&m, buf + off, sizeof(m));
-		/* the dead root: its entry lives until the end of its exit hook */
-		if (root_spared && t && t->root_pid == m.pid && t->root_start == m.start)
+		/* the dead root: its entry lives until the end of its exit hook
+		 * (exiting, it is watched to its end all the same) */
+		if (root_spared && !(m.flags & BG_MEMBER_DYING) && t && t->root_pid == m.pid &&
+		    t->root_start == m.start)
 			continue;
 		if ((pid_t)m.pid == a->self) {
 			s->self_found = true;
@@ -126,12 +128,41 @@ static int list_members(struct agent *a, struct sweep *s, int sig, bool root_spa
 			return -ENOMEM;
 		}
 		s->v[s->n] = (struct victim){ .pid = m.pid, .start = m.start, .fd = -1,
-					      .flags = m.flags & BG_MEMBER_SIGNALLED };
+					      .flags = m.flags & (BG_MEMBER_SIGNALLED | BG_MEMBER_DYING) };
 		memcpy(s->v[s->n].comm, m.comm, sizeof(m.comm));
 		s->v[s->n++].comm[sizeof(m.comm) - 1] = '\0';
 	}
 	free(buf);
 	return 0;
+}
+
+/*
+ * A pidfd to watch @v die by, never to signal it through: the recorded
+ * process (open_verified), or one past its exit hook (which deleted its
+ * entry) that has not exited yet, as its start time in /proc shows (a pid
+ * reused since has another). Such a process runs no more user code but
+ * still holds its memory and files: its lineage is empty only once it is
+ * gone, which its pidfd tells.
+ */
+static int open_watch(struct agent *a, uint32_t tag, const struct victim *v)
+{
+	static long hz;
+	struct proc_stat st;
+	int fd = open_verified(a, tag, v);
+
+	if (fd != -ESRCH)
+		return fd;
+	fd = (int)pidfd_open((pid_t)v->pid, 0);
+	if (fd < 0)
+		return errno == ESRCH ? -ESRCH : -EMFILE;
+	if (!hz)
+		hz = sysconf(_SC_CLK_TCK);
+	if (hz <= 0 || read_proc_stat((pid_t)v->pid, &st) ||
+	    st.starttime != v->start / (1000000000ull / (unsigned long long)hz)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
 }
 
 /*
@@ -156,10 +187,14 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 		struct victim *v = &s->v[i];
 		bool old = pk_find(known, v->pid, v->start);
 
+		if (v->flags & BG_MEMBER_DYING) {
+			v->fd = open_watch(a, s->tag, v); /* watched, never signalled */
+			continue;
+		}
 		if (v->flags & BG_MEMBER_SIGNALLED) {
 			if (!old)
 				note_kill(a, s->tag, v->pid, v->comm, sig, s->death_ts, false);
-			v->fd = open_verified(a, s->tag, v); /* gone already: nothing to watch */
+			v->fd = open_watch(a, s->tag, v); /* gone already: nothing to watch */
 			v->unwatched = v->fd == -EMFILE;
 		} else {
 			v->fd = old ? open_verified(a, s->tag, v)
@@ -167,6 +202,11 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 			if (old && v->fd >= 0 && pidfd_send_signal(v->fd, sig, NULL, 0)) {
 				close(v->fd);
 				v->fd = -1;
+			}
+			if (v->fd == -ESRCH) {
+				/* exiting already: watched to its end, not signalled */
+				v->fd = open_watch(a, s->tag, v);
+				continue;
 			}
 			if (v->fd < 0)
 				continue;
@@ -313,7 +353,8 @@ static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uin
  * (dying, or stuck), it is swept again (signalled again) once per tick; and
  * after two sweeps in a row that found members but could watch none of them
  * die (pidfd_open or the signal refused), only once per tick too, rather
- * than in a busy loop.
+ * than in a busy loop. A sweep that finds nobody while a member it watched
+ * is still exiting (past its exit hook, so unlisted) does not end it.
  * Returns 0 when the lineage is empty, -EINPROGRESS while it is being
  * killed (*next: when to look again, if no pidfd wakes the loop first),
  * -EBUSY when this wake-up's sweep budget is spent, or an error.
@@ -336,6 +377,17 @@ int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t de
 	b->sweeps--;
 	err = signal_sweep(a, &s, SIGKILL, k);
 	b->members += s.n;
+	if (!err && !s.n && k && pk_exiting(k)) {
+		/* nobody listed, yet a member signalled before has not exited:
+		 * past its exit hook (its entry is gone, no sweep sees it) and
+		 * still in its exit, holding memory and files. Its pidfd tells
+		 * when it is gone; the tick looks again meanwhile. */
+		sweep_free(&s);
+		k->last_sweep = now;
+		if (now + TICK_NS < *next)
+			*next = now + TICK_NS;
+		return -EINPROGRESS;
+	}
 	if (!err && !s.n) {
 		lineage_done(a, &s, k, death_ts);
 		sweep_free(&s);
@@ -389,6 +441,8 @@ int signal_lineage(struct agent *a, uint32_t tag, int sig, size_t *sent, size_t 
 			(*sent)++;
 			continue;
 		}
+		if (v->flags & BG_MEMBER_DYING)
+			continue;
 		fd = open_verified(a, tag, v);
 		if (fd < 0)
 			continue;
@@ -480,7 +534,7 @@ bool grace_empty(struct agent *a, struct grace *g)
 	if (list_members(a, &s, 0, !requested(a, g->tag)))
 		return false;
 	for (size_t i = 0; i < s.n; i++)
-		s.v[i].fd = open_verified(a, g->tag, &s.v[i]);
+		s.v[i].fd = open_watch(a, g->tag, &s.v[i]);
 	empty = !s.nref && grace_watch(g, &s) == 0 && !g->nwatch;
 	/* listed but none could be opened (gone meanwhile, or out of fds):
 	 * empty only if a second look finds nobody either */

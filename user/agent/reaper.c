@@ -159,6 +159,15 @@ void pk_reap(struct pkill *k)
 		free(p);
 }
 
+bool pk_exiting(struct pkill *k)
+{
+	pk_reap(k);
+	for (size_t i = 0; i < k->n; i++)
+		if (k->m[i].fd >= 0)
+			return true;
+	return false;
+}
+
 void reaper_reap(struct reaper *r)
 {
 	for (size_t i = 0; i < r->n; i++)

@@ -73,6 +73,8 @@ int pk_add(struct reaper *r, struct pkill *k, const struct pk_member *m, const s
 void pk_clear(struct pkill *k);
 /* Close the pidfds that report death; k->live = members still alive. */
 void pk_reap(struct pkill *k);
+/* Is a member @k watches still not gone (its pidfd silent)? Reaps first. */
+bool pk_exiting(struct pkill *k);
 /* Reap every record. */
 void reaper_reap(struct reaper *r);
 /* The next live member of @k not yet reported and alive REAPER_STUCK_NS

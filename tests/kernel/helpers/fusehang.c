@@ -12,7 +12,9 @@
  *       write REPORT ("PID\n") once mounted. A LOOKUP of a name starting
  *       with 'x' (DIR/x, DIR/x2...) is held, never answered, and REPORT.got
  *       says how many are held ("N\n"); SIGUSR1 answers them all (ENOENT).
- *       Every other request gets ENOSYS. Exits on SIGTERM, or after
+ *       A name starting with 'f' is a file that opens; its FLUSH (on its
+ *       last close: at exit, after the exit hook) is held the same way and
+ *       SIGUSR1 answers it (0). Every other request gets ENOSYS. Exits on SIGTERM, or after
  *       --life seconds (default 300); the namespace and its mount go with it
  *       (closing /dev/fuse aborts the connection: nothing stays stuck).
  *
@@ -20,8 +22,10 @@
  *       The lineage: the root (this process) waits for --go FILE, then forks
  *       NORMAL sleepers and one child that stat()s PATH (the served DIR/x,
  *       through /proc/SERVER/root) and so blocks; PATH "-": no such child.
- *       OUT gets "PID ROLE" lines: root, normal..., stuck. Every process
- *       exits after --life seconds.
+ *       A PATH whose name starts with 'f' is opened instead: the child
+ *       holds it open, and blocks only in its exit, closing it. OUT gets
+ *       "PID ROLE" lines: root, normal..., stuck. Every process exits after
+ *       --life seconds.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -74,6 +78,7 @@ static int serve(const char *dir, const char *report, long life_s)
 	static char buf[FUSE_MIN_READ_BUFFER + 65536];
 	char opts[128], path[4096], line[32];
 	uint64_t held[64];
+	bool flush[64];
 	size_t nheld = 0;
 	long end = now_ms() + life_s * 1000;
 	sigset_t set;
@@ -119,7 +124,7 @@ static int serve(const char *dir, const char *report, long life_s)
 			if (si.ssi_signo == SIGTERM)
 				break;
 			for (size_t i = 0; i < nheld; i++) /* SIGUSR1: let them go */
-				reply(fd, held[i], ENOENT, NULL, 0);
+				reply(fd, held[i], flush[i] ? 0 : ENOENT, NULL, 0);
 			nheld = 0;
 			continue;
 		}
@@ -138,11 +143,37 @@ static int serve(const char *dir, const char *report, long life_s)
 						   .flags = ii->flags & FUSE_PARALLEL_DIROPS };
 
 			reply(fd, in->unique, 0, &o, sizeof(o));
-		} else if (in->opcode == FUSE_LOOKUP && nheld < 64 && buf[sizeof(*in)] == 'x') {
+		} else if ((in->opcode == FUSE_LOOKUP && buf[sizeof(*in)] == 'x') ||
+			   in->opcode == FUSE_FLUSH) {
+			if (nheld == 64) {
+				reply(fd, in->unique, EBUSY, NULL, 0);
+				continue;
+			}
+			flush[nheld] = in->opcode == FUSE_FLUSH;
 			held[nheld++] = in->unique;
 			snprintf(path, sizeof(path), "%s.got", report);
 			snprintf(line, sizeof(line), "%zu\n", nheld);
 			write_text(path, line);
+		} else if (in->opcode == FUSE_LOOKUP && buf[sizeof(*in)] == 'f') {
+			struct fuse_entry_out e = { .nodeid = 2, .generation = 1,
+						    .entry_valid = 3600, .attr_valid = 3600,
+						    .attr = { .ino = 2, .mode = S_IFREG | 0644,
+							      .nlink = 1 } };
+
+			reply(fd, in->unique, 0, &e, sizeof(e));
+		} else if (in->opcode == FUSE_GETATTR) {
+			struct fuse_attr_out o = { .attr_valid = 3600,
+						   .attr = { .ino = in->nodeid, .nlink = 1,
+							     .mode = in->nodeid == 2 ? S_IFREG | 0644
+										 : S_IFDIR | 0755 } };
+
+			reply(fd, in->unique, 0, &o, sizeof(o));
+		} else if (in->opcode == FUSE_OPEN) {
+			struct fuse_open_out o = { .fh = 1 };
+
+			reply(fd, in->unique, 0, &o, sizeof(o));
+		} else if (in->opcode == FUSE_RELEASE) {
+			reply(fd, in->unique, 0, NULL, 0);
 		} else if (!no_reply(in->opcode)) {
 			reply(fd, in->unique, in->opcode == FUSE_LOOKUP ? ENOENT : ENOSYS, NULL, 0);
 		}
@@ -172,9 +203,18 @@ static int tree(const char *go, long life_s, const char *out, const char *path, 
 	if (pid < 0)
 		return 1;
 	if (pid == 0 && strcmp(path, "-")) {
+		const char *name = strrchr(path, '/');
 		struct stat st;
 
-		stat(path, &st); /* blocks until the server answers */
+		if (name && name[1] == 'f') {
+			/* open, and closed only by the exit: its FLUSH blocks there */
+			if (open(path, O_RDONLY) < 0) {
+				perror("fusehang: open");
+				_exit(1);
+			}
+		} else {
+			stat(path, &st); /* blocks until the server answers */
+		}
 		exit_at(end);
 	}
 	if (pid)

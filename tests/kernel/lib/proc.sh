@@ -49,6 +49,7 @@ read_stat() {
 	rest=${line##*) }
 	local -a f
 	read -ra f <<<"$rest"
+	((${#f[@]} >= 20)) || return 1 # not a whole stat line (never seen: a guard)
 	S_STATE=${f[0]} S_PPID=${f[1]} S_SID=${f[3]} S_FLAGS=${f[6]} S_START=${f[19]}
 }
 
