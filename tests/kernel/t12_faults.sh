@@ -564,10 +564,8 @@ test_client_limits() {
 	local sock i out line busy=0 timedout=0 lim=8 deadline
 	local -a cl=() outs=() errs=()
 	setup_users || return
-	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
-		{ fail "setup: the agent's log names no control socket"; return; }
-	sock=${BASH_REMATCH[1]}
-	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	user_ctlclient || return
+	sock=$CTL_SOCK
 	for ((i = 0; i < 2 * lim; i++)); do
 		SEQ=$((SEQ + 1))
 		out=$UDIR/w/lim$SEQ

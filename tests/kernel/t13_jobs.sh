@@ -322,10 +322,8 @@ test_wait_pidns() {
 	local sock id f errs=()
 	setup_users || return
 	f=$UDIR/w/wpidns$$
-	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
-		{ fail "setup: the agent's log names no control socket"; return; }
-	sock=${BASH_REMATCH[1]}
-	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	user_ctlclient || return
+	sock=$CTL_SOCK
 	utree "$TUID" children 1 || return
 	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }
@@ -457,10 +455,8 @@ while :; do sleep 0.05; done'
 test_signal_lineage() {
 	local sock p errs=() stopped deadline
 	setup_users || return
-	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
-		{ fail "setup: the agent's log names no control socket"; return; }
-	sock=${BASH_REMATCH[1]}
-	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return; }
+	user_ctlclient || return
+	sock=$CTL_SOCK
 	utree "$TUID" children 2 || return
 	ucli "$TUID" tag "$ROOT" --pin-dir "$PIN"
 	[[ $RC == 0 ]] || { fail "setup: uid $TUID's tag: exit $RC: $ERR"; return; }

@@ -30,6 +30,7 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 	struct bg_tag *t = tt_find(&a->tt, key);
 	struct grace *g = find_grace(a, key);
 	struct death_facts f = { .tagged = t, .in_grace = g, .budget_left = budget_left(b) };
+	enum death_step step;
 	uint64_t deadline;
 	struct bg_death d;
 	int err = 0;
@@ -54,8 +55,13 @@ static int handle_death(struct agent *a, struct sweep_budget *b, uint32_t key, u
 	}
 	f.death_ts = d.ts;
 	f.now = now_ns();
-	f.grace_empty = g && grace_empty(a, g);
-	switch (death_step(&f, &deadline)) {
+	step = death_step(&f, &deadline);
+	/* only a grace being waited out asks whether its lineage obeyed */
+	if (step == DS_GRACE_WAIT && grace_empty(a, g)) {
+		f.grace_empty = true;
+		step = death_step(&f, &deadline);
+	}
+	switch (step) {
 	case DS_BUDGET:
 		return H_BUDGET;
 	case DS_GRACE_START:

@@ -194,7 +194,7 @@ static int signal_sweep(struct agent *a, struct sweep *s, int sig, struct pkill 
 		if (v->flags & BG_MEMBER_SIGNALLED) {
 			if (!old)
 				note_kill(a, s->tag, v->pid, v->comm, sig, s->death_ts, false);
-			v->fd = open_watch(a, s->tag, v); /* gone already: nothing to watch */
+			v->fd = open_watch(a, s->tag, v); /* gone already (-ESRCH): nothing to watch */
 			v->unwatched = v->fd == -EMFILE;
 		} else {
 			v->fd = old ? open_verified(a, s->tag, v)

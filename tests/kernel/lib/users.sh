@@ -59,6 +59,16 @@ utree() {
 	wait_tree
 }
 
+# user_ctlclient: the suite agent's control socket (CTL_SOCK, read from its
+# log) and helpers/ctlclient copied where the test users may run it, for
+# the tests that send raw requests as another user.
+user_ctlclient() {
+	[[ $(<"$AGENT_LOG") =~ (/run/bpfguard/[^ ]*\.sock) ]] ||
+		{ fail "setup: the agent's log names no control socket"; return 1; }
+	CTL_SOCK=${BASH_REMATCH[1]}
+	cp "$HELPERS/ctlclient" "$UDIR/" || { fail "setup: cannot copy ctlclient"; return 1; }
+}
+
 # xcli UID MODE ARGS...: the CLI as UID in MODE (--userns: root of a user
 # namespace of its own, as `unshare -Ur` makes it; --no-caps: uid 0 with no
 # capability). Sets RC, OUT, ERR.
