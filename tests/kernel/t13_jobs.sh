@@ -407,13 +407,16 @@ test_exec_init_signals() {
 
 # --forward-lineage: a signal to the init goes to every process of CMD's
 # lineage, a daemon reparented to the init included, each through the agent;
-# without it, to CMD alone (the member's trap does not run).
+# without it, to CMD alone (the member's trap does not run). The root's
+# trap waits (bounded) for the daemon's line before it exits: the root's
+# death kills the lineage, and a daemon slower to run its trap than the
+# root would be killed before it wrote it.
 test_exec_init_forward() {
 	local out=$TMP/init$$.c lines
 	local script='f=$1
 (trap "echo member >>$f.got; exit 0" USR1; echo m >"$f.m"; while :; do sleep 0.05; done) &
 (setsid bash -c "trap \"echo daemon >>$f.got; exit 0\" USR1; echo d >$f.d; while :; do sleep 0.05; done" &)
-trap "echo root >>$f.got; wait; exit 7" USR1
+trap "echo root >>$f.got; wait; n=0; until grep -qs daemon $f.got || ((n++ > 400)); do sleep 0.05; done; exit 7" USR1
 echo ready >"$f.r"
 while :; do sleep 0.05; done'
 	for mode in lineage cmd; do
