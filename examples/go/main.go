@@ -39,7 +39,8 @@ func usage() {
 		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] tag PID\n"+
 		"       bpfguard-go [-pin-dir DIR] status\n"+
 		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] kill PID\n"+
-		"       bpfguard-go [-pin-dir DIR] [-timeout D] wait PID\n")
+		"       bpfguard-go [-pin-dir DIR] [-timeout D] wait PID\n"+
+		"       bpfguard-go [-pin-dir DIR] [-signal N] signal PID   (default SIGTERM)\n")
 	os.Exit(2)
 }
 
@@ -120,6 +121,16 @@ func main() {
 			die(err)
 		}
 		fmt.Println(w.Msg)
+	case "signal":
+		s := syscall.SIGTERM
+		if sig != 0 {
+			s = syscall.Signal(sig)
+		}
+		msg, err := c.SignalLineage(pidArg(args), s)
+		if err != nil {
+			die(err)
+		}
+		fmt.Println(msg)
 	case "wait":
 		w, err := c.Wait(pidArg(args), timeout)
 		if errors.Is(err, syscall.ETIMEDOUT) {

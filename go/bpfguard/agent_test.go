@@ -146,6 +146,62 @@ func TestAgentTagPidfd(t *testing.T) {
 	waitDead(t, killBound(), "tagged by pidfd", kids...)
 }
 
+// SignalLineage reaches the root and every member and leaves the tag as it was:
+// SIGSTOP stops them all, SIGCONT resumes them all, the root's death still
+// kills the members. A signal out of range is refused, an untagged pid too.
+func TestAgentSignalLineage(t *testing.T) {
+	c := agentClient(t)
+	cmd := selfCmd("parent", "BPFGUARD_TEST_PIN_DIR="+c.PinDir, "BPFGUARD_TEST_SELFTAG=0")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	p := startHeld(t, cmd)
+	got := until(t, lines(out), 30*time.Second*bound())
+	kids := holdKids(t, got, "child", "locked")
+	if _, err := c.Tag(p.pid); err != nil {
+		t.Fatalf("Tag(%d): %v", p.pid, err)
+	}
+	all := append([]*proc{p}, kids...)
+	for _, x := range []struct {
+		sig     syscall.Signal
+		stopped bool
+	}{{syscall.SIGSTOP, true}, {syscall.SIGCONT, false}} {
+		msg, err := c.SignalLineage(p.pid, x.sig)
+		if err != nil || !strings.HasPrefix(msg, "signalled 3 member(s)") {
+			t.Fatalf("SignalLineage(%d, %v): %q, %v", p.pid, x.sig, msg, err)
+		}
+		for _, q := range all {
+			if !waitStopped(q.pid, x.stopped, killBound()) {
+				t.Errorf("after SignalLineage(%v), %d is not %s", x.sig, q.pid, map[bool]string{true: "stopped", false: "running"}[x.stopped])
+			}
+		}
+	}
+	_, err := c.SignalLineage(p.pid, 65)
+	wantErrno(t, "SignalLineage 65", err, syscall.EINVAL, "")
+	_, err = c.SignalLineage(os.Getpid(), syscall.SIGCONT)
+	wantErrno(t, "SignalLineage of an untagged process", err, syscall.ENOENT, "")
+	pidfdSignal(p.fd, syscall.SIGKILL)
+	waitDead(t, killBound(), "signalled, then the root killed", kids...)
+}
+
+// waitStopped: is pid's state (/proc/PID/stat) 'T' (stopped) or not, within bound?
+func waitStopped(pid int, stopped bool, bound time.Duration) bool {
+	end := time.Now().Add(bound)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return false
+		}
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) > 0 && (f[0] == "T") == stopped {
+			return true
+		}
+		if !time.Now().Before(end) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // holdKids holds the helper's reported children of these keys.
 func holdKids(t *testing.T, got map[string]string, keys ...string) []*proc {
 	t.Helper()

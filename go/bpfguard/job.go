@@ -226,6 +226,37 @@ func (c *Client) KillWait(pid int, timeout time.Duration) (WaitResult, error) {
 	return c.job(opKill, reqWait, pid, timeout)
 }
 
+// SignalLineage sends sig to every live member of the lineage of pid's
+// innermost tag, root included (bpfguard_signal): the tag goes on, and
+// nothing follows the signal. Allowed as Kill is; members the tag's owner
+// may not signal are left out. It returns the agent's line ("signalled 3
+// member(s) of tag 7").
+func (c *Client) SignalLineage(pid int, sig syscall.Signal) (string, error) {
+	r, err := c.resolve(false)
+	if err != nil {
+		return "", err
+	}
+	if sig < 1 || sig > 64 {
+		return "", fail(syscall.EINVAL, "invalid signal %d (1 to 64)", int(sig))
+	}
+	if err := checkPid(pid); err != nil {
+		return "", err
+	}
+	fd, err := openPid(pid)
+	if err != nil {
+		return "", err
+	}
+	defer syscall.Close(fd)
+	r.signal = uint32(sig)
+	msg, _, err := r.do(opSignal, pid, 0, []int{fd})
+	return msg, err
+}
+
+// SignalLineage is Client.SignalLineage with the default client.
+func SignalLineage(pid int, sig syscall.Signal) (string, error) {
+	return defaultClient.SignalLineage(pid, sig)
+}
+
 // Kill is Client.Kill with the default client.
 func Kill(pid int) (string, error) { return defaultClient.Kill(pid) }
 

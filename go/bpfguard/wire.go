@@ -28,9 +28,10 @@ const (
 	opUntag  = 3 // one pidfd attached
 	opList   = 4
 	opUnload = 5
-	opAdopt  = 6 // two pidfds: the root's, then the process's
-	opKill   = 8 // one pidfd attached; reqWait: answered as opWait
-	opWait   = 9 // one pidfd attached, or reqByTag: Pid2 is the tag id
+	opAdopt  = 6  // two pidfds: the root's, then the process's
+	opKill   = 8  // one pidfd attached; reqWait: answered as opWait
+	opWait   = 9  // one pidfd attached, or reqByTag: Pid2 is the tag id
+	opSignal = 10 // one pidfd attached: Signal to every member, root included
 
 	reqWait  = 0x1 // BG_REQ_F_WAIT
 	reqByTag = 0x2 // BG_REQ_F_BY_TAG

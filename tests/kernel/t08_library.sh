@@ -139,7 +139,8 @@ go_example_case() {
 # their processes by pidfd; they also list them here with their start times,
 # and none may outlive them (checked here, by our own means).
 GO_CLIENT_TESTS=(TestAgentTagListStatusUntag TestAgentTagPidfd TestAgentAdopt
-	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus TestAgentKillWait)
+	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus TestAgentKillWait
+	TestAgentSignalLineage)
 test_go_client() {
 	local out pids t p st
 	local -a left=() missing=()

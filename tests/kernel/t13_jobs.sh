@@ -363,6 +363,18 @@ test_go_example_jobs() {
 	bounded "$CLI_S" "$bin" -pin-dir "$PIN" -timeout 300ms wait "$ROOT" >"$TMP/goex.out" 2>&1
 	[[ $BRC == 124 ]] || { fail "bpfguard-go wait -timeout on a live lineage: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
 	check_alive "$ROOT" "${TREE_PIDS[@]}" || { fail "bpfguard-go wait killed: $(desc "${DEAD[@]}")"; return; }
+	# signal: SIGSTOP stops the root and its children, SIGCONT resumes them
+	local sig want p
+	for sig in 19:T 18:S; do # (resumed, they sleep)
+		bounded "$CLI_S" "$bin" -pin-dir "$PIN" -signal "${sig%:*}" signal "$ROOT" >"$TMP/goex.out" 2>&1
+		[[ $BRC == 0 && $(<"$TMP/goex.out") == "signalled 3 member(s) of tag "* ]] ||
+			{ fail "bpfguard-go -signal ${sig%:*} signal: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
+		want=${sig#*:}
+		for p in "$ROOT" "${TREE_PIDS[@]}"; do
+			wait_state "$p" "$want" 5000 ||
+				{ fail "bpfguard-go -signal ${sig%:*} signal: $p is in state $S_STATE, expected $want"; return; }
+		done
+	done
 	bounded "$CLI_S" "$bin" -pin-dir "$PIN" kill "$ROOT" >"$TMP/goex.out" 2>&1
 	[[ $BRC == 0 ]] || { fail "bpfguard-go kill: exit $BRC: $(oneline "$(<"$TMP/goex.out")")"; return; }
 	wait_dead 0 "$ROOT" "${TREE_PIDS[@]}" || fail "bpfguard-go kill returned while alive: $(desc "${ALIVE[@]}")"
