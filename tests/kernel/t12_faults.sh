@@ -487,7 +487,8 @@ test_bad_clients() {
 
 # Sixteen unprivileged clients (two users, eight processes each: helpers/flood.c)
 # loop connect/status/close and connect/garbage/close as fast as they can
-# for a few seconds. Meanwhile root's status and tag are answered (within
+# until root's requests and a kill are done (12 s at most, scaled by BOUND).
+# Meanwhile root's status and tag are answered (within
 # the CLI's bound), a tagged root's descendants die within the usual bound,
 # part of the flood is refused (EBUSY: the per-uid limits), and the agent's
 # log holds a bounded number of refusal lines and says how many it left out.
@@ -501,6 +502,7 @@ test_client_flood() {
 	cp "$HELPERS/flood" "$UDIR/" || { fail "setup: cannot copy the flood helper"; return; }
 	tagged_tree children 3 || return
 	kids=("${TREE_PIDS[@]}")
+	rm -f "$UDIR/w/flood.stop"
 	sleep 300 {SLEEPFD}>&- &
 	extra=$!
 	disown "$extra" 2>/dev/null
@@ -512,7 +514,8 @@ test_client_flood() {
 	for u in "$TUID" "$TUID" "$TUID2" "$TUID2"; do
 		SEQ=$((SEQ + 1))
 		out=$UDIR/w/flood$SEQ
-		"$UDIR/asuser" "$u" "$UDIR/flood" --procs 4 --ready "$out.ready" "$sock" "$secs" "$out" \
+		"$UDIR/asuser" "$u" "$UDIR/flood" --procs 4 --ready "$out.ready" --stop "$UDIR/w/flood.stop" \
+			"$sock" "$secs" "$out" \
 			>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
 		fl+=("$!")
 		disown "$!" 2>/dev/null
@@ -530,6 +533,7 @@ test_client_flood() {
 	kill_root_expect_dead "$ROOT" "${kids[@]}" || errs+=("during the flood: $REASON")
 	check_alive "${fl[@]}" ||
 		errs+=("the flood was over before root's requests and the kill were done (raise its length)")
+	: >"$UDIR/w/flood.stop"
 	wait_dead $(((secs + 20) * 1000)) "${fl[@]}" || errs+=("${#ALIVE[@]} flood client(s) still running $((secs + 20)) s on")
 	now
 	t1=$NOW

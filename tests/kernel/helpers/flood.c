@@ -3,9 +3,10 @@
  * flood: a hostile client of the agent's control socket, for the kernel
  * test client_flood. It stops by itself.
  *
- *   flood [--procs N] [--ready FILE] SOCKET SECONDS REPORT
+ *   flood [--procs N] [--ready FILE] [--stop FILE] SOCKET SECONDS REPORT
  *
- * N processes (default 2) loop for SECONDS: connect, then, round after
+ * N processes (default 2) loop for SECONDS, or until the --stop FILE
+ * exists (checked each round): connect, then, round after
  * round, a status request whose answer is read, 32 bytes of garbage, a
  * status request, garbage again; all but the first close at once without
  * reading, so that the next connection follows at once. Each connection and each wait is
@@ -49,7 +50,7 @@ static struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
 static void __attribute__((noreturn)) usage(void)
 {
-	fprintf(stderr, "usage: flood [--procs N] [--ready FILE] SOCKET SECONDS REPORT\n");
+	fprintf(stderr, "usage: flood [--procs N] [--ready FILE] [--stop FILE] SOCKET SECONDS REPORT\n");
 	exit(2);
 }
 
@@ -137,7 +138,7 @@ static void one_round(struct tally *t, unsigned long round, long end)
 
 int main(int argc, char **argv)
 {
-	const char *ready = NULL, *report;
+	const char *ready = NULL, *stop = NULL, *report;
 	struct tally *all, sum = { 0 };
 	long secs, end, procs = 2;
 	char line[256];
@@ -148,6 +149,8 @@ int main(int argc, char **argv)
 			procs = atol(argv[i + 1]);
 		else if (!strcmp(argv[i], "--ready"))
 			ready = argv[i + 1];
+		else if (!strcmp(argv[i], "--stop"))
+			stop = argv[i + 1];
 		else
 			usage();
 		i += 2;
@@ -178,7 +181,7 @@ int main(int argc, char **argv)
 		if (pid == 0) {
 			/* never outlive the test: the parent may be gone */
 			alarm((unsigned)secs + 10);
-			for (unsigned long r = 0; now_ms() < end; r++) {
+			for (unsigned long r = 0; now_ms() < end && !(stop && !access(stop, F_OK)); r++) {
 				one_round(&all[p], r + (unsigned long)p, end);
 				if (r == 0 && p == 0 && ready)
 					write_text(ready, "ready\n");
