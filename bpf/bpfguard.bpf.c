@@ -584,6 +584,28 @@ static __always_inline void wake_agent(__u32 tag, __u32 root_pid, __u64 ts)
 #define BG_MAX_CHILDREN_WALK 1024
 
 /*
+ * During an enrolment, a child of an exiting process that has an entry
+ * already (recorded in the lineage the new tag is cut from: a nested tag,
+ * or a release) moves with it, as the iterator would have moved it. A
+ * global function, verified once, for enroll_children's loop.
+ */
+__noinline int enrol_move(__u32 tgid, __u64 start)
+{
+	struct bg_proc *e = bpf_map_lookup_elem(&procs, &tgid);
+	__u32 cur;
+
+	if (!e || e->start != start || e->tag == enroll_tag)
+		return 0;
+	cur = resolve_tag(e->tag);
+	if (cur != enroll_parent && cur != 0)
+		return 0;
+	e->tag = enroll_tag;
+	e->flags &= ~(BG_PROC_ROOT | BG_PROC_ENROLLED);
+	enroll_count();
+	return 1;
+}
+
+/*
  * A descendant of the root being enrolled is dying: its children are about
  * to be reparented (to init or a subreaper) out of the real_parent chain the
  * iterator follows. Record them now, under the new tag, while they are still
@@ -618,6 +640,7 @@ static __always_inline void enroll_children(struct task_struct *p)
 			enroll_count();
 		} else {
 			charge_release(n.charge);
+			enrol_move(ctgid, n.start);
 		}
 	}
 }
@@ -788,6 +811,9 @@ int bg_enroll(struct bpf_iter__task *ctx)
 
 	e = bpf_map_lookup_elem(&procs, &tgid);
 	if (e && e->start == start) {
+		/* moved by an earlier pass: a release's tag resolves to none */
+		if (e->tag == tag)
+			return 0;
 		cur = resolve_tag(e->tag);
 		if (cur == tag)
 			return 0;

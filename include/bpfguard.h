@@ -160,6 +160,18 @@ _Static_assert(sizeof(struct bg_tag) == 48, "bg_tag is a pinned layout");
  * reported, not killed.
  */
 #define BG_TAG_F_PRIV 0x1
+/*
+ * Made with --allow-breakaway: `bpfguard release` (and `exec --breakaway`)
+ * may take a member and its descendants out of the lineage for any caller
+ * who may signal that member, not only for the owner from outside.
+ */
+#define BG_TAG_F_BREAKAWAY 0x2
+/*
+ * The record of a release: DETACHED from its making, rooted at the process
+ * that left, it holds that process and its descendants, which resolve to no
+ * tag (untracked, as after an untag) while their entries live.
+ */
+#define BG_TAG_F_RELEASE 0x4
 
 /* Longest --grace accepted. */
 #define BG_GRACE_MAX_NS (3600ull * 1000000000ull)

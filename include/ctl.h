@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 #define BG_CTL_MAGIC 0x62706667u /* "bpfg" */
-#define BG_CTL_VERSION 6 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
+#define BG_CTL_VERSION 7 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
 			  * 5: BG_OP_KILL, BG_OP_WAIT, bg_req.flags;
 			  * 6: bg_list_tag.state and .root_status (killed tags listed),
-			  * BG_OP_SIGNAL */
+			  * BG_OP_SIGNAL; 7: BG_OP_RELEASE, BG_REQ_F_ALLOW_BREAKAWAY */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -40,11 +40,17 @@ enum bg_op {
 	BG_OP_SIGNAL = 10, /* pidfd attached: req.signal (0: SIGTERM) to every
 			    * member of its innermost tag's lineage, root
 			    * included; the tag goes on */
+	BG_OP_RELEASE = 11, /* pidfd attached: take it and its descendants,
+			     * present and future, out of its lineage (a
+			     * member, not a root); every tag it leaves must
+			     * allow it (BG_TAG_F_BREAKAWAY) unless the caller
+			     * is privileged, or the owner from outside */
 };
 
 /* bg_req.flags */
 #define BG_REQ_F_WAIT 0x1   /* kill: and wait for the lineage to be empty */
 #define BG_REQ_F_BY_TAG 0x2 /* wait: no pidfd; req.pid2 is the tag id */
+#define BG_REQ_F_ALLOW_BREAKAWAY 0x4 /* tag: its members may be released (BG_TAG_F_BREAKAWAY) */
 
 /* The payload of BG_OP_WAIT's answers (and BG_OP_KILL's with BG_REQ_F_WAIT). */
 struct bg_wait {

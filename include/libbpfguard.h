@@ -70,7 +70,14 @@ struct bpfguard_opts {
 				 * root's death; 0: none. At most BPFGUARD_GRACE_MAX_NS */
 	char *msg;		/* optional: one line about the outcome */
 	size_t msg_len;		/* msg's size in bytes */
+	uint32_t flags;		/* tag/exec: BPFGUARD_ALLOW_BREAKAWAY */
+	uint32_t pad2;
 };
+
+/* opts->flags: members of the new tag's lineage may leave it
+ * (bpfguard_release), whoever may signal them; without it only the tag's
+ * owner, from outside the lineage, and privileged callers may release. */
+#define BPFGUARD_ALLOW_BREAKAWAY 0x1
 
 #define BPFGUARD_OPTS(name, ...) \
 	struct bpfguard_opts name = { .sz = sizeof(struct bpfguard_opts), __VA_ARGS__ }
@@ -149,6 +156,19 @@ BPFGUARD_API int bpfguard_wait(pid_t pid, int64_t timeout_ns, int *status,
  * be 0 (-EINVAL).
  */
 BPFGUARD_API int bpfguard_signal(pid_t pid, const struct bpfguard_opts *opts);
+
+/*
+ * Take @pid (a member, not a root: untag that) and its descendants, those it
+ * has and those it forks later, out of its lineage: they are not killed with
+ * it any more, and tags nested below @pid go on at the top level. Every tag
+ * @pid leaves (its innermost and each enclosing one) must have been made with
+ * BPFGUARD_ALLOW_BREAKAWAY, unless the caller is privileged, or the tag's
+ * owner outside the lineage (-EPERM, the message names the flag). The caller
+ * must be allowed to signal @pid. -ENOENT: @pid is in no lineage; -EINVAL:
+ * @pid is a tag's root. opts->signal and opts->grace_ns must be 0. A
+ * process may release itself (getpid()): `bpfguard exec --breakaway`.
+ */
+BPFGUARD_API int bpfguard_release(pid_t pid, const struct bpfguard_opts *opts);
 
 /* bpfguard_kill(), then bpfguard_wait() on the same tag (one request: the
  * root may be gone by the time a second one would name it). */

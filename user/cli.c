@@ -63,8 +63,16 @@ static int pid_request(enum cli_cmd cmd, int argc, char **argv)
 	o.pin_dir = a.pin_dir;
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
-	rc = cmd == CLI_TAG ? bpfguard_tag(a.pid[0], &o) : bpfguard_untag(a.pid[0], &o);
+	o.flags = a.allow_breakaway ? BPFGUARD_ALLOW_BREAKAWAY : 0;
+	rc = cmd == CLI_TAG	? bpfguard_tag(a.pid[0], &o)
+	     : cmd == CLI_UNTAG ? bpfguard_untag(a.pid[0], &o)
+				: bpfguard_release(a.pid[0], &o);
 	return report(rc, msg, false);
+}
+
+int cmd_release(int argc, char **argv)
+{
+	return pid_request(CLI_RELEASE, argc, argv);
 }
 
 int cmd_tag(int argc, char **argv)
@@ -104,10 +112,18 @@ int cmd_exec(int argc, char **argv)
 	o.pin_dir = a.pin_dir;
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
+	o.flags = a.allow_breakaway ? BPFGUARD_ALLOW_BREAKAWAY : 0;
 	if (a.init)
 		return init_run(&o, msg, argv + a.cmd, a.grace_ns, a.forward_lineage);
-	/* not bpfguard_exec(): CMD replaces this process, keeping its pid */
-	rc = report(bpfguard_tag(getpid(), &o), msg, true);
+	/* not bpfguard_exec(): CMD replaces this process, keeping its pid;
+	 * with --breakaway it leaves its lineage instead of starting one (in
+	 * none: outside already) */
+	if (a.breakaway) {
+		rc = bpfguard_release(getpid(), &o);
+		rc = report(rc == -ENOENT ? 0 : rc, msg, true);
+	} else {
+		rc = report(bpfguard_tag(getpid(), &o), msg, true);
+	}
 	if (rc)
 		return rc;
 	execvp(argv[a.cmd], argv + a.cmd);

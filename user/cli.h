@@ -24,6 +24,7 @@ enum cli_cmd {
 	CLI_UNLOAD,
 	CLI_KILL,
 	CLI_WAIT,
+	CLI_RELEASE,
 };
 
 /* What a command line asks for, once cli_parse() has checked it. */
@@ -37,6 +38,8 @@ struct cli_args {
 	int wait;		 /* kill: --wait */
 	int init;		 /* exec: --init */
 	int forward_lineage;	 /* exec --init: --forward-lineage */
+	int allow_breakaway;	 /* tag, exec: --allow-breakaway */
+	int breakaway;		 /* exec: --breakaway */
 	int64_t timeout_ns;	 /* kill --wait, wait: --timeout; -1: none */
 	struct agent_opts agent; /* agent: all of its options */
 };
@@ -62,6 +65,7 @@ int cmd_events(int argc, char **argv);
 int cmd_unload(int argc, char **argv);
 int cmd_kill(int argc, char **argv);
 int cmd_wait(int argc, char **argv);
+int cmd_release(int argc, char **argv);
 
 /* wait's exit status when it timed out, and when it failed (timeout(1)'s) */
 #define EXIT_WAIT_TIMEOUT 124

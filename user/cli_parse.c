@@ -40,6 +40,8 @@ enum {
 	OPT_TIMEOUT,
 	OPT_INIT,
 	OPT_FORWARD_LINEAGE,
+	OPT_ALLOW_BREAKAWAY,
+	OPT_BREAKAWAY,
 };
 
 /* What each command accepts beyond --pin-dir and --help. */
@@ -49,6 +51,8 @@ enum {
 #define ALLOW_TIMEOUT 0x10 /* --timeout (kill --wait, wait) */
 #define ALLOW_INIT 0x20	   /* --init, --forward-lineage (exec) */
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
+#define ALLOW_BREAKAWAY 0x40 /* --allow-breakaway (tag, exec) */
+#define ALLOW_LEAVE 0x80     /* --breakaway (exec) */
 
 /* ---- each command's --help ------------------------------------------------ */
 
@@ -85,7 +89,8 @@ static const char agent_help[] =
 	"                   debug line per signal sent\n";
 
 static const char tag_help[] =
-	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--pin-dir DIR]\n\n"
+	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--allow-breakaway]\n"
+	"                    [--pin-dir DIR]\n\n"
 	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
 	"(what it forked after the tag, what already descended from it, recursively,\n"
 	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
@@ -95,6 +100,9 @@ static const char tag_help[] =
 	"                   (500ms, 2s, 1m; at most 1h; default 0). Processes born into\n"
 	"                   the lineage meanwhile get SIG at birth and the same deadline;\n"
 	"                   the deadline survives an agent restart\n"
+	"  --allow-breakaway  members may leave the lineage (`bpfguard release`,\n"
+	"                   `bpfguard exec --breakaway`), whoever may signal them;\n"
+	"                   without it only the owner, from outside, or root may\n"
 	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
 	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
@@ -138,6 +146,19 @@ static const char untag_help[] =
 	"nested in another tag, they still belong to the enclosing one).\n\n"
 	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n";
 
+static const char release_help[] =
+	"Usage: bpfguard release PID [--pin-dir DIR]\n\n"
+	"Take PID and its descendants, those it has and those it forks later, out of\n"
+	"their lineage: the root's death no longer kills them; tags nested below PID go\n"
+	"on at the top level. PID is a member, not a root (untag that). Every tag PID\n"
+	"leaves must have been made with --allow-breakaway, unless you are its owner\n"
+	"outside the lineage, or root; you must be allowed to signal PID.\n\n"
+	"  --pin-dir DIR  the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
+	"Exit 0 once released, 1 when not in a lineage, refused or no agent, 2 on a\n"
+	"usage error. Each release is an event and a log line naming who released what.\n"
+	"Example: bpfguard exec --allow-breakaway -- ./ci-job   # ./ci-job may then run\n"
+	"         bpfguard exec --breakaway -- ./daemon        # which outlives the job\n";
+
 static const char adopt_help[] =
 	"Usage: bpfguard adopt ROOT PID [--pin-dir DIR]\n\n"
 	"Register PID, and everything it forks from now on, as a descendant of ROOT, a\n"
@@ -149,11 +170,15 @@ static const char adopt_help[] =
 
 static const char exec_help[] =
 	"Usage: bpfguard exec [--init [--forward-lineage]] [--signal SIG --grace DURATION]\n"
-	"                     [--pin-dir DIR] -- CMD [ARGS...]\n\n"
+	"                     [--allow-breakaway] [--pin-dir DIR] -- CMD [ARGS...]\n"
+	"       bpfguard exec --breakaway [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
 	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
 	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
-	"  --signal SIG, --grace DURATION   as for `bpfguard tag`\n"
+	"  --signal SIG, --grace DURATION, --allow-breakaway   as for `bpfguard tag`\n"
+	"  --breakaway    run inside a lineage: leave it (`bpfguard release` of this\n"
+	"                 process), then exec CMD untagged, outside it. Refused (exit\n"
+	"                 1) unless the lineage's tags allow it (--allow-breakaway)\n"
 	"  --init         a container entrypoint: stay CMD's parent and a subreaper,\n"
 	"                 reap every process reparented here, forward HUP, INT, QUIT,\n"
 	"                 TERM, USR1, USR2 and WINCH to CMD; when CMD exits, its\n"
@@ -275,6 +300,8 @@ static const struct option client_opts[] = {
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "init", no_argument, NULL, OPT_INIT },
 	{ "forward-lineage", no_argument, NULL, OPT_FORWARD_LINEAGE },
+	{ "allow-breakaway", no_argument, NULL, OPT_ALLOW_BREAKAWAY },
+	{ "breakaway", no_argument, NULL, OPT_BREAKAWAY },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -345,6 +372,16 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			if (!(allow & ALLOW_INIT))
 				goto unknown;
 			c->forward_lineage = 1;
+			break;
+		case OPT_ALLOW_BREAKAWAY:
+			if (!(allow & ALLOW_BREAKAWAY))
+				goto unknown;
+			c->allow_breakaway = 1;
+			break;
+		case OPT_BREAKAWAY:
+			if (!(allow & ALLOW_LEAVE))
+				goto unknown;
+			c->breakaway = 1;
 			break;
 		case OPT_TIMEOUT: {
 			uint64_t ns;
@@ -613,16 +650,17 @@ static const struct {
 	int allow;
 	const char *optstring;
 } client_cmds[] = {
-	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE, "+:h" },
+	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE | ALLOW_BREAKAWAY, "+:h" },
 	[CLI_UNTAG] = { untag_help, TAKES_PIDS, "+:h" },
 	[CLI_ADOPT] = { adopt_help, TAKES_PIDS, "+:h" },
-	[CLI_EXEC] = { exec_help, ALLOW_GRACE | ALLOW_INIT, "+:h" },
+	[CLI_EXEC] = { exec_help, ALLOW_GRACE | ALLOW_INIT | ALLOW_BREAKAWAY | ALLOW_LEAVE, "+:h" },
 	[CLI_LIST] = { list_help, ALLOW_JSON, ":h" },
 	[CLI_STATUS] = { status_help, ALLOW_JSON, ":h" },
 	[CLI_EVENTS] = { events_help, 0, ":h" },
 	[CLI_UNLOAD] = { unload_help, 0, ":h" },
 	[CLI_KILL] = { kill_help, TAKES_PIDS | ALLOW_GRACE | ALLOW_WAIT | ALLOW_TIMEOUT, "+:h" },
 	[CLI_WAIT] = { wait_help, TAKES_PIDS | ALLOW_TIMEOUT, "+:h" },
+	[CLI_RELEASE] = { release_help, TAKES_PIDS, "+:h" },
 };
 
 int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
@@ -652,6 +690,7 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 	case CLI_TAG:
 	case CLI_UNTAG:
 	case CLI_WAIT:
+	case CLI_RELEASE:
 		return one_pid(argc, argv, &a->pid[0]);
 	case CLI_ADOPT:
 		if (argc - optind != 2) {
@@ -665,6 +704,11 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 	case CLI_EXEC:
 		if (a->forward_lineage && !a->init) {
 			err_line("exec: --forward-lineage needs --init");
+			return EXIT_USAGE;
+		}
+		if (a->breakaway && (a->init || a->sig || a->grace_ns || a->allow_breakaway)) {
+			err_line("exec: --breakaway runs CMD untagged: it takes no --init, "
+				 "--signal, --grace or --allow-breakaway");
 			return EXIT_USAGE;
 		}
 		if (optind >= argc) {

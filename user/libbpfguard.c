@@ -111,6 +111,14 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 		lbg_msg(c, "signal and grace apply to tagging only");
 		return -EINVAL;
 	}
+	if (o.flags & ~(uint32_t)BPFGUARD_ALLOW_BREAKAWAY) {
+		lbg_msg(c, "unknown flags 0x%x", o.flags & ~(uint32_t)BPFGUARD_ALLOW_BREAKAWAY);
+		return -EINVAL;
+	}
+	if (o.flags && !(allow & LBG_ALLOW_TAG_FLAGS)) {
+		lbg_msg(c, "BPFGUARD_ALLOW_BREAKAWAY applies to tagging only");
+		return -EINVAL;
+	}
 	/* the kernel's limit; SIGRTMAX is a glibc function with its own view */
 	if (o.signal < 0 || o.signal > 64) {
 		lbg_msg(c, "invalid signal %d (1 to 64, or 0 for SIGKILL)", o.signal);
@@ -122,6 +130,7 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 	}
 	c->signal = o.signal;
 	c->grace_ns = o.grace_ns;
+	c->req_flags = o.flags & BPFGUARD_ALLOW_BREAKAWAY ? BG_REQ_F_ALLOW_BREAKAWAY : 0;
 	return 0;
 }
 
@@ -192,6 +201,8 @@ int lbg_request_on(struct lbg_call *c, bool keep, struct bg_req *req, const int 
 	req->version = BG_CTL_VERSION;
 	req->signal = (uint32_t)c->signal;
 	req->grace_ns = c->grace_ns;
+	if (req->op == BG_OP_TAG)
+		req->flags |= c->req_flags;
 	fd = ctl_connect(c->pin_dir);
 	if (fd < 0)
 		return lbg_connect_error(c, fd);
@@ -249,7 +260,8 @@ static int pid_op(uint16_t op, pid_t pid, const struct bpfguard_opts *opts)
 	struct lbg_call c;
 	int err, pidfd;
 
-	pidfd = lbg_open_pid(opts, op == BG_OP_TAG ? LBG_ALLOW_KILL_OPTS : 0, pid, &c);
+	pidfd = lbg_open_pid(opts, op == BG_OP_TAG ? LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS : 0,
+			     pid, &c);
 	if (pidfd < 0)
 		return pidfd;
 	err = call_pid(&c, op, pid, pidfd);
@@ -265,6 +277,11 @@ int bpfguard_tag(pid_t pid, const struct bpfguard_opts *opts)
 int bpfguard_untag(pid_t pid, const struct bpfguard_opts *opts)
 {
 	return pid_op(BG_OP_UNTAG, pid, opts);
+}
+
+int bpfguard_release(pid_t pid, const struct bpfguard_opts *opts)
+{
+	return pid_op(BG_OP_RELEASE, pid, opts);
 }
 
 int bpfguard_adopt(pid_t root, pid_t pid, const struct bpfguard_opts *opts)
@@ -310,7 +327,7 @@ int bpfguard_tag_pidfd(int pidfd, const struct bpfguard_opts *opts)
 	pid_t pid;
 	int err;
 
-	err = lbg_resolve(opts, LBG_ALLOW_KILL_OPTS, &c);
+	err = lbg_resolve(opts, LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, &c);
 	if (err)
 		return err;
 	if (pidfd < 0) {
@@ -450,7 +467,7 @@ pid_t bpfguard_exec(const char *path, char *const argv[], char *const envp[],
 
 	if (pidfd)
 		*pidfd = -1;
-	err = lbg_resolve(opts, LBG_ALLOW_KILL_OPTS, &c);
+	err = lbg_resolve(opts, LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, &c);
 	if (err)
 		return err;
 	if (!path || !argv) {

@@ -24,13 +24,16 @@ struct lbg_call {
 	char pin_dir[LBG_PIN_DIR_MAX + 1];
 	int signal;
 	uint64_t grace_ns;
+	uint32_t req_flags; /* BG_REQ_F_ALLOW_BREAKAWAY, from opts->flags */
 	char *msg;
 	size_t msg_len;
 	int fd; /* lbg_request_on(keep): the connection kept, else -1 */
 };
 
-/* lbg_resolve() @allow: the call takes signal and grace (tag, exec). */
+/* lbg_resolve() @allow: the call takes signal and grace (tag, exec, kill,
+ * signal), and opts->flags (tag, exec). */
 #define LBG_ALLOW_KILL_OPTS 0x1
+#define LBG_ALLOW_TAG_FLAGS 0x2
 
 /*
  * Check @opts (NULL: defaults) into @c. Returns 0 or -EINVAL, with the

@@ -466,6 +466,7 @@ static int enrol_records(struct loader_enrolled *res, const char *buf, size_t le
 int loader_enrol(struct loader *l, const struct loader_enrol_req *r, struct loader_enrolled *res)
 {
 	struct bpfguard__bss *bss = l->skel->bss;
+	uint32_t first = __atomic_load_n(&bss->enroll_added, __ATOMIC_ACQUIRE);
 	int err = 0;
 
 	*res = (struct loader_enrolled){};
@@ -493,6 +494,7 @@ int loader_enrol(struct loader *l, const struct loader_enrol_req *r, struct load
 			break;
 	}
 	res->over = bss->enroll_over;
+	res->added = __atomic_load_n(&bss->enroll_added, __ATOMIC_ACQUIRE) - first;
 	bss->enroll_root = 0;
 	bss->enroll_tag = 0;
 	bss->enroll_parent = 0;

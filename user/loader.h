@@ -57,6 +57,7 @@ struct loader_enrolled {
 	size_t n;
 	bool over;	/* a new entry was beyond the owner's quota */
 	bool unsettled; /* BG_ENROLL_MAX_PASSES passes still recorded more */
+	uint32_t added;	/* processes recorded or moved into the tag */
 };
 
 /*

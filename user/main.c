@@ -27,6 +27,7 @@ static const struct {
 	{ "events", cmd_events, "follow what the agent does, as JSON lines" },
 	{ "kill", cmd_kill, "kill PID's tagged lineage now, root included" },
 	{ "wait", cmd_wait, "wait until PID's tagged lineage is gone; its root's status" },
+	{ "release", cmd_release, "take PID and its descendants out of their lineage" },
 	{ "unload", cmd_unload, "detach everything and remove the pins" },
 };
 

@@ -133,12 +133,7 @@ func TestAgentTagPidfd(t *testing.T) {
 	c := agentClient(t)
 	// the parent role: a tree with stubborn children; tagged by pidfd
 	// from outside, after they exist (the agent enrols them)
-	cmd := selfCmd("parent", "BPFGUARD_TEST_PIN_DIR="+c.PinDir, "BPFGUARD_TEST_SELFTAG=0")
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	p := startHeld(t, cmd)
-	got := until(t, lines(out), 30*time.Second*bound())
-	kids := holdKids(t, got, "child", "locked")
+	p, kids := startParent(t, c)
 	if msg, err := c.TagPidfd(p.fd); err != nil || !strings.HasPrefix(msg, fmt.Sprintf("tagged %d ", p.pid)) {
 		t.Fatalf("TagPidfd: %q, %v", msg, err)
 	}
@@ -151,12 +146,7 @@ func TestAgentTagPidfd(t *testing.T) {
 // kills the members. A signal out of range is refused, an untagged pid too.
 func TestAgentSignalLineage(t *testing.T) {
 	c := agentClient(t)
-	cmd := selfCmd("parent", "BPFGUARD_TEST_PIN_DIR="+c.PinDir, "BPFGUARD_TEST_SELFTAG=0")
-	out, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	p := startHeld(t, cmd)
-	got := until(t, lines(out), 30*time.Second*bound())
-	kids := holdKids(t, got, "child", "locked")
+	p, kids := startParent(t, c)
 	if _, err := c.Tag(p.pid); err != nil {
 		t.Fatalf("Tag(%d): %v", p.pid, err)
 	}
@@ -183,6 +173,39 @@ func TestAgentSignalLineage(t *testing.T) {
 	waitDead(t, killBound(), "signalled, then the root killed", kids...)
 }
 
+// Release takes a member out of a lineage made with AllowBreakaway: it
+// outlives the root, its sibling does not; the list shows the flag; the
+// root itself cannot be released (EINVAL), an untagged pid is ENOENT.
+func TestAgentRelease(t *testing.T) {
+	c := agentClient(t)
+	p, kids := startParent(t, c)
+	rc := *c
+	rc.AllowBreakaway = true
+	msg, err := rc.Tag(p.pid)
+	if err != nil {
+		t.Fatalf("Tag(%d) with AllowBreakaway: %v", p.pid, err)
+	}
+	l, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := findProc(l, p.pid); r == nil || findTag(l, r.Tag) == nil || findTag(l, r.Tag).Flags&TagBreakaway == 0 {
+		t.Errorf("List: the tag of %d (%q) does not carry TagBreakaway", p.pid, msg)
+	}
+	if msg, err := c.Release(kids[0].pid); err != nil || !strings.HasPrefix(msg, fmt.Sprintf("released %d ", kids[0].pid)) {
+		t.Fatalf("Release(%d): %q, %v", kids[0].pid, msg, err)
+	}
+	_, err = c.Release(p.pid)
+	wantErrno(t, "Release of the root", err, syscall.EINVAL, "untag it instead")
+	_, err = c.Release(os.Getpid())
+	wantErrno(t, "Release of an untagged process", err, syscall.ENOENT, "")
+	pidfdSignal(p.fd, syscall.SIGKILL)
+	waitDead(t, killBound(), "the member left in the lineage", kids[1])
+	if pidfdExited(kids[0].fd, 300*time.Millisecond) {
+		t.Errorf("the released %d died with the root it left", kids[0].pid)
+	}
+}
+
 // waitStopped: is pid's state (/proc/PID/stat) 'T' (stopped) or not, within bound?
 func waitStopped(pid int, stopped bool, bound time.Duration) bool {
 	end := time.Now().Add(bound)
@@ -200,6 +223,18 @@ func waitStopped(pid int, stopped bool, bound time.Duration) bool {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// startParent starts the parent role untagged (a tree with two stubborn
+// children, "child" and "locked") and holds the three.
+func startParent(t *testing.T, c *Client) (*proc, []*proc) {
+	t.Helper()
+	cmd := selfCmd("parent", "BPFGUARD_TEST_PIN_DIR="+c.PinDir, "BPFGUARD_TEST_SELFTAG=0")
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	p := startHeld(t, cmd)
+	got := until(t, lines(out), 30*time.Second*bound())
+	return p, holdKids(t, got, "child", "locked")
 }
 
 // holdKids holds the helper's reported children of these keys.

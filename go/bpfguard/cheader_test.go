@@ -46,8 +46,9 @@ var cLayouts = []struct {
 var cConsts = map[string]uint64{
 	"BG_CTL_MAGIC": ctlMagic, "BG_CTL_VERSION": ctlVersion,
 	"BG_OP_STATUS": opStatus, "BG_OP_TAG": opTag, "BG_OP_UNTAG": opUntag, "BG_OP_LIST": opList,
-	"BG_OP_UNLOAD": opUnload, "BG_OP_ADOPT": opAdopt, "BG_OP_KILL": opKill, "BG_OP_WAIT": opWait, "BG_OP_SIGNAL": opSignal,
+	"BG_OP_UNLOAD": opUnload, "BG_OP_ADOPT": opAdopt, "BG_OP_KILL": opKill, "BG_OP_WAIT": opWait, "BG_OP_SIGNAL": opSignal, "BG_OP_RELEASE": opRelease,
 	"BG_REQ_F_WAIT": reqWait, "BG_REQ_F_BY_TAG": reqByTag, "BG_WAIT_ENDED": waitEnded,
+	"BG_REQ_F_ALLOW_BREAKAWAY": reqAllowBreakaway, "BG_TAG_F_BREAKAWAY": TagBreakaway,
 	"BG_WAIT_ROOT_EXITED": waitRootExited, "BG_WAIT_UNTAGGED": waitUntagged,
 	"BG_LIST_KILLING": ListKilling, "BG_LIST_ROOT_EXITED": ListRootExited,
 	"BG_CTL_MAX_PAYLOAD": ctlMaxPayload, "BG_OVERFLOW_UID": overflowUID, "BG_STATUS_OWN": statusScopeOwn,

@@ -26,6 +26,10 @@ type Client struct {
 	// SIGKILL Grace later if they still live (0: at once; at most GraceMax).
 	Signal syscall.Signal
 	Grace  time.Duration
+	// AllowBreakaway applies to Tag and TagPidfd: members of the new
+	// lineage may leave it (Release), whoever may signal them. Without
+	// it only the owner, from outside the lineage, and root may release.
+	AllowBreakaway bool
 }
 
 // Error is a failed call, as libbpfguard reports it: the errno the C
@@ -70,6 +74,7 @@ type call struct {
 	pinDir string
 	signal uint32
 	grace  uint64
+	flags  uint32 // sent with opTag only
 }
 
 // resolve checks the options (lbg_resolve, user/libbpfguard.c); kill: the
@@ -98,6 +103,9 @@ func (c *Client) resolve(kill bool) (*call, error) {
 	}
 	r.signal = uint32(c.Signal)
 	r.grace = uint64(c.Grace.Nanoseconds())
+	if c.AllowBreakaway {
+		r.flags = reqAllowBreakaway
+	}
 	return r, nil
 }
 
@@ -119,6 +127,9 @@ func (r *call) doAt(path string, op uint16, pid, pid2 int, fds []int) (string, [
 	defer syscall.Close(fd)
 	req := wireReq{Magic: ctlMagic, Version: ctlVersion, Op: op, Pid: int32(pid),
 		Pid2: int32(pid2), Signal: r.signal, GraceNs: r.grace}
+	if op == opTag {
+		req.Flags = r.flags
+	}
 	rep, pl, err := exchange(fd, &req, fds)
 	if err != nil {
 		e := errnoOf(err)
@@ -208,6 +219,14 @@ func (c *Client) Tag(pid int) (string, error) { return c.pidOp(opTag, pid) }
 
 // Untag stops guarding pid.
 func (c *Client) Untag(pid int) (string, error) { return c.pidOp(opUntag, pid) }
+
+// Release takes pid (a member, not a root) and its descendants, present
+// and future, out of its lineage (bpfguard_release): they no longer die
+// with its root. Every tag it leaves must have been made with
+// AllowBreakaway, unless the caller is privileged or the tag's owner from
+// outside the lineage (EPERM, a message naming the flag). os.Getpid()
+// releases the caller itself.
+func (c *Client) Release(pid int) (string, error) { return c.pidOp(opRelease, pid) }
 
 // TagPidfd tags the process of a pidfd (pidfd_open(2), CLONE_PIDFD), which
 // no pid reuse can redirect. The pidfd stays the caller's.

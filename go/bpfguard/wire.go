@@ -20,21 +20,23 @@ import (
 
 const (
 	ctlMagic   = 0x62706667 // BG_CTL_MAGIC, "bpfg"
-	ctlVersion = 6          // BG_CTL_VERSION
+	ctlVersion = 7          // BG_CTL_VERSION
 
 	// enum bg_op
-	opStatus = 1
-	opTag    = 2 // one pidfd attached
-	opUntag  = 3 // one pidfd attached
-	opList   = 4
-	opUnload = 5
-	opAdopt  = 6  // two pidfds: the root's, then the process's
-	opKill   = 8  // one pidfd attached; reqWait: answered as opWait
-	opWait   = 9  // one pidfd attached, or reqByTag: Pid2 is the tag id
-	opSignal = 10 // one pidfd attached: Signal to every member, root included
+	opStatus  = 1
+	opTag     = 2 // one pidfd attached
+	opUntag   = 3 // one pidfd attached
+	opList    = 4
+	opUnload  = 5
+	opAdopt   = 6  // two pidfds: the root's, then the process's
+	opKill    = 8  // one pidfd attached; reqWait: answered as opWait
+	opWait    = 9  // one pidfd attached, or reqByTag: Pid2 is the tag id
+	opSignal  = 10 // one pidfd attached: Signal to every member, root included
+	opRelease = 11 // one pidfd attached: it and its descendants leave the lineage
 
-	reqWait  = 0x1 // BG_REQ_F_WAIT
-	reqByTag = 0x2 // BG_REQ_F_BY_TAG
+	reqWait           = 0x1 // BG_REQ_F_WAIT
+	reqByTag          = 0x2 // BG_REQ_F_BY_TAG
+	reqAllowBreakaway = 0x4 // BG_REQ_F_ALLOW_BREAKAWAY
 
 	// struct bg_wait's flags
 	waitEnded      = 0x1 // BG_WAIT_ENDED
@@ -125,9 +127,10 @@ const LatBuckets = 34
 
 // Flags of ListTag and ListProc (include/bpfguard.h).
 const (
-	TagPriv     = 0x1 // BG_TAG_F_PRIV: tagged by root (or CAP_KILL+CAP_BPF)
-	ProcRoot    = 0x1 // BG_PROC_ROOT: the root of its tag
-	ProcAdopted = 0x2 // BG_PROC_ADOPTED: registered by adopt, not forked
+	TagPriv      = 0x1 // BG_TAG_F_PRIV: tagged by root (or CAP_KILL+CAP_BPF)
+	TagBreakaway = 0x2 // BG_TAG_F_BREAKAWAY: made with AllowBreakaway
+	ProcRoot     = 0x1 // BG_PROC_ROOT: the root of its tag
+	ProcAdopted  = 0x2 // BG_PROC_ADOPTED: registered by adopt, not forked
 )
 
 // ListTag.State bits (include/ctl.h).

@@ -13,7 +13,7 @@ func TestEncodeReq(t *testing.T) {
 		Flags: 0, Signal: 15, Pid2: -7, GraceNs: 0x0102030405060708})
 	want := []byte{
 		0x67, 0x66, 0x70, 0x62, // "gfpb": the magic, little-endian
-		6, 0, 6, 0, // version, op
+		7, 0, 6, 0, // version, op
 		0x92, 0x10, 0, 0, // 4242
 		0, 0, 0, 0,
 		15, 0, 0, 0,

@@ -117,6 +117,16 @@ test_bad_input() {
 		"125|wait 5 --signal TERM --pin-dir $PIN|wait: unknown option '--signal'"
 		"125|wait 5 --timeout -1s --pin-dir $PIN"
 		"125|wait 1 --pin-dir $PIN"
+		"2|release --pin-dir $PIN|release: missing PID"
+		"2|release abc --pin-dir $PIN"
+		"2|release 5 --signal TERM --pin-dir $PIN|release: unknown option '--signal'"
+		"2|release 5 --allow-breakaway --pin-dir $PIN|release: unknown option '--allow-breakaway'"
+		"2|tag 5 --breakaway --pin-dir $PIN|tag: unknown option '--breakaway'"
+		"2|exec --breakaway --init --pin-dir $PIN -- true|exec: --breakaway runs CMD untagged"
+		"2|exec --breakaway --allow-breakaway --pin-dir $PIN -- true|exec: --breakaway runs CMD untagged"
+		"1|release 1 --pin-dir $PIN"
+		"1|release $ROOT --pin-dir $PIN|pid $ROOT is the root of tag"
+		"1|release $$ --pin-dir $PIN|pid $$ is not in a tagged lineage"
 	)
 	local c args want
 	for c in "${cases[@]}"; do

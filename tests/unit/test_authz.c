@@ -86,7 +86,7 @@ static struct az_target target(enum target t)
 }
 
 /* The tag a change is about. */
-enum tagk { G_NONE, G_MINE, G_ROOTS, G_OTHERS };
+enum tagk { G_NONE, G_MINE, G_ROOTS, G_OTHERS, G_MINE_BA, G_ROOTS_BA, G_OTHERS_BA };
 
 static struct az_tag tagof(enum tagk g, enum kind k, uint32_t uid)
 {
@@ -103,11 +103,22 @@ static struct az_tag tagof(enum tagk g, enum kind k, uint32_t uid)
 	case G_OTHERS:
 		t.owner_uid = OTHER;
 		break;
+	case G_MINE_BA: /* made with --allow-breakaway */
+		t.breakaway = true;
+		break;
+	case G_ROOTS_BA:
+		t.priv = t.breakaway = true;
+		t.owner_uid = 0;
+		break;
+	case G_OTHERS_BA:
+		t.breakaway = true;
+		t.owner_uid = OTHER;
+		break;
 	default:
 		break;
 	}
 	/* the member kinds are inside the lineage of the tag in question */
-	t.holds_caller = k == MEMBER || (k == OTHER_MEMBER && g == G_OTHERS);
+	t.holds_caller = k == MEMBER || (k == OTHER_MEMBER && (g == G_OTHERS || g == G_OTHERS_BA));
 	return t;
 }
 
@@ -215,6 +226,27 @@ static const struct row rows[] = {
 	{ CAPLESS0, AZ_WAIT, T_NONE, G_ROOTS, AZ_DENY_OWNER },
 	{ MEMBER, AZ_WAIT, T_OWN, G_MINE, OK },
 	{ USERNS, AZ_WAIT, T_NONE, G_NONE, AZ_DENY_OWNER },
+
+	/* release: a tag made with --allow-breakaway lets whoever may signal
+	 * the member take it out; without, only its owner from outside, or
+	 * root. A member never frees itself from a tag that does not allow it */
+	{ ROOT, AZ_RELEASE, T_OTHERS, G_OTHERS, OK },
+	{ ROOT, AZ_RELEASE, T_INIT, G_ROOTS_BA, AZ_DENY_INIT },
+	{ PLAIN, AZ_RELEASE, T_OWN, G_MINE, OK },
+	{ PLAIN, AZ_RELEASE, T_OWN, G_ROOTS, AZ_DENY_BREAKAWAY },
+	{ PLAIN, AZ_RELEASE, T_OWN, G_ROOTS_BA, OK },
+	{ PLAIN, AZ_RELEASE, T_OWN, G_OTHERS, AZ_DENY_BREAKAWAY },
+	{ PLAIN, AZ_RELEASE, T_OTHERS, G_OTHERS_BA, AZ_DENY_SIGNAL },
+	{ MEMBER, AZ_RELEASE, T_OWN, G_MINE, AZ_DENY_BREAKAWAY },
+	{ MEMBER, AZ_RELEASE, T_OWN, G_ROOTS, AZ_DENY_BREAKAWAY },
+	{ MEMBER, AZ_RELEASE, T_OWN, G_MINE_BA, OK },
+	{ MEMBER, AZ_RELEASE, T_OWN, G_ROOTS_BA, OK },
+	{ MEMBER, AZ_RELEASE, T_ROOTS, G_ROOTS_BA, AZ_DENY_SIGNAL },
+	{ CAPLESS0, AZ_RELEASE, T_ROOTS, G_ROOTS, AZ_DENY_BREAKAWAY },
+	{ USERNS, AZ_RELEASE, T_ROOTS, G_ROOTS_BA, AZ_DENY_SIGNAL },
+	{ UNKNOWN, AZ_RELEASE, T_OWN, G_MINE, AZ_DENY_BREAKAWAY },
+	{ UNKNOWN, AZ_RELEASE, T_OWN, G_MINE_BA, OK },
+	{ PLAIN, AZ_RELEASE, T_OWN, G_NONE, AZ_DENY_BREAKAWAY }, /* no tag facts: refused */
 };
 
 static const char *const kinds[] = { "root", "capless uid 0", "user", "user in a userns",
@@ -248,7 +280,7 @@ static void test_table(void **state)
  * process it may not signal. */
 static void test_every_kind_needs_kill_rule(void **state)
 {
-	static const enum az_op ops[] = { AZ_TAG, AZ_RETAG, AZ_UNTAG, AZ_ADOPT };
+	static const enum az_op ops[] = { AZ_TAG, AZ_RETAG, AZ_UNTAG, AZ_ADOPT, AZ_RELEASE };
 
 	(void)state;
 	for (int k = 0; k < NKINDS; k++) {

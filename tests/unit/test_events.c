@@ -107,6 +107,11 @@ static void test_other_lines(void **state)
 	struct ev hello = { .type = EV_SUBSCRIBED, .ts_us = TS, .uid = 5 };
 	struct ev stuck = { .type = EV_STUCK, .ts_us = TS, .tag = 4, .pid = 13, .comm = "fuse",
 			    .latency_ns = 2500999999, .nspid = 2 };
+	/* the types after stuck were once all "unknown" */
+	struct ev kreq = { .type = EV_KILL_REQUEST, .ts_us = TS, .tag = 4, .pid = 10, .uid = 5 };
+	struct ev rel = { .type = EV_RELEASE, .ts_us = TS, .tag = 4, .pid = 14, .uid = 5,
+			  .comm = "d", .count = 3, .total = 1 };
+	struct ev beyond = { .type = (enum ev_type)(EV_RELEASE + 1), .ts_us = TS };
 
 	(void)state;
 	assert_string_equal(fmt(&untag), "{\"ts\":1700000000.123456,\"event\":\"untag\",\"tag\":4,"
@@ -134,6 +139,11 @@ static void test_other_lines(void **state)
 	assert_string_equal(fmt(&stuck), "{\"ts\":1700000000.123456,\"event\":\"stuck\","
 					 "\"tag\":4,\"pid\":13,\"comm\":\"fuse\",\"stuck_ms\":2500,"
 					 "\"nspid\":2}");
+	assert_non_null(strstr(fmt(&kreq), "\"event\":\"kill_request\",\"tag\":4,\"pid\":10,"));
+	assert_string_equal(fmt(&rel), "{\"ts\":1700000000.123456,\"event\":\"release\","
+				       "\"tag\":4,\"pid\":14,\"comm\":\"d\",\"uid\":5,"
+				       "\"processes\":3,\"tags\":1}");
+	assert_string_equal(fmt(&beyond), "{\"ts\":1700000000.123456,\"event\":\"unknown\"}");
 }
 
 /* A message full of characters that need escaping still fits one line. */

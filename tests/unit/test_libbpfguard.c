@@ -131,6 +131,11 @@ static void test_bad_opts(void **state)
 	/* untag and the raw requests take no signal or grace */
 	expect_bad(&(struct bpfguard_opts){ .signal = SIGTERM }, 0, "tagging only");
 	expect_bad(&(struct bpfguard_opts){ .grace_ns = 1 }, 0, "tagging only");
+	/* the breakaway flag is a tag's: not a kill's, nor an untag's */
+	expect_bad(&(struct bpfguard_opts){ .flags = BPFGUARD_ALLOW_BREAKAWAY }, LBG_ALLOW_KILL_OPTS,
+		   "tagging only");
+	expect_bad(&(struct bpfguard_opts){ .flags = 0x2 },
+		   LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, "unknown flags 0x2");
 }
 
 static void test_good_edges(void **state)
@@ -140,8 +145,12 @@ static void test_good_edges(void **state)
 
 	(void)state;
 	assert_int_equal(lbg_resolve(&o, LBG_ALLOW_KILL_OPTS, &c), 0);
+	assert_int_equal(c.req_flags, 0);
 	o.signal = 1;
 	assert_int_equal(lbg_resolve(&o, LBG_ALLOW_KILL_OPTS, &c), 0);
+	o.flags = BPFGUARD_ALLOW_BREAKAWAY;
+	assert_int_equal(lbg_resolve(&o, LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, &c), 0);
+	assert_int_equal(c.req_flags, BG_REQ_F_ALLOW_BREAKAWAY);
 }
 
 static void test_msg_truncated(void **state)

@@ -177,6 +177,7 @@ bool entry_is_process(const struct bg_proc *e, pid_t pid);
 size_t gc_tags(struct agent *a);
 void repair_tags(struct agent *a);
 int end_tag(struct agent *a, uint32_t id);
+int hang_tags_from(struct agent *a, const uint32_t *targets, size_t n, uint32_t id);
 void unenrol(struct agent *a, uint32_t id);
 void quota_refusal(struct agent *a, struct request *rq, enum quota_verdict v, uint32_t uid,
 		   bool procs);
@@ -238,6 +239,7 @@ bool op_unload(struct agent *a, struct request *rq);
 bool op_kill(struct agent *a, struct request *rq);
 bool op_wait(struct agent *a, struct request *rq);
 bool op_signal(struct agent *a, struct request *rq);
+bool op_release(struct agent *a, struct request *rq);
 /* op_query.c: the status snapshot, for /metrics too */
 void fill_status(void *ctx, struct bg_status *st);
 

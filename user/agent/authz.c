@@ -61,6 +61,7 @@ enum az_verdict az_check(enum az_op op, const struct caller *c, const struct az_
 	case AZ_ADOPT:
 	case AZ_RETAG:
 	case AZ_UNTAG:
+	case AZ_RELEASE:
 		break;
 	default:
 		return AZ_DENY_PRIV;
@@ -74,6 +75,11 @@ enum az_verdict az_check(enum az_op op, const struct caller *c, const struct az_
 		return AZ_DENY_SIGNAL;
 	if (op == AZ_RETAG || op == AZ_UNTAG)
 		return may_change(c, tag);
+	/* Leaving a lineage frees the process: what the tag allows to all
+	 * who may signal it, else a change of the tag (its owner, from
+	 * outside, or a privileged caller). */
+	if (op == AZ_RELEASE)
+		return tag && tag->breakaway ? AZ_OK : may_change(c, tag) ? AZ_DENY_BREAKAWAY : AZ_OK;
 	/* Killing a lineage frees nothing: a member may kill its own, as
 	 * kill(2) of its process group would. The owner, or a privileged
 	 * caller; the sweep then signals only what the owner may (kill(2)). */
@@ -103,6 +109,9 @@ const char *az_reason(enum az_verdict v)
 		return "permission denied: the caller could not be identified";
 	case AZ_DENY_PRIV:
 		return "permission denied: only a privileged caller (CAP_KILL and CAP_BPF) may do that";
+	case AZ_DENY_BREAKAWAY:
+		return "permission denied: the tag was not made with --allow-breakaway (only its "
+		       "owner, from outside the lineage, or a privileged caller may release)";
 	}
 	return "permission denied";
 }

@@ -49,6 +49,7 @@ struct az_tag {
 	bool priv;	      /* made by a privileged caller (BG_TAG_F_PRIV) */
 	uint32_t owner_uid;   /* who made it */
 	bool holds_caller;    /* the caller itself is in its lineage */
+	bool breakaway;	      /* made with --allow-breakaway (BG_TAG_F_BREAKAWAY) */
 };
 
 enum az_op {
@@ -62,6 +63,7 @@ enum az_op {
 	AZ_UNLOAD,
 	AZ_KILL,	/* signal a tag's lineage now (bpfguard kill) */
 	AZ_WAIT,	/* wait for a tag's lineage to be empty (@t may be NULL) */
+	AZ_RELEASE,	/* take a member out of a tag's lineage (asked per tag it leaves) */
 	AZ_OP_MAX,
 };
 
@@ -75,6 +77,7 @@ enum az_verdict {
 	AZ_DENY_MEMBER,	  /* the caller is in the lineage it would shrink */
 	AZ_DENY_UNKNOWN,  /* the caller could not be identified from its task */
 	AZ_DENY_PRIV,	  /* for privileged callers only */
+	AZ_DENY_BREAKAWAY, /* release: the tag does not allow it (--allow-breakaway) */
 };
 
 /* The kill(2) rule: the caller's real or effective uid is the process's real

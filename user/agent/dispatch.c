@@ -18,7 +18,8 @@ struct op_entry {
 
 static const struct op_entry ops[] = {
 	[BG_OP_STATUS] = { .name = "status", .handler = op_status, .az = AZ_STATUS },
-	[BG_OP_TAG] = { .name = "tag", .handler = op_tag, .az = AZ_TAG, .changes = true },
+	[BG_OP_TAG] = { .name = "tag", .handler = op_tag, .az = AZ_TAG, .changes = true,
+			.flags = BG_REQ_F_ALLOW_BREAKAWAY },
 	[BG_OP_UNTAG] = { .name = "untag", .handler = op_untag, .az = AZ_UNTAG, .changes = true },
 	[BG_OP_LIST] = { .name = "list", .handler = op_list, .az = AZ_LIST },
 	[BG_OP_UNLOAD] = { .name = "unload", .handler = op_unload, .az = AZ_UNLOAD, .gate = true },
@@ -29,6 +30,8 @@ static const struct op_entry ops[] = {
 	[BG_OP_WAIT] = { .name = "wait", .handler = op_wait, .az = AZ_WAIT,
 			 .flags = BG_REQ_F_BY_TAG },
 	[BG_OP_SIGNAL] = { .name = "signal", .handler = op_signal, .az = AZ_KILL },
+	[BG_OP_RELEASE] = { .name = "release", .handler = op_release, .az = AZ_RELEASE,
+			    .changes = true },
 };
 
 static const struct op_entry *op_find(uint16_t op)

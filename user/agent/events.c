@@ -30,6 +30,7 @@ static const char *const type_names[] = {
 	[EV_AGENT_STOP] = "agent_stop",
 	[EV_STUCK] = "stuck",
 	[EV_KILL_REQUEST] = "kill_request",
+	[EV_RELEASE] = "release",
 };
 
 static void put_str(FILE *out, const char *key, const char *s)
@@ -54,7 +55,10 @@ static void put_latency(FILE *out, int64_t ns)
 int ev_write_json(FILE *out, const struct ev *e)
 {
 	uint64_t ts = e->ts_us;
-	const char *name = e->type > 0 && e->type <= EV_STUCK ? type_names[e->type] : "unknown";
+	const char *name = e->type > 0 && (size_t)e->type < sizeof(type_names) / sizeof(type_names[0]) &&
+				   type_names[e->type]
+			       ? type_names[e->type]
+			       : "unknown";
 
 	if (!ts) {
 		struct timespec t;
@@ -95,6 +99,12 @@ int ev_write_json(FILE *out, const struct ev *e)
 			fputc(',', out);
 			json_wait_status(out, e->status);
 		}
+		break;
+	case EV_RELEASE:
+		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);
+		put_str(out, "comm", e->comm);
+		fprintf(out, ",\"uid\":%u,\"processes\":%llu,\"tags\":%llu", e->uid,
+			(unsigned long long)e->count, (unsigned long long)e->total);
 		break;
 	case EV_KILL_REQUEST:
 		fprintf(out, ",\"tag\":%u,\"pid\":%u,\"uid\":%u", e->tag, e->pid, e->uid);

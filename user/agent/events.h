@@ -29,6 +29,7 @@ enum ev_type {
 	EV_AGENT_STOP,	   /* last line of a stream the agent ends */
 	EV_STUCK,	   /* a descendant still alive well after its SIGKILL */
 	EV_KILL_REQUEST,   /* `bpfguard kill`: a lineage killed on request */
+	EV_RELEASE,	   /* `bpfguard release`: a member left the lineage */
 };
 
 /* One event. Which fields each type writes: README.md, "Event stream". */
@@ -49,8 +50,8 @@ struct ev {
 	bool has_status;    /* root_exit: .status is the root's wait(2) status */
 	uint32_t status;
 	int64_t latency_ns; /* from the root's exit; < 0: unknown; stuck: since SIGKILL */
-	uint64_t count;	    /* lineage_dead: killed; drop: increase */
-	uint64_t total;	    /* lineage_dead: sweeps; drop: counter value */
+	uint64_t count;	    /* lineage_dead: killed; drop: increase; release: processes */
+	uint64_t total;	    /* lineage_dead: sweeps; drop: counter value; release: tags */
 	int err;	    /* refused: positive errno */
 	const char *comm;   /* raw bytes, escaped on output */
 	const char *op;	    /* refused: the request */

@@ -37,7 +37,8 @@ static bool caller_inside(struct agent *a, const struct caller *c, uint32_t tag)
 struct az_tag az_tag_of(const struct bg_tag *t)
 {
 	return (struct az_tag){ .priv = t && (t->flags & BG_TAG_F_PRIV),
-				.owner_uid = t ? t->owner_uid : 0 };
+				.owner_uid = t ? t->owner_uid : 0,
+				.breakaway = t && (t->flags & BG_TAG_F_BREAKAWAY) };
 }
 
 /* ...and with it: is the caller in the lineage of @id? */

@@ -19,7 +19,9 @@ static void retag(struct agent *a, struct request *rq, const struct az_target *t
 {
 	const struct bg_req *req = rq->req;
 	uint32_t sig = req->signal ? req->signal : SIGKILL;
-	bool same = sig == own->signal && req->grace_ns == own->grace_ns;
+	uint32_t flags = (own->flags & ~BG_TAG_F_BREAKAWAY) |
+			 (req->flags & BG_REQ_F_ALLOW_BREAKAWAY ? BG_TAG_F_BREAKAWAY : 0);
+	bool same = sig == own->signal && req->grace_ns == own->grace_ns && flags == own->flags;
 	struct az_tag at = tag_facts(a, rq->c, cur, own);
 	enum az_verdict v = az_check(AZ_RETAG, rq->c, tf, &at);
 
@@ -29,6 +31,7 @@ static void retag(struct agent *a, struct request *rq, const struct az_target *t
 		return;
 	own->signal = sig;
 	own->grace_ns = req->grace_ns;
+	own->flags = flags;
 	store_put_tag(&a->st, cur, own);
 	note_tag(a, cur, own, rq->c, true);
 	reply(a, rq, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
@@ -72,7 +75,8 @@ static bool new_tag(struct agent *a, struct request *rq, pid_t pid, uint32_t par
 		.grace_ns = rq->req->grace_ns,
 		.owner_uid = c->uid,
 		.owner_ruid = c->ruid,
-		.flags = c->priv ? BG_TAG_F_PRIV : 0,
+		.flags = (c->priv ? BG_TAG_F_PRIV : 0) |
+			 (rq->req->flags & BG_REQ_F_ALLOW_BREAKAWAY ? BG_TAG_F_BREAKAWAY : 0),
 	};
 	err = store_put_tag(&a->st, *id, t);
 	if (err == -E2BIG && gc_tags(a))
@@ -151,15 +155,7 @@ static bool adopt_nested(struct agent *a, struct request *rq, pid_t pid, uint32_
 			     "would push tags below it %d deep", BG_MAX_NEST, rq->req->pid, depth);
 		return false;
 	}
-	for (size_t i = 0; i < n; i++) {
-		struct bg_tag *tx = tt_find(&a->tt, found[i]);
-
-		if (found[i] && tx && tx->parent != id) {
-			tx->parent = id;
-			store_put_tag(&a->st, found[i], tx);
-			(*nested)++;
-		}
-	}
+	*nested += hang_tags_from(a, found, n, id);
 	return true;
 }
 

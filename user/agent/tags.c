@@ -83,6 +83,27 @@ void repair_tags(struct agent *a)
 }
 
 /*
+ * The tags an enrolment found below its root (@targets: each the topmost
+ * below the tag it was cut from, tt_reparent_target; 0: none) now hang from
+ * tag @id. Returns how many moved.
+ */
+int hang_tags_from(struct agent *a, const uint32_t *targets, size_t n, uint32_t id)
+{
+	int moved = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct bg_tag *tx = targets[i] ? tt_find(&a->tt, targets[i]) : NULL;
+
+		if (tx && tx->parent != id) {
+			tx->parent = id;
+			store_put_tag(&a->st, targets[i], tx);
+			moved++;
+		}
+	}
+	return moved;
+}
+
+/*
  * An untagged (or never completed) tag: merged into its enclosing tag, or
  * gone at the top level; what named it is repointed (tt_plan_end). Reloads
  * a->tt: pointers into it are stale afterwards.
