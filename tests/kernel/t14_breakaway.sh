@@ -196,3 +196,26 @@ test_release_forking() {
 		{ fail "of the released forker's ${#kids[@]} children, died with the root: $(desc "${DEAD[@]}")"; return; }
 	safe_kill KILL "$forker" "${kids[@]}"
 }
+
+# A lineage being killed (a kill with a grace, its members ignoring the
+# signal) lets nothing leave it: the release is refused (exit 1) and the
+# member still dies at the deadline.
+test_release_during_kill() {
+	local f=$TMP/rdk$$ m
+	rm -f "$f".*
+	bash -c 'trap "" TERM; (trap "" TERM; while :; do sleep 0.05; done) & echo $! >"$1.m"; wait' _ "$f" \
+		>>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	ROOT=$!
+	disown "$ROOT" 2>/dev/null
+	track "$ROOT"
+	wait_file "$f.m" 10000 || { fail "setup: no member"; return; }
+	read -r m <"$f.m"
+	track "$m"
+	tag "$ROOT" --pin-dir "$PIN" --allow-breakaway || return
+	cli kill "$ROOT" --signal TERM --grace 2s --pin-dir "$PIN"
+	[[ $RC == 0 ]] || { fail "setup: kill with a grace: exit $RC: $ERR"; return; }
+	cli release "$m" --pin-dir "$PIN"
+	[[ $RC == 1 && $ERR == *"is being killed"* ]] ||
+		{ fail "release of $m during its lineage's kill: exit $RC, expected 1 (being killed): $(oneline "$OUT $ERR")"; return; }
+	wait_dead $((2000 + BOUND_MS)) "$ROOT" "$m" || fail "the member $m (not released) outlived the grace: $(desc "${ALIVE[@]}")"
+}

@@ -30,6 +30,12 @@ static bool may_release(struct agent *a, struct request *rq, const struct az_tar
 		if (refuse(a, rq, az_check(AZ_RELEASE, rq->c, tf, &at), rq->pidfd[0], rq->req->pid,
 			   id, t))
 			return false;
+		/* a kill under way takes what the lineage holds: nothing leaves it */
+		if (t && t->state == BG_TAG_DOOMED) {
+			reply(a, rq, EBUSY, NULL, 0, "tag %u is being killed: pid %d cannot leave it now",
+			      id, rq->req->pid);
+			return false;
+		}
 		id = tt_parent(&a->tt, id);
 	}
 	return true;
