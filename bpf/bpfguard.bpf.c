@@ -90,6 +90,14 @@ struct {
 	__type(value, __u64);
 } quota SEC(".maps");
 
+/* Per tag: what its lineage did (see bpfguard.h); sized as tags. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, BG_MAX_TAGS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct bg_acct);
+} acct SEC(".maps");
+
 /* Scratch word for full_fence(); per CPU, so it is never contended. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -122,6 +130,7 @@ __u32 adopt_pid;     /* adoption: register this tgid alone under enroll_tag */
 __u32 enroll_charge; /* owner uid + 1 who pays for the new entries, 0: nobody */
 __u32 enroll_over;   /* set when a new entry was refused: beyond the quota */
 __u32 unenroll_tag;  /* rollback: delete the BG_PROC_ENROLLED entries of this tag */
+__u32 enroll_pass;   /* which pass of the enrolment this is (0: the first) */
 
 /*
  * A full memory barrier: atomics that fetch are fully ordered (the BPF
@@ -281,6 +290,73 @@ static __always_inline __u32 resolve_tag(__u32 tag)
 	return bg_resolve(NULL, tag);
 }
 
+/*
+ * Accounting (struct bg_acct). Global functions, each verified once: they
+ * are called from enroll_children's loop too.
+ *
+ * A process entered the lineage of live tag @tag, and of the tags that
+ * enclose it up to @levels of them (1: @tag's own, where the enclosing
+ * ones count it already): forked into it when @born. Returns a tag whose
+ * --max-procs it is beyond, 0 if none.
+ */
+__noinline __u32 acct_enter(__u32 tag, __u32 levels, __u32 born)
+{
+	__u32 over = 0;
+
+	for (int i = 0; i < BG_NEST_WALK && tag && (__u32)i < levels; i++) {
+		struct bg_acct *a = bpf_map_lookup_elem(&acct, &tag);
+		const struct bg_tag *t = tag_lookup(tag);
+
+		if (a) {
+			__u64 live = __sync_fetch_and_add(&a->live, 1) + 1;
+
+			if (born)
+				__sync_fetch_and_add(&a->born, 1);
+			if (t && t->max_procs && live > t->max_procs)
+				over = over ? over : tag;
+			else if (live > a->peak)
+				a->peak = live; /* racy by design: the most seen */
+		}
+		tag = bg_nest_parent(NULL, tag);
+	}
+	return over;
+}
+
+/* A process left the lineage of live tag @tag and of every enclosing one:
+ * it exited (@exited, with @cpu_ns of CPU time), or it was released. */
+__noinline int acct_leave(__u32 tag, __u64 cpu_ns, __u32 exited)
+{
+	for (int i = 0; i < BG_NEST_WALK && tag; i++) {
+		struct bg_acct *a = bpf_map_lookup_elem(&acct, &tag);
+
+		if (a) {
+			if (__sync_fetch_and_add(&a->live, (__u64)-1) == 0)
+				__sync_fetch_and_add(&a->live, 1); /* never below 0 */
+			if (exited) {
+				__sync_fetch_and_add(&a->exited, 1);
+				__sync_fetch_and_add(&a->cpu_ns, cpu_ns);
+			}
+		}
+		tag = bg_nest_parent(NULL, tag);
+	}
+	return 0;
+}
+
+/* A process the enrolment of @to records or moves, from resolved tag @from
+ * (0: it was untracked). A live @to is cut from @from (nested in it): only
+ * @to gains it, unless it was untracked; a detached @to is a release: the
+ * process leaves @from and all that encloses it. */
+__noinline int acct_move(__u32 from, __u32 to)
+{
+	const struct bg_tag *t = tag_lookup(to);
+
+	if (t && (t->state == BG_TAG_ACTIVE || t->state == BG_TAG_DOOMED))
+		acct_enter(to, from ? 1 : BG_NEST_WALK, 0);
+	else if (from)
+		acct_leave(from, 0, 0);
+	return 0;
+}
+
 /* Enrolment passes count what they record (the agent runs them until one
  * records nothing): the iterator's records and enroll_children()'s. */
 __u32 enroll_added;
@@ -384,17 +460,18 @@ static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
 }
 
 /*
- * A child born beyond its owner's quota: it is recorded (it never leaves the
- * lineage) and dies at birth, the Job Object rule for an active-process
+ * A child born beyond its owner's quota (BG_EV_LIMIT), or beyond its
+ * lineage's --max-procs (BG_EV_MAX_PROCS): it is recorded (it never leaves
+ * the lineage) and dies at birth, the Job Object rule for an active-process
  * limit. The kernel kills it here where it can; the agent hears of it in
  * any mode and kills it through a verified pidfd.
  */
 static __always_inline void limit_child(struct task_struct *child, const struct bg_tag *t,
-					__u32 tag, __u32 pid, __u32 uid)
+					__u32 tag, __u32 pid, __u32 uid, __u32 type)
 {
 	struct bg_event ev = {
 		.ts = child->start_boottime, /* its identity, for the agent's pidfd */
-		.type = BG_EV_LIMIT,
+		.type = type,
 		.tag = tag,
 		.pid = pid,
 		.uid = uid,
@@ -417,7 +494,7 @@ static __always_inline void limit_child(struct task_struct *child, const struct 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
 {
-	__u32 ptgid, ctgid, tag, doomed, owner = 0;
+	__u32 ptgid, ctgid, tag, doomed, owner = 0, capped = 0;
 	struct bg_proc *pp, c = {};
 	struct bg_tag *t;
 	bool over = false;
@@ -480,6 +557,7 @@ record:
 	}
 	if (!err) {
 		stat_inc(BG_STAT_FORK_TRACKED);
+		capped = acct_enter(tag, BG_NEST_WALK, 1);
 	} else {
 		charge_release(c.charge); /* not recorded by us: nothing to pay */
 		if (err != -EEXIST)
@@ -506,7 +584,12 @@ record:
 		if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 			stat_inc(BG_STAT_RINGBUF_DROP);
 	} else if (over && err != -EEXIST) {
-		limit_child(child, t, tag, ctgid, owner);
+		limit_child(child, t, tag, ctgid, owner, BG_EV_LIMIT);
+	} else if (capped) {
+		const struct bg_tag *ct = tag_lookup(capped);
+
+		if (ct) /* the tag whose cap it is beyond, just read by acct_enter */
+			limit_child(child, ct, capped, ctgid, ct->owner_uid, BG_EV_MAX_PROCS);
 	}
 	return 0;
 }
@@ -526,6 +609,13 @@ static __always_inline __u32 group_status(struct task_struct *p)
 	if (BPF_CORE_READ(sig, flags) & BG_SIGNAL_GROUP_EXIT)
 		return (__u32)BPF_CORE_READ(sig, group_exit_code);
 	return (__u32)BPF_CORE_READ(p, exit_code);
+}
+
+/* The CPU time of a thread group whose last thread is exiting: its dead
+ * threads' (signal->sum_sched_runtime) and this one's. */
+static __always_inline __u64 group_cpu_ns(struct task_struct *p)
+{
+	return BPF_CORE_READ(p, signal, sum_sched_runtime) + BPF_CORE_READ(p, se.sum_exec_runtime);
 }
 
 /*
@@ -602,6 +692,7 @@ __noinline int enrol_move(__u32 tgid, __u64 start)
 	e->tag = enroll_tag;
 	e->flags &= ~(BG_PROC_ROOT | BG_PROC_ENROLLED);
 	enroll_count();
+	acct_move(cur, enroll_tag);
 	return 1;
 }
 
@@ -638,6 +729,7 @@ static __always_inline void enroll_children(struct task_struct *p)
 		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0) {
 			stat_inc(BG_STAT_ENROLLED);
 			enroll_count();
+			acct_move(0, enroll_tag);
 		} else {
 			charge_release(n.charge);
 			enrol_move(ctgid, n.start);
@@ -724,11 +816,14 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 		}
 	}
 	{
-		__u32 charge = e->charge;
+		__u32 charge = e->charge, tag = resolve_tag(e->tag);
 
 		/* two exiting threads may both get here: one delete wins */
-		if (!bpf_map_delete_elem(&procs, &tgid))
+		if (!bpf_map_delete_elem(&procs, &tgid)) {
 			charge_release(charge);
+			if (tag)
+				acct_leave(tag, group_cpu_ns(p), 1);
+		}
 	}
 	pid_clear(tgid);
 	stat_inc(BG_STAT_EXIT_TRACKED);
@@ -774,8 +869,12 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		if (!e || e->tag != unenroll_tag || !(e->flags & BG_PROC_ENROLLED))
 			return 0;
 		charge = e->charge;
-		if (!bpf_map_delete_elem(&procs, &tgid))
+		if (!bpf_map_delete_elem(&procs, &tgid)) {
 			charge_release(charge);
+			/* it entered what unenroll_tag resolves to now (its
+			 * parent, the tag being merged into it; 0: none) */
+			acct_leave(resolve_tag(unenroll_tag), 0, 0);
+		}
 		return 0;
 	}
 
@@ -796,12 +895,18 @@ int bg_enroll(struct bpf_iter__task *ctx)
 		}
 		e = bpf_map_lookup_elem(&procs, &tgid);
 		stale = e ? e->charge : 0;
+		cur = e && e->start == start ? resolve_tag(e->tag) : 0;
 		if (record_proc(tgid, &n, BPF_ANY)) {
 			charge_release(n.charge);
 			stat_inc(BG_STAT_PROCS_FULL);
 			bpf_seq_write(seq, &zero, sizeof(zero));
 		} else {
 			charge_release(stale);
+			if (cur != tag) {
+				if (cur)
+					acct_leave(cur, 0, 0);
+				acct_enter(tag, BG_NEST_WALK, 0);
+			}
 		}
 		return 0;
 	}
@@ -822,11 +927,18 @@ int bg_enroll(struct bpf_iter__task *ctx)
 			e->tag = tag;
 			e->flags = (e->flags | BG_PROC_ROOT) & ~BG_PROC_ENROLLED;
 			enroll_count();
+			acct_move(cur, tag);
 		} else if (cur == enroll_parent || cur == 0) {
 			e->tag = tag;
 			e->flags &= ~(BG_PROC_ROOT | BG_PROC_ENROLLED);
 			enroll_count();
+			acct_move(cur, tag);
 		} else {
+			/* in a tag nested below the root: it will hang from
+			 * this one, so its members count here (once: the
+			 * first pass) */
+			if (enroll_pass == 0)
+				acct_move(enroll_parent, tag);
 			bpf_seq_write(seq, &cur, sizeof(cur));
 		}
 		return 0;
@@ -853,6 +965,7 @@ int bg_enroll(struct bpf_iter__task *ctx)
 	charge_release(stale);
 	stat_inc(BG_STAT_ENROLLED);
 	enroll_count();
+	acct_move(0, tag);
 	return 0;
 }
 

@@ -148,9 +148,29 @@ struct bg_tag {
 	__u32 owner_uid;  /* effective uid of who tagged it (SO_PEERCRED) */
 	__u32 owner_ruid; /* and their real uid */
 	__u32 flags;	  /* BG_TAG_F_* */
-	__u32 pad;
+	__u32 max_procs;  /* --max-procs: live processes the lineage may hold, 0: no limit */
 };
 _Static_assert(sizeof(struct bg_tag) == 48, "bg_tag is a pinned layout");
+
+/*
+ * acct: tag id -> what its lineage (the tag and the tags nested in it) did
+ * since the tag was made. Created zeroed by the agent before the tag
+ * enrols anything, deleted with the tag's record; in between only the BPF
+ * programs write it, with atomic adds: a fork into the lineage, an exit
+ * from it, a process moved in or out (a nested tag made, a release) walk
+ * the chain of live tags from the process's own up. A tag made around
+ * existing nested tags counts their members as its enrolment's first pass
+ * finds them (those reparented away from below the root are not found).
+ */
+struct bg_acct {
+	__u64 born;   /* processes forked into the lineage */
+	__u64 exited; /* members whose thread group ended */
+	__u64 live;   /* members alive now */
+	__u64 peak;   /* the most live at once (a child killed at birth for
+		       * --max-procs excluded) */
+	__u64 cpu_ns; /* CPU time of the exited members, all their threads */
+};
+_Static_assert(sizeof(struct bg_acct) == 40, "bg_acct is a pinned layout");
 
 /*
  * Tagged by root (or a holder of CAP_KILL + CAP_BPF): the root's death kills
@@ -221,6 +241,7 @@ enum bg_event_type {
 	BG_EV_DEATH = 1, /* a tagged root died (also in `deaths`) */
 	BG_EV_BIRTH = 2, /* a process was born into a lineage being killed */
 	BG_EV_LIMIT = 3, /* a process was born beyond its owner's quota */
+	BG_EV_MAX_PROCS = 4, /* a process was born beyond its lineage's --max-procs */
 };
 
 struct bg_event {

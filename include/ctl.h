@@ -19,7 +19,8 @@
 #define BG_CTL_VERSION 7 /* 3: BG_OP_EVENTS, struct bg_status grew; 4: quotas in bg_status;
 			  * 5: BG_OP_KILL, BG_OP_WAIT, bg_req.flags;
 			  * 6: bg_list_tag.state and .root_status (killed tags listed),
-			  * BG_OP_SIGNAL; 7: BG_OP_RELEASE, BG_REQ_F_ALLOW_BREAKAWAY */
+			  * BG_OP_SIGNAL; 7: BG_OP_RELEASE, BG_REQ_F_ALLOW_BREAKAWAY,
+			  * tag's req.pid2 (--max-procs), bg_list_tag's accounting */
 
 enum bg_op {
 	BG_OP_STATUS = 1,
@@ -52,6 +53,9 @@ enum bg_op {
 #define BG_REQ_F_BY_TAG 0x2 /* wait: no pidfd; req.pid2 is the tag id */
 #define BG_REQ_F_ALLOW_BREAKAWAY 0x4 /* tag: its members may be released (BG_TAG_F_BREAKAWAY) */
 
+/* Largest --max-procs of a tag (2^24, the most a procs map holds). */
+#define BG_TAG_MAX_PROCS (1 << 24)
+
 /* The payload of BG_OP_WAIT's answers (and BG_OP_KILL's with BG_REQ_F_WAIT). */
 struct bg_wait {
 	uint32_t tag;
@@ -73,7 +77,8 @@ struct bg_req {
 	uint32_t flags;	 /* BG_REQ_F_*, as the op allows; others must be 0 */
 	uint32_t signal; /* 0: default (SIGKILL) */
 	int32_t pid2;	 /* adopt: the pid to register, as typed (for messages);
-			  * wait with BG_REQ_F_BY_TAG: the tag id */
+			  * wait with BG_REQ_F_BY_TAG: the tag id;
+			  * tag: --max-procs (0: none, at most BG_TAG_MAX_PROCS) */
 	uint64_t grace_ns; /* 0: none */
 };
 _Static_assert(sizeof(struct bg_req) == 32, "bg_req is a wire layout");
@@ -182,12 +187,16 @@ struct bg_list_tag {
 	uint32_t flags;	    /* BG_TAG_F_* */
 	uint32_t state;	    /* BG_LIST_* */
 	uint32_t root_status; /* the root's wait(2) status, with BG_LIST_ROOT_EXITED */
-	uint32_t pad;
+	uint32_t max_procs; /* --max-procs, 0: none */
+	/* with BG_LIST_ACCT, what the lineage did since the tag (bg_acct) */
+	uint64_t born, exited, live, peak;
+	uint64_t cpu_exited_ns; /* the exited members' CPU time */
 };
-_Static_assert(sizeof(struct bg_list_tag) == 32, "bg_list_tag is a wire layout");
+_Static_assert(sizeof(struct bg_list_tag) == 72, "bg_list_tag is a wire layout");
 
 #define BG_LIST_KILLING 0x1	/* the lineage is being killed */
 #define BG_LIST_ROOT_EXITED 0x2 /* its root is gone: root_status holds how */
+#define BG_LIST_ACCT 0x4	/* born..cpu_exited_ns hold its accounting */
 
 struct bg_list_proc {
 	uint32_t pid;	/* host pid (the agent's namespace) */

@@ -71,8 +71,14 @@ struct bpfguard_opts {
 	char *msg;		/* optional: one line about the outcome */
 	size_t msg_len;		/* msg's size in bytes */
 	uint32_t flags;		/* tag/exec: BPFGUARD_ALLOW_BREAKAWAY */
-	uint32_t pad2;
+	uint32_t max_procs;	/* tag/exec: the lineage, root included, holds at most
+				 * this many live processes (one forked beyond it is
+				 * killed at birth); 0: no limit. At most
+				 * BPFGUARD_MAX_PROCS_MAX */
 };
+
+/* The largest opts->max_procs (2^24). */
+#define BPFGUARD_MAX_PROCS_MAX (1u << 24)
 
 /* opts->flags: members of the new tag's lineage may leave it
  * (bpfguard_release), whoever may signal them; without it only the tag's

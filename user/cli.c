@@ -64,6 +64,7 @@ static int pid_request(enum cli_cmd cmd, int argc, char **argv)
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
 	o.flags = a.allow_breakaway ? BPFGUARD_ALLOW_BREAKAWAY : 0;
+	o.max_procs = a.max_procs;
 	rc = cmd == CLI_TAG	? bpfguard_tag(a.pid[0], &o)
 	     : cmd == CLI_UNTAG ? bpfguard_untag(a.pid[0], &o)
 				: bpfguard_release(a.pid[0], &o);
@@ -113,6 +114,7 @@ int cmd_exec(int argc, char **argv)
 	o.signal = a.sig;
 	o.grace_ns = a.grace_ns;
 	o.flags = a.allow_breakaway ? BPFGUARD_ALLOW_BREAKAWAY : 0;
+	o.max_procs = a.max_procs;
 	if (a.init)
 		return init_run(&o, msg, argv + a.cmd, a.grace_ns, a.forward_lineage);
 	/* not bpfguard_exec(): CMD replaces this process, keeping its pid;

@@ -40,6 +40,7 @@ struct cli_args {
 	int forward_lineage;	 /* exec --init: --forward-lineage */
 	int allow_breakaway;	 /* tag, exec: --allow-breakaway */
 	int breakaway;		 /* exec: --breakaway */
+	uint32_t max_procs;	 /* tag, exec: --max-procs; 0: none */
 	int64_t timeout_ns;	 /* kill --wait, wait: --timeout; -1: none */
 	struct agent_opts agent; /* agent: all of its options */
 };

@@ -53,6 +53,7 @@ enum {
 #define TAKES_PIDS 0x4 /* "-55" is a pid that is not one, not an option */
 #define ALLOW_BREAKAWAY 0x40 /* --allow-breakaway (tag, exec) */
 #define ALLOW_LEAVE 0x80     /* --breakaway (exec) */
+#define ALLOW_MAX_PROCS 0x100 /* --max-procs (tag, exec) */
 
 /* ---- each command's --help ------------------------------------------------ */
 
@@ -90,7 +91,7 @@ static const char agent_help[] =
 
 static const char tag_help[] =
 	"Usage: bpfguard tag PID [--signal SIG --grace DURATION] [--allow-breakaway]\n"
-	"                    [--pin-dir DIR]\n\n"
+	"                    [--max-procs N] [--pin-dir DIR]\n\n"
 	"Guard PID: when its whole thread group dies, for any reason, every descendant\n"
 	"(what it forked after the tag, what already descended from it, recursively,\n"
 	"however they daemonize, setsid, exec or reparent) is killed with SIGKILL.\n"
@@ -103,6 +104,8 @@ static const char tag_help[] =
 	"  --allow-breakaway  members may leave the lineage (`bpfguard release`,\n"
 	"                   `bpfguard exec --breakaway`), whoever may signal them;\n"
 	"                   without it only the owner, from outside, or root may\n"
+	"  --max-procs N    the lineage, PID included, holds at most N live processes:\n"
+	"                   one forked beyond that is killed at birth (limit_kills)\n"
 	"  --pin-dir DIR    the agent's pin dir (default " BG_PIN_DIR_DEFAULT ")\n\n"
 	"Refused (exit 1): pid 1, kernel threads, the agent itself.\n"
 	"Example: bpfguard tag 4242 && kill -9 4242   # 4242's tree dies with it\n";
@@ -170,12 +173,14 @@ static const char adopt_help[] =
 
 static const char exec_help[] =
 	"Usage: bpfguard exec [--init [--forward-lineage]] [--signal SIG --grace DURATION]\n"
-	"                     [--allow-breakaway] [--pin-dir DIR] -- CMD [ARGS...]\n"
+	"                     [--allow-breakaway] [--max-procs N] [--pin-dir DIR]\n"
+	"                     -- CMD [ARGS...]\n"
 	"       bpfguard exec --breakaway [--pin-dir DIR] -- CMD [ARGS...]\n\n"
 	"Tag this process, then exec CMD in it: CMD is the tagged root, so nothing it\n"
 	"starts can outlive it. The exit status is CMD's (127: not found, 126: not\n"
 	"executable); 1 if tagging failed, 2 on a usage error.\n\n"
-	"  --signal SIG, --grace DURATION, --allow-breakaway   as for `bpfguard tag`\n"
+	"  --signal SIG, --grace DURATION, --allow-breakaway, --max-procs N\n"
+	"                 as for `bpfguard tag`\n"
 	"  --breakaway    run inside a lineage: leave it (`bpfguard release` of this\n"
 	"                 process), then exec CMD untagged, outside it. Refused (exit\n"
 	"                 1) unless the lineage's tags allow it (--allow-breakaway)\n"
@@ -290,6 +295,23 @@ static const char *negative_number(int argc, char **argv)
 	return NULL;
 }
 
+/* A count option: 1 to 2^24 (the most a procs map holds). Returns 0 or
+ * EXIT_USAGE after one line. */
+static int parse_count(const char *cmd, const char *opt, const char *s, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > (1u << 24)) {
+		err_line("%s: invalid %s '%s' (1 to %u)", cmd, opt, s, 1u << 24);
+		return EXIT_USAGE;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 /* The options of the client commands (each takes those its allow bits say). */
 static const struct option client_opts[] = {
 	{ "pin-dir", required_argument, NULL, OPT_PIN_DIR },
@@ -302,6 +324,7 @@ static const struct option client_opts[] = {
 	{ "forward-lineage", no_argument, NULL, OPT_FORWARD_LINEAGE },
 	{ "allow-breakaway", no_argument, NULL, OPT_ALLOW_BREAKAWAY },
 	{ "breakaway", no_argument, NULL, OPT_BREAKAWAY },
+	{ "max-procs", required_argument, NULL, OPT_MAX_PROCS },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -382,6 +405,12 @@ static int parse_common(int argc, char **argv, const char *help, int allow,
 			if (!(allow & ALLOW_LEAVE))
 				goto unknown;
 			c->breakaway = 1;
+			break;
+		case OPT_MAX_PROCS:
+			if (!(allow & ALLOW_MAX_PROCS))
+				goto unknown;
+			if (parse_count(argv[0], "--max-procs", optarg, &c->max_procs))
+				return EXIT_USAGE;
 			break;
 		case OPT_TIMEOUT: {
 			uint64_t ns;
@@ -500,21 +529,6 @@ static int options_first(int argc, char **argv)
 	return 0;
 }
 
-static int parse_count(const char *opt, const char *s, uint32_t *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < 1 || v > (1u << 24)) {
-		err_line("agent: invalid %s '%s' (1 to %u)", opt, s, 1u << 24);
-		return EXIT_USAGE;
-	}
-	*out = (uint32_t)v;
-	return 0;
-}
-
 /* The kernel wants a ring buffer of a power-of-two number of pages. */
 static int parse_ring_size(const char *s, uint32_t *out)
 {
@@ -584,19 +598,19 @@ static int parse_agent(int argc, char **argv, struct agent_opts *ao)
 			}
 			break;
 		case OPT_MAX_PROCS:
-			if (parse_count("--max-procs", optarg, &ao->max_procs))
+			if (parse_count("agent", "--max-procs", optarg, &ao->max_procs))
 				return EXIT_USAGE;
 			break;
 		case OPT_MAX_TAGS:
-			if (parse_count("--max-tags", optarg, &ao->max_tags))
+			if (parse_count("agent", "--max-tags", optarg, &ao->max_tags))
 				return EXIT_USAGE;
 			break;
 		case OPT_USER_MAX_PROCS:
-			if (parse_count("--user-max-procs", optarg, &ao->user_max_procs))
+			if (parse_count("agent", "--user-max-procs", optarg, &ao->user_max_procs))
 				return EXIT_USAGE;
 			break;
 		case OPT_USER_MAX_TAGS:
-			if (parse_count("--user-max-tags", optarg, &ao->user_max_tags))
+			if (parse_count("agent", "--user-max-tags", optarg, &ao->user_max_tags))
 				return EXIT_USAGE;
 			break;
 		case OPT_METRICS: {
@@ -650,10 +664,12 @@ static const struct {
 	int allow;
 	const char *optstring;
 } client_cmds[] = {
-	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE | ALLOW_BREAKAWAY, "+:h" },
+	[CLI_TAG] = { tag_help, TAKES_PIDS | ALLOW_GRACE | ALLOW_BREAKAWAY | ALLOW_MAX_PROCS, "+:h" },
 	[CLI_UNTAG] = { untag_help, TAKES_PIDS, "+:h" },
 	[CLI_ADOPT] = { adopt_help, TAKES_PIDS, "+:h" },
-	[CLI_EXEC] = { exec_help, ALLOW_GRACE | ALLOW_INIT | ALLOW_BREAKAWAY | ALLOW_LEAVE, "+:h" },
+	[CLI_EXEC] = { exec_help,
+		       ALLOW_GRACE | ALLOW_INIT | ALLOW_BREAKAWAY | ALLOW_LEAVE | ALLOW_MAX_PROCS,
+		       "+:h" },
 	[CLI_LIST] = { list_help, ALLOW_JSON, ":h" },
 	[CLI_STATUS] = { status_help, ALLOW_JSON, ":h" },
 	[CLI_EVENTS] = { events_help, 0, ":h" },
@@ -706,9 +722,10 @@ int cli_parse(enum cli_cmd cmd, int argc, char **argv, struct cli_args *a)
 			err_line("exec: --forward-lineage needs --init");
 			return EXIT_USAGE;
 		}
-		if (a->breakaway && (a->init || a->sig || a->grace_ns || a->allow_breakaway)) {
+		if (a->breakaway &&
+		    (a->init || a->sig || a->grace_ns || a->allow_breakaway || a->max_procs)) {
 			err_line("exec: --breakaway runs CMD untagged: it takes no --init, "
-				 "--signal, --grace or --allow-breakaway");
+				 "--signal, --grace, --allow-breakaway or --max-procs");
 			return EXIT_USAGE;
 		}
 		if (optind >= argc) {

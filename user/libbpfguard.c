@@ -119,6 +119,15 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 		lbg_msg(c, "BPFGUARD_ALLOW_BREAKAWAY applies to tagging only");
 		return -EINVAL;
 	}
+	if (o.max_procs && !(allow & LBG_ALLOW_TAG_FLAGS)) {
+		lbg_msg(c, "max_procs applies to tagging only");
+		return -EINVAL;
+	}
+	if (o.max_procs > BPFGUARD_MAX_PROCS_MAX) {
+		lbg_msg(c, "invalid max_procs %u (at most %u, or 0 for none)", o.max_procs,
+			BPFGUARD_MAX_PROCS_MAX);
+		return -EINVAL;
+	}
 	/* the kernel's limit; SIGRTMAX is a glibc function with its own view */
 	if (o.signal < 0 || o.signal > 64) {
 		lbg_msg(c, "invalid signal %d (1 to 64, or 0 for SIGKILL)", o.signal);
@@ -131,6 +140,7 @@ int lbg_resolve(const struct bpfguard_opts *opts, unsigned int allow, struct lbg
 	c->signal = o.signal;
 	c->grace_ns = o.grace_ns;
 	c->req_flags = o.flags & BPFGUARD_ALLOW_BREAKAWAY ? BG_REQ_F_ALLOW_BREAKAWAY : 0;
+	c->max_procs = o.max_procs;
 	return 0;
 }
 
@@ -201,8 +211,10 @@ int lbg_request_on(struct lbg_call *c, bool keep, struct bg_req *req, const int 
 	req->version = BG_CTL_VERSION;
 	req->signal = (uint32_t)c->signal;
 	req->grace_ns = c->grace_ns;
-	if (req->op == BG_OP_TAG)
+	if (req->op == BG_OP_TAG) {
 		req->flags |= c->req_flags;
+		req->pid2 = (int32_t)c->max_procs;
+	}
 	fd = ctl_connect(c->pin_dir);
 	if (fd < 0)
 		return lbg_connect_error(c, fd);

@@ -25,6 +25,7 @@ struct lbg_call {
 	int signal;
 	uint64_t grace_ns;
 	uint32_t req_flags; /* BG_REQ_F_ALLOW_BREAKAWAY, from opts->flags */
+	uint32_t max_procs; /* opts->max_procs: sent as a tag's req.pid2 */
 	char *msg;
 	size_t msg_len;
 	int fd; /* lbg_request_on(keep): the connection kept, else -1 */

@@ -256,6 +256,8 @@ int loader_load(struct loader *l, const struct loader_opts *o)
 		err = size_map(l, l->skel->maps.tags, o->max_tags, &l->max_tags);
 	if (!err)
 		err = size_map(l, l->skel->maps.deaths, l->max_tags, &dummy);
+	if (!err)
+		err = size_map(l, l->skel->maps.acct, l->max_tags, &dummy);
 	/* every owner with a live count held a tag: see bpfguard.h */
 	if (!err)
 		err = size_map(l, l->skel->maps.quota, l->max_tags + 1, &dummy);
@@ -484,6 +486,7 @@ int loader_enrol(struct loader *l, const struct loader_enrol_req *r, struct load
 			res->unsettled = true;
 			break;
 		}
+		bss->enroll_pass = (uint32_t)pass;
 		err = loader_read_iter(l->enroll, &buf, &len);
 		if (!err)
 			err = enrol_records(res, buf, len);
@@ -496,6 +499,7 @@ int loader_enrol(struct loader *l, const struct loader_enrol_req *r, struct load
 	res->over = bss->enroll_over;
 	res->added = __atomic_load_n(&bss->enroll_added, __ATOMIC_ACQUIRE) - first;
 	bss->enroll_root = 0;
+	bss->enroll_pass = 0;
 	bss->enroll_tag = 0;
 	bss->enroll_parent = 0;
 	bss->enroll_charge = 0;

@@ -75,6 +75,15 @@ void json_wait_status(FILE *out, uint32_t status)
 	}
 }
 
+void json_acct(FILE *out, uint64_t born, uint64_t exited, uint64_t live, uint64_t peak,
+	       uint64_t cpu_ns)
+{
+	fprintf(out, ",\"acct\":{\"born\":%llu,\"exited\":%llu,\"live\":%llu,\"peak\":%llu,"
+		     "\"cpu_exited_ms\":%llu}",
+		(unsigned long long)born, (unsigned long long)exited, (unsigned long long)live,
+		(unsigned long long)peak, (unsigned long long)(cpu_ns / 1000000ull));
+}
+
 /* What a killed tag's root line says after it: " [killing]", and how its
  * root ended when it has. */
 static void print_killing(FILE *out, const struct bg_list_tag *t)
@@ -166,6 +175,9 @@ int render_json(FILE *out, const struct list_view *v)
 			json_wait_status(out, t->root_status);
 			fputc('}', out);
 		}
+		fprintf(out, ",\"max_procs\":%u", t->max_procs);
+		if (t->state & BG_LIST_ACCT)
+			json_acct(out, t->born, t->exited, t->live, t->peak, t->cpu_exited_ns);
 		fputc('}', out);
 	}
 	fputs("]\n", out);

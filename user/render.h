@@ -28,6 +28,11 @@ void json_string(FILE *out, const char *s);
  * or 128 + the signal). Members of an object, no comma before. */
 void json_wait_status(FILE *out, uint32_t status);
 
+/* ,"acct":{"born":N,"exited":N,"live":N,"peak":N,"cpu_exited_ms":N}: a
+ * lineage's accounting (bg_acct), comma first. */
+void json_acct(FILE *out, uint64_t born, uint64_t exited, uint64_t live, uint64_t peak,
+	       uint64_t cpu_ns);
+
 int render_json(FILE *out, const struct list_view *v);
 int render_tree(FILE *out, const struct list_view *v);
 

@@ -2,9 +2,11 @@
 
 // bpfguard-go: bpfguard from Go, without cgo (go/bpfguard).
 //
-//	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] exec [--] CMD [ARGS...]
-//	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] tag PID
+//	bpfguard-go [-pin-dir DIR] [TAG OPTIONS] exec [--] CMD [ARGS...]
+//	bpfguard-go [-pin-dir DIR] [TAG OPTIONS] tag PID
 //	bpfguard-go [-pin-dir DIR] status
+//	bpfguard-go [-pin-dir DIR] list
+//	bpfguard-go [-pin-dir DIR] release PID
 //	bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] kill PID
 //	bpfguard-go [-pin-dir DIR] [-timeout D] wait PID
 //
@@ -12,8 +14,10 @@
 // is tagged before it runs, prints "pid N: <the agent's line>", waits for
 // it and exits with its status (128+N if signal N killed it; 127: not
 // found, 126: not executable, as for `bpfguard exec`). tag tags a running
-// process and prints the agent's line. status prints the agent's mode and
-// counts. kill kills PID's tagged lineage now, root included, and waits
+// process and prints the agent's line (TAG OPTIONS: -signal N, -grace D,
+// -allow-breakaway, -max-procs N). status prints the agent's mode and
+// counts; list prints each tag with its accounting; release takes a member
+// out of its lineage. kill kills PID's tagged lineage now, root included, and waits
 // until nothing of it is left; wait waits for that without killing and
 // exits with the root's status (124 on -timeout). Errors: one line on
 // stderr, exit 1 (2: usage).
@@ -35,12 +39,14 @@ import (
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, "usage: bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] exec [--] CMD [ARGS...]\n"+
-		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] tag PID\n"+
-		"       bpfguard-go [-pin-dir DIR] status\n"+
+	fmt.Fprintf(os.Stderr, "usage: bpfguard-go [-pin-dir DIR] [TAG OPTIONS] exec [--] CMD [ARGS...]\n"+
+		"       bpfguard-go [-pin-dir DIR] [TAG OPTIONS] tag PID\n"+
+		"       bpfguard-go [-pin-dir DIR] status | list\n"+
+		"       bpfguard-go [-pin-dir DIR] release PID\n"+
 		"       bpfguard-go [-pin-dir DIR] [-signal N] [-grace D] kill PID\n"+
 		"       bpfguard-go [-pin-dir DIR] [-timeout D] wait PID\n"+
-		"       bpfguard-go [-pin-dir DIR] [-signal N] signal PID   (default SIGTERM)\n")
+		"       bpfguard-go [-pin-dir DIR] [-signal N] signal PID   (default SIGTERM)\n"+
+		"TAG OPTIONS: -signal N, -grace D, -allow-breakaway, -max-procs N\n")
 	os.Exit(2)
 }
 
@@ -102,8 +108,14 @@ func main() {
 	flag.IntVar(&sig, "signal", 0, "what descendants get first (default SIGKILL)")
 	flag.DurationVar(&c.Grace, "grace", 0, "SIGKILL survivors this long after the root's death")
 	flag.DurationVar(&timeout, "timeout", -1, "wait: give up after this long (default: never)")
+	flag.BoolVar(&c.AllowBreakaway, "allow-breakaway", false, "members may leave the lineage (release)")
+	maxProcs := flag.Uint("max-procs", 0, "the lineage holds at most N live processes (default: no limit)")
 	flag.Parse()
 	c.Signal = syscall.Signal(sig)
+	if *maxProcs > bpfguard.MaxProcsMax {
+		die(fmt.Errorf("invalid -max-procs %d (at most %d)", *maxProcs, bpfguard.MaxProcsMax))
+	}
+	c.MaxProcs = uint32(*maxProcs)
 	args := flag.Args()
 	if len(args) < 1 {
 		usage()
@@ -115,6 +127,32 @@ func main() {
 			die(err)
 		}
 		fmt.Println(msg)
+	case "release":
+		msg, err := c.Release(pidArg(args))
+		if err != nil {
+			die(err)
+		}
+		fmt.Println(msg)
+	case "list":
+		if len(args) != 1 {
+			usage()
+		}
+		l, err := c.List()
+		if err != nil {
+			die(err)
+		}
+		for _, t := range l.Tags {
+			fmt.Printf("tag %d root %d", t.Tag, t.RootPid)
+			if t.MaxProcs != 0 {
+				fmt.Printf(" max-procs %d", t.MaxProcs)
+			}
+			if t.State&bpfguard.ListAcct != 0 {
+				a := t.Acct
+				fmt.Printf(": born %d, exited %d, live %d, peak %d, cpu of the exited %v",
+					a.Born, a.Exited, a.Live, a.Peak, a.CPUExited)
+			}
+			fmt.Println()
+		}
 	case "kill":
 		w, err := c.KillWait(pidArg(args), -1)
 		if err != nil {

@@ -30,7 +30,15 @@ type Client struct {
 	// lineage may leave it (Release), whoever may signal them. Without
 	// it only the owner, from outside the lineage, and root may release.
 	AllowBreakaway bool
+	// MaxProcs applies to Tag, TagPidfd and Command: the new lineage,
+	// its root included, holds at most this many live processes; one
+	// forked beyond it is killed at birth (0: no limit; at most
+	// MaxProcsMax).
+	MaxProcs uint32
 }
+
+// MaxProcsMax is the largest Client.MaxProcs (BPFGUARD_MAX_PROCS_MAX).
+const MaxProcsMax = 1 << 24
 
 // Error is a failed call, as libbpfguard reports it: the errno the C
 // library returns negated, and one line, the agent's own when it refused
@@ -71,10 +79,11 @@ func errnoOf(err error) syscall.Errno {
 
 // call is one checked request: lbg_resolve's checks, then the exchange.
 type call struct {
-	pinDir string
-	signal uint32
-	grace  uint64
-	flags  uint32 // sent with opTag only
+	pinDir   string
+	signal   uint32
+	grace    uint64
+	flags    uint32 // sent with opTag only
+	maxProcs uint32 // sent with opTag only, as Pid2
 }
 
 // resolve checks the options (lbg_resolve, user/libbpfguard.c); kill: the
@@ -103,9 +112,13 @@ func (c *Client) resolve(kill bool) (*call, error) {
 	}
 	r.signal = uint32(c.Signal)
 	r.grace = uint64(c.Grace.Nanoseconds())
+	if c.MaxProcs > MaxProcsMax {
+		return nil, fail(syscall.EINVAL, "invalid max_procs %d (at most %d, or 0 for none)", c.MaxProcs, MaxProcsMax)
+	}
 	if c.AllowBreakaway {
 		r.flags = reqAllowBreakaway
 	}
+	r.maxProcs = c.MaxProcs
 	return r, nil
 }
 
@@ -129,6 +142,7 @@ func (r *call) doAt(path string, op uint16, pid, pid2 int, fds []int) (string, [
 		Pid2: int32(pid2), Signal: r.signal, GraceNs: r.grace}
 	if op == opTag {
 		req.Flags = r.flags
+		req.Pid2 = int32(r.maxProcs)
 	}
 	rep, pl, err := exchange(fd, &req, fds)
 	if err != nil {

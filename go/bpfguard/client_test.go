@@ -275,27 +275,29 @@ func TestCommandLookPath(t *testing.T) {
 		t.Errorf("Start of a command not in PATH: %v, want exec.ErrNotFound", err)
 	}
 	cmd = Command("sh", "-c", "exit 0")
-	if !filepath.IsAbs(cmd.Args[7]) || filepath.Base(cmd.Args[7]) != "sh" || cmd.Args[8] != "sh" ||
+	if !filepath.IsAbs(cmd.Args[9]) || filepath.Base(cmd.Args[9]) != "sh" || cmd.Args[10] != "sh" ||
 		cmd.Path != "/proc/self/exe" || cmd.Args[0] != execMarker {
 		t.Errorf("Command(sh): Path %q, Args %q", cmd.Path, cmd.Args)
 	}
 }
 
 func TestParseExecArgs(t *testing.T) {
-	x, err := parseExecArgs([]string{"1", "/p", "15", "5000000000", "4001", "5", "/bin/x", "x", "-v"})
-	if err != nil || x.client != (Client{PinDir: "/p", Signal: 15, Grace: 5 * time.Second}) ||
+	x, err := parseExecArgs([]string{"2", "/p", "15", "5000000000", "4001", "5", "true", "64", "/bin/x", "x", "-v"})
+	if err != nil || x.client != (Client{PinDir: "/p", Signal: 15, Grace: 5 * time.Second, AllowBreakaway: true, MaxProcs: 64}) ||
 		x.sigign != 0x4001 || x.report != 5 || x.path != "/bin/x" || strings.Join(x.argv, " ") != "x -v" {
 		t.Errorf("parseExecArgs: %+v, %v", x, err)
 	}
 	for _, a := range [][]string{
-		{"2", "/p", "0", "0", "0", "-1", "/bin/x", "x"},
-		{"1", "/p", "x", "0", "0", "-1", "/bin/x", "x"},
-		{"1", "/p", "0", "1.5", "0", "-1", "/bin/x", "x"},
-		{"1", "/p", "0", "0", "z", "-1", "/bin/x", "x"},
-		{"1", "/p", "0", "0", "0", "-2", "/bin/x", "x"},
-		{"1", "/p", "0", "0", "0", "-1", "", "x"},
-		{"1", "/p", "0", "0", "0", "-1", "/bin/x"},
-		{"1", "/p", "0"},
+		{"1", "/p", "0", "0", "0", "-1", "false", "0", "/bin/x", "x"},
+		{"2", "/p", "x", "0", "0", "-1", "false", "0", "/bin/x", "x"},
+		{"2", "/p", "0", "1.5", "0", "-1", "false", "0", "/bin/x", "x"},
+		{"2", "/p", "0", "0", "z", "-1", "false", "0", "/bin/x", "x"},
+		{"2", "/p", "0", "0", "0", "-2", "false", "0", "/bin/x", "x"},
+		{"2", "/p", "0", "0", "0", "-1", "maybe", "0", "/bin/x", "x"},
+		{"2", "/p", "0", "0", "0", "-1", "false", "-1", "/bin/x", "x"},
+		{"2", "/p", "0", "0", "0", "-1", "false", "0", "", "x"},
+		{"2", "/p", "0", "0", "0", "-1", "false", "0", "/bin/x"},
+		{"2", "/p", "0"},
 	} {
 		if _, err := parseExecArgs(a); err == nil {
 			t.Errorf("parseExecArgs(%q) accepted", a)

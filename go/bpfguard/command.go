@@ -32,7 +32,7 @@ const execMarker = "bpfguard.local/bpfguard:exec"
 
 // execLayout numbers the argument layout below, for a parent and a child of
 // different builds (impossible through /proc/self/exe, but cheap to check).
-const execLayout = "1"
+const execLayout = "2"
 
 // Exit statuses of a command that did not run, those of `bpfguard exec`:
 // the command's own status otherwise.
@@ -40,7 +40,7 @@ const (
 	ExitTagFailed   = 1   // tagging failed: the command was not started
 	ExitNotExec     = 126 // the command could not be executed
 	ExitNotFound    = 127 // the command does not exist
-	execArgsBefore  = 8   // marker, layout, pin dir, signal, grace, sigign, report fd, path
+	execArgsBefore  = 10  // marker, layout, pin dir, signal, grace, sigign, report fd, breakaway, max procs, path
 	procSelfExe     = "/proc/self/exe"
 	statusSigIgnKey = "SigIgn:"
 )
@@ -83,7 +83,8 @@ func Command(name string, arg ...string) *exec.Cmd { return defaultClient.Comman
 // lookup that makes Start fail) and runs it through the marker.
 func (c *Client) wrap(cmd *exec.Cmd) *exec.Cmd {
 	args := []string{execMarker, execLayout, c.PinDir, strconv.Itoa(int(c.Signal)),
-		strconv.FormatInt(int64(c.Grace), 10), strconv.FormatUint(ignoredSignals(), 16), "-1", cmd.Path}
+		strconv.FormatInt(int64(c.Grace), 10), strconv.FormatUint(ignoredSignals(), 16), "-1",
+		strconv.FormatBool(c.AllowBreakaway), strconv.FormatUint(uint64(c.MaxProcs), 10), cmd.Path}
 	cmd.Args = append(args, cmd.Args...)
 	cmd.Path = procSelfExe
 	return cmd
@@ -135,12 +136,16 @@ func parseExecArgs(a []string) (*execArgs, error) {
 	grace, err2 := strconv.ParseInt(a[3], 10, 64)
 	ign, err3 := strconv.ParseUint(a[argSigign], 16, 64)
 	rep, err4 := strconv.Atoi(a[argReport])
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || rep < -1 || a[6] == "" {
-		return nil, fmt.Errorf("bad arguments from the parent: %q", a[:7])
+	brk, err5 := strconv.ParseBool(a[6])
+	maxp, err6 := strconv.ParseUint(a[7], 10, 32)
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil || err6 != nil ||
+		rep < -1 || a[8] == "" {
+		return nil, fmt.Errorf("bad arguments from the parent: %q", a[:9])
 	}
 	return &execArgs{
-		client: Client{PinDir: a[1], Signal: syscall.Signal(sig), Grace: time.Duration(grace)},
-		sigign: ign, report: rep, path: a[6], argv: a[7:],
+		client: Client{PinDir: a[1], Signal: syscall.Signal(sig), Grace: time.Duration(grace),
+			AllowBreakaway: brk, MaxProcs: uint32(maxp)},
+		sigign: ign, report: rep, path: a[8], argv: a[9:],
 	}, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
@@ -54,7 +55,7 @@ const (
 	sizeReq      = 32
 	sizeRep      = 256
 	sizeStatus   = 616
-	sizeListTag  = 32
+	sizeListTag  = 72
 	sizeListProc = 40
 	sizeWait     = 16
 )
@@ -137,6 +138,7 @@ const (
 const (
 	ListKilling    = 0x1 // BG_LIST_KILLING: the lineage is being killed
 	ListRootExited = 0x2 // BG_LIST_ROOT_EXITED: the root is gone, RootStatus says how
+	ListAcct       = 0x4 // BG_LIST_ACCT: Acct holds the lineage's accounting
 )
 
 // The wire structs, field for field as in include/ctl.h. encoding/binary
@@ -195,7 +197,12 @@ type wireListTag struct {
 	Flags      uint32
 	State      uint32
 	RootStatus uint32
-	Pad        uint32
+	MaxProcs   uint32
+	Born       uint64
+	Exited     uint64
+	Live       uint64
+	Peak       uint64
+	CPUExited  uint64
 }
 
 type wireListProc struct {
@@ -351,6 +358,18 @@ type ListTag struct {
 	State    uint32 // ListKilling, ListRootExited
 	// RootStatus is the root's wait(2) status when State&ListRootExited.
 	RootStatus syscall.WaitStatus
+	MaxProcs   uint32 // MaxProcs it was tagged with, 0: none
+	Acct       Acct   // when State&ListAcct
+}
+
+// Acct is what a lineage did since its tag (struct bg_acct): the tag and
+// the tags nested in it.
+type Acct struct {
+	Born      uint64        // processes forked into it
+	Exited    uint64        // members whose thread group ended
+	Live      uint64        // members alive now
+	Peak      uint64        // the most alive at once
+	CPUExited time.Duration // CPU time of the exited members, all threads
 }
 
 // ListProc is a guarded process (struct bg_list_proc).
@@ -392,7 +411,9 @@ func decodeList(buf []byte) (*List, error) {
 		}
 		l.Tags[i] = ListTag{Tag: w.Tag, RootPid: int(w.RootPid), Parent: w.Parent,
 			OwnerUID: w.OwnerUID, Flags: w.Flags, State: w.State,
-			RootStatus: syscall.WaitStatus(w.RootStatus)}
+			RootStatus: syscall.WaitStatus(w.RootStatus), MaxProcs: w.MaxProcs,
+			Acct: Acct{Born: w.Born, Exited: w.Exited, Live: w.Live, Peak: w.Peak,
+				CPUExited: time.Duration(w.CPUExited)}}
 		off += sizeListTag
 	}
 	for i := range l.Procs {

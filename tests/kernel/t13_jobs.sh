@@ -144,7 +144,7 @@ test_list_killing() {
 	[[ $RC == 0 ]] || { fail "kill --signal TERM --grace: exit $RC: $ERR"; return; }
 	wait_dead "$BOUND_MS" "$ROOT" || { fail "the root (TERM: default action) still lives"; return; }
 	cli list --json --pin-dir "$PIN"
-	[[ $OUT == *'"state":"killing","root_exit":{"exit_signal":"TERM","status":143}}'* &&
+	[[ $OUT == *'"state":"killing","root_exit":{"exit_signal":"TERM","status":143},'* &&
 		$OUT =~ \"descendants\":\[([0-9,]*,)?$DESC[],] ]] ||
 		{ fail "list --json during the grace: $(oneline "$OUT")"; return; }
 	cli list --pin-dir "$PIN"

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "bpfguard.h"
 #include "agent/events.h"
 
 #define TS 1700000000123456ull /* 2023-11-14T22:13:20.123456Z */
@@ -144,6 +145,31 @@ static void test_other_lines(void **state)
 				       "\"tag\":4,\"pid\":14,\"comm\":\"d\",\"uid\":5,"
 				       "\"processes\":3,\"tags\":1}");
 	assert_string_equal(fmt(&beyond), "{\"ts\":1700000000.123456,\"event\":\"unknown\"}");
+}
+
+/* A child killed at birth, for its owner's quota or its lineage's
+ * --max-procs; a lineage_dead with its accounting. */
+static void test_limit_and_acct(void **state)
+{
+	struct bg_acct ac = { .born = 7, .exited = 8, .live = 0, .peak = 4, .cpu_ns = 1500000 };
+	struct ev quota = { .type = EV_LIMIT, .ts_us = TS, .tag = 4, .pid = 15, .uid = 5,
+			    .comm = "f", .msg = "quota" };
+	struct ev cap = { .type = EV_LIMIT, .ts_us = TS, .tag = 4, .pid = 16, .uid = 5,
+			  .comm = "f", .msg = "max_procs", .count = 3 };
+	struct ev dead = { .type = EV_LINEAGE_DEAD, .ts_us = TS, .tag = 4, .pid = 10, .count = 1,
+			   .total = 1, .latency_ns = 2000, .acct = &ac };
+
+	(void)state;
+	assert_string_equal(fmt(&quota), "{\"ts\":1700000000.123456,\"event\":\"limit\","
+					 "\"tag\":4,\"pid\":15,\"comm\":\"f\",\"owner_uid\":5,"
+					 "\"reason\":\"quota\"}");
+	assert_string_equal(fmt(&cap), "{\"ts\":1700000000.123456,\"event\":\"limit\","
+				       "\"tag\":4,\"pid\":16,\"comm\":\"f\",\"owner_uid\":5,"
+				       "\"reason\":\"max_procs\",\"max_procs\":3}");
+	assert_string_equal(fmt(&dead), "{\"ts\":1700000000.123456,\"event\":\"lineage_dead\","
+					"\"tag\":4,\"pid\":10,\"killed\":1,\"sweeps\":1,"
+					"\"latency_us\":2,\"acct\":{\"born\":7,\"exited\":8,"
+					"\"live\":0,\"peak\":4,\"cpu_exited_ms\":1}}");
 }
 
 /* A message full of characters that need escaping still fits one line. */
@@ -341,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_kill_nspid),
 		cmocka_unit_test(test_kill_latency_unknown),
 		cmocka_unit_test(test_other_lines),
+		cmocka_unit_test(test_limit_and_acct),
 		cmocka_unit_test(test_long_reason_fits),
 		cmocka_unit_test(test_zero_ts_is_now),
 		cmocka_unit_test(test_json_quote),

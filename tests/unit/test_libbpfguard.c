@@ -136,6 +136,10 @@ static void test_bad_opts(void **state)
 		   "tagging only");
 	expect_bad(&(struct bpfguard_opts){ .flags = 0x2 },
 		   LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, "unknown flags 0x2");
+	/* and so is --max-procs, up to 2^24 */
+	expect_bad(&(struct bpfguard_opts){ .max_procs = 5 }, LBG_ALLOW_KILL_OPTS, "tagging only");
+	expect_bad(&(struct bpfguard_opts){ .max_procs = BPFGUARD_MAX_PROCS_MAX + 1 },
+		   LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, "invalid max_procs 16777217");
 }
 
 static void test_good_edges(void **state)
@@ -151,6 +155,9 @@ static void test_good_edges(void **state)
 	o.flags = BPFGUARD_ALLOW_BREAKAWAY;
 	assert_int_equal(lbg_resolve(&o, LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, &c), 0);
 	assert_int_equal(c.req_flags, BG_REQ_F_ALLOW_BREAKAWAY);
+	o.max_procs = BPFGUARD_MAX_PROCS_MAX;
+	assert_int_equal(lbg_resolve(&o, LBG_ALLOW_KILL_OPTS | LBG_ALLOW_TAG_FLAGS, &c), 0);
+	assert_int_equal(c.max_procs, BG_TAG_MAX_PROCS);
 }
 
 static void test_msg_truncated(void **state)

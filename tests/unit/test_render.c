@@ -137,11 +137,11 @@ static void test_parse_exact(void **state)
 	proc(&p, 101, 100, 1, 0, "make");
 	proc(&p, 102, 101, 2, 1, "cc");
 	seal(&p);
-	assert_int_equal(p.len, 8 + 2 * 32 + 3 * 40);
+	assert_int_equal(p.len, 8 + 2 * 72 + 3 * 40);
 	assert_int_equal(p.v.ntags, 2);
 	assert_int_equal(p.v.nprocs, 3);
 	assert_ptr_equal(p.v.tags, (char *)p.buf + 8);
-	assert_ptr_equal(p.v.procs, (char *)p.buf + 8 + 2 * 32);
+	assert_ptr_equal(p.v.procs, (char *)p.buf + 8 + 2 * 72);
 	assert_int_equal(p.v.tags[1].tag, 2);
 	assert_int_equal(p.v.tags[1].parent, 1);
 	assert_int_equal(p.v.procs[2].pid, 102);
@@ -269,7 +269,7 @@ static void test_json_one_tag(void **state)
 	seal(&p);
 	expect_output(&p, 1,
 		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":100,\"comm\":\"bash\","
-		      "\"descendants\":[101,102,103],\"adopted\":[],\"nspids\":{},\"state\":\"active\"}]\n");
+		      "\"descendants\":[101,102,103],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 /*
@@ -300,11 +300,11 @@ static void test_json_nested(void **state)
 	seal(&p);
 	expect_output(&p, 1,
 		      "[{\"pid\":100,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":100,\"comm\":\"sh\","
-		      "\"descendants\":[101,102,103,104],\"adopted\":[],\"nspids\":{},\"state\":\"active\"},"
+		      "\"descendants\":[101,102,103,104],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0},"
 		      "{\"pid\":102,\"tag\":2,\"parent_tag\":1,\"owner_uid\":0,\"privileged\":true,\"nspid\":102,\"comm\":\"inner\","
-		      "\"descendants\":[103],\"adopted\":[],\"nspids\":{},\"state\":\"active\"},"
+		      "\"descendants\":[103],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0},"
 		      "{\"pid\":200,\"tag\":3,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":200,\"comm\":\"other\","
-		      "\"descendants\":[201],\"adopted\":[],\"nspids\":{},\"state\":\"active\"}]\n");
+		      "\"descendants\":[201],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 static void test_json_three_deep(void **state)
@@ -322,11 +322,11 @@ static void test_json_three_deep(void **state)
 	seal(&p);
 	expect_output(&p, 1,
 		      "[{\"pid\":10,\"tag\":1,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":10,\"comm\":\"l1\","
-		      "\"descendants\":[20,30,31],\"adopted\":[],\"nspids\":{},\"state\":\"active\"},"
+		      "\"descendants\":[20,30,31],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0},"
 		      "{\"pid\":20,\"tag\":2,\"parent_tag\":1,\"owner_uid\":0,\"privileged\":true,\"nspid\":20,\"comm\":\"l2\","
-		      "\"descendants\":[30,31],\"adopted\":[],\"nspids\":{},\"state\":\"active\"},"
+		      "\"descendants\":[30,31],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0},"
 		      "{\"pid\":30,\"tag\":3,\"parent_tag\":2,\"owner_uid\":0,\"privileged\":true,\"nspid\":30,\"comm\":\"l3\","
-		      "\"descendants\":[31],\"adopted\":[],\"nspids\":{},\"state\":\"active\"}]\n");
+		      "\"descendants\":[31],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 static void test_json_escaped_comm(void **state)
@@ -340,7 +340,7 @@ static void test_json_escaped_comm(void **state)
 	expect_output(&p, 1,
 		      "[{\"pid\":400,\"tag\":4,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,"
 		      "\"nspid\":400,\"comm\":\"q\\\"b\\\\n\\nc\\u0001\\u00c3\","
-		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"active\"}]\n");
+		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 /* The root's record is missing (it raced with its exit): comm is "". */
@@ -354,7 +354,7 @@ static void test_json_root_missing(void **state)
 	seal(&p);
 	expect_output(&p, 1,
 		      "[{\"pid\":500,\"tag\":5,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":500,\"comm\":\"\","
-		      "\"descendants\":[501],\"adopted\":[],\"nspids\":{},\"state\":\"active\"}]\n");
+		      "\"descendants\":[501],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 /* An unprivileged tag with an adopted member and members in another PID
@@ -382,7 +382,7 @@ static void test_json_user_adopted_ns(void **state)
 	expect_output(&p, 1,
 		      "[{\"pid\":700,\"tag\":7,\"parent_tag\":0,\"owner_uid\":1000,\"privileged\":false,"
 		      "\"nspid\":1,\"comm\":\"job\",\"descendants\":[701,650],\"adopted\":[650],"
-		      "\"nspids\":{\"701\":2},\"state\":\"active\"}]\n");
+		      "\"nspids\":{\"701\":2},\"state\":\"active\",\"max_procs\":0}]\n");
 }
 
 static void test_tree_user_adopted_ns(void **state)
@@ -495,12 +495,37 @@ static void test_killing(void **state)
 	expect_output(&p, 1,
 		      "[{\"pid\":800,\"tag\":8,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":800,\"comm\":\"\","
 		      "\"descendants\":[801],\"adopted\":[],\"nspids\":{},\"state\":\"killing\","
-		      "\"root_exit\":{\"exit_signal\":\"TERM\",\"status\":143}},"
+		      "\"root_exit\":{\"exit_signal\":\"TERM\",\"status\":143},\"max_procs\":0},"
 		      "{\"pid\":900,\"tag\":9,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":900,\"comm\":\"\","
 		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"killing\","
-		      "\"root_exit\":{\"exit_code\":3,\"status\":3}},"
+		      "\"root_exit\":{\"exit_code\":3,\"status\":3},\"max_procs\":0},"
 		      "{\"pid\":1000,\"tag\":10,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":1000,\"comm\":\"r\","
-		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"killing\"}]\n");
+		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"killing\",\"max_procs\":0}]\n");
+}
+
+/* A tag with --max-procs and its accounting: both in the JSON, after the
+ * state; the text tree is unchanged. */
+static void test_json_acct(void **state)
+{
+	struct payload p = { 0 };
+
+	(void)state;
+	tag(&p, 4, 400, 0);
+	p.tags[0].max_procs = 8;
+	p.tags[0].state = BG_LIST_ACCT;
+	p.tags[0].born = 12;
+	p.tags[0].exited = 10;
+	p.tags[0].live = 3;
+	p.tags[0].peak = 8;
+	p.tags[0].cpu_exited_ns = 2999999999ull; /* truncated to ms */
+	proc(&p, 400, 1, 4, 1, "job");
+	seal(&p);
+	expect_output(&p, 0, "400 job [tag 4]\n");
+	seal(&p);
+	expect_output(&p, 1,
+		      "[{\"pid\":400,\"tag\":4,\"parent_tag\":0,\"owner_uid\":0,\"privileged\":true,\"nspid\":400,\"comm\":\"job\","
+		      "\"descendants\":[],\"adopted\":[],\"nspids\":{},\"state\":\"active\",\"max_procs\":8,"
+		      "\"acct\":{\"born\":12,\"exited\":10,\"live\":3,\"peak\":8,\"cpu_exited_ms\":2999}}]\n");
 }
 
 static int count_lines(const char *s)
@@ -665,6 +690,7 @@ int main(void)
 		cmocka_unit_test(test_json_escaped_comm),
 		cmocka_unit_test(test_json_root_missing),
 		cmocka_unit_test(test_killing),
+		cmocka_unit_test(test_json_acct),
 		cmocka_unit_test(test_tree_empty),
 		cmocka_unit_test(test_json_user_adopted_ns),
 		cmocka_unit_test(test_tree_user_adopted_ns),

@@ -110,9 +110,12 @@ struct agent {
 	struct rl_log refusals;
 	uint64_t loss_seen[4];
 	bool loss_primed;
-	/* children killed for a quota since the last log line (one a second) */
-	uint64_t limit_pending, limit_logged;
-	uint32_t limit_pid, limit_uid, limit_tag;
+	/* children killed at birth since the last log line (one a second):
+	 * [0] beyond an owner's quota, [1] beyond a lineage's --max-procs */
+	struct limit_log {
+		uint64_t pending, logged;
+		uint32_t pid, uid, tag, max;
+	} limits[2];
 	/* jobs.c: connections waiting for a lineage to be empty */
 	struct waiter *wt;
 	size_t nwt, wt_cap;

@@ -222,35 +222,46 @@ static void on_birth(struct agent *a, const struct bg_event *ev)
 }
 
 /*
- * A child born beyond its owner's quota: recorded, and killed at birth (in
- * kernel mode the fork program signalled it already). The record carries its
- * start time, so the pidfd is verified against the very process.
+ * A child born beyond its owner's quota or its lineage's --max-procs:
+ * recorded, and killed at birth (in kernel mode the fork program signalled
+ * it already). The record carries its start time, so the pidfd is verified
+ * against the very process.
  */
 static void on_limit(struct agent *a, const struct bg_event *ev)
 {
+	bool cap = ev->type == BG_EV_MAX_PROCS, alive;
+	struct limit_log *l = &a->limits[cap];
 	struct victim v = { .pid = ev->pid, .start = ev->ts };
-	struct ev e = { .type = EV_LIMIT, .tag = ev->tag, .pid = ev->pid, .uid = ev->uid };
+	struct ev e = { .type = EV_LIMIT, .tag = ev->tag, .pid = ev->pid, .uid = ev->uid,
+			.msg = cap ? "max_procs" : "quota" };
 	const struct bg_tag *t;
 	struct bg_proc p;
 	char comm[16];
 	int fd;
 
-	a->limit_pending++;
-	a->limit_pid = ev->pid;
-	a->limit_uid = ev->uid;
-	a->limit_tag = ev->tag;
-	if (store_proc(&a->st, v.pid, &p) || p.start != v.start)
-		return; /* dead already */
+	l->pending++;
+	l->pid = ev->pid;
+	l->uid = ev->uid;
+	l->tag = ev->tag;
 	/* the table is reloaded only for a tag it lacks: thousands of these
 	 * may come in one burst */
 	t = tt_find(&a->tt, ev->tag);
 	if (!t && (store_load_tags(&a->st, &a->tt) || !(t = tt_find(&a->tt, ev->tag))))
 		return;
+	l->max = t->max_procs;
+	alive = !store_proc(&a->st, v.pid, &p) && p.start == v.start;
+	/* an event for each, also one the kernel killed already (its pid may
+	 * name another process now: no comm then) */
 	if (events_active(&a->ev)) {
-		read_comm(ev->pid, comm);
+		comm[0] = '\0';
+		if (alive)
+			read_comm(ev->pid, comm);
 		e.comm = comm;
+		e.count = cap ? t->max_procs : 0;
 		events_emit(&a->ev, &e, audience(t));
 	}
+	if (!alive)
+		return; /* dead already */
 	if (!owner_may_signal(a, t, (pid_t)v.pid))
 		return;
 	/* no death to measure a latency from: its root is alive */
@@ -285,7 +296,7 @@ int on_event(void *ctx, void *data, size_t len)
 		on_birth(ctx, &ev);
 	else if (ev.type == BG_EV_DEATH)
 		note_fresh(ctx, ev.tag);
-	else if (ev.type == BG_EV_LIMIT)
+	else if (ev.type == BG_EV_LIMIT || ev.type == BG_EV_MAX_PROCS)
 		on_limit(ctx, &ev);
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfguard.h"
 #include "events.h"
 #include "log.h"
 #include "parse.h"
@@ -122,6 +123,9 @@ int ev_write_json(FILE *out, const struct ev *e)
 		fprintf(out, ",\"tag\":%u,\"pid\":%u,\"killed\":%llu,\"sweeps\":%llu", e->tag, e->pid,
 			(unsigned long long)e->count, (unsigned long long)e->total);
 		put_latency(out, e->latency_ns);
+		if (e->acct)
+			json_acct(out, e->acct->born, e->acct->exited, e->acct->live, e->acct->peak,
+				  e->acct->cpu_ns);
 		break;
 	case EV_KILL_REFUSED:
 		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);
@@ -150,6 +154,9 @@ int ev_write_json(FILE *out, const struct ev *e)
 		fprintf(out, ",\"tag\":%u,\"pid\":%u", e->tag, e->pid);
 		put_str(out, "comm", e->comm);
 		fprintf(out, ",\"owner_uid\":%u", e->uid);
+		put_str(out, "reason", e->msg ? e->msg : "quota");
+		if (e->count)
+			fprintf(out, ",\"max_procs\":%llu", (unsigned long long)e->count);
 		break;
 	case EV_AGENT_STOP:
 		put_str(out, "reason", e->msg);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct bg_acct;
+
 enum ev_type {
 	EV_SUBSCRIBED = 1, /* first line of every stream */
 	EV_TAG,
@@ -57,6 +59,7 @@ struct ev {
 	const char *op;	    /* refused: the request */
 	const char *msg;    /* refused, kill_refused, agent_stop: why */
 	const char *counter; /* drop: the counter's name */
+	const struct bg_acct *acct; /* lineage_dead: the lineage's accounting, NULL: none */
 };
 
 /* Write @e as one JSON object and a newline. Returns 0 or -EIO. */

@@ -91,7 +91,10 @@ void note_lineage_dead(struct agent *a, uint32_t tag, uint64_t kills, int sweeps
 	const struct bg_tag *t = tt_find(&a->tt, tag);
 	struct ev e = { .type = EV_LINEAGE_DEAD, .tag = tag, .pid = t ? t->root_pid : 0,
 			.count = kills, .total = (uint64_t)sweeps, .latency_ns = since(death_ts) };
+	struct bg_acct ac;
 
+	if (!store_acct(&a->st, tag, &ac))
+		e.acct = &ac;
 	if (e.latency_ns >= 0 && t && !t->grace_ns)
 		lat_add(&a->lat, (uint64_t)e.latency_ns / 1000);
 	events_emit(&a->ev, &e, audience(t));
@@ -197,16 +200,26 @@ void note_tag(struct agent *a, uint32_t id, const struct bg_tag *t, const struct
 	events_emit(&a->ev, &e, audience(t));
 }
 
-/* The log line for children killed for a quota: one a second at most. */
+/* The log lines for children killed at birth: one a second at most, per
+ * reason. */
 void log_limits(struct agent *a)
 {
 	uint64_t now = now_ns();
 
-	if (!a->limit_pending || now - a->limit_logged < 1000000000ull)
-		return;
-	log_warn("quota: %llu process(es) born beyond their owner's quota, killed at birth "
-		 "(the last: pid %u of uid %u's tag %u)", (unsigned long long)a->limit_pending,
-		 a->limit_pid, a->limit_uid, a->limit_tag);
-	a->limit_pending = 0;
-	a->limit_logged = now;
+	for (int i = 0; i < 2; i++) {
+		struct limit_log *l = &a->limits[i];
+
+		if (!l->pending || now - l->logged < 1000000000ull)
+			continue;
+		if (i == 0)
+			log_warn("quota: %llu process(es) born beyond their owner's quota, killed at "
+				 "birth (the last: pid %u of uid %u's tag %u)",
+				 (unsigned long long)l->pending, l->pid, l->uid, l->tag);
+		else
+			log_warn("max-procs: %llu process(es) born beyond their lineage's --max-procs, "
+				 "killed at birth (the last: pid %u in uid %u's tag %u, --max-procs %u)",
+				 (unsigned long long)l->pending, l->pid, l->uid, l->tag, l->max);
+		l->pending = 0;
+		l->logged = now;
+	}
 }

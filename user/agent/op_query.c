@@ -252,6 +252,7 @@ bool op_list(struct agent *a, struct request *rq)
 	for (size_t i = 0; i < a->tt.n; i++) {
 		uint32_t id = a->tt.ids[i], parent = tt_parent(&a->tt, id);
 		struct bg_death d;
+		struct bg_acct ac;
 
 		if (!lists_tag(&l, id))
 			continue;
@@ -261,9 +262,18 @@ bool op_list(struct agent *a, struct request *rq)
 			.parent = lists_tag(&l, parent) ? parent : 0,
 			.owner_uid = a->tt.tags[i].owner_uid,
 			.flags = a->tt.tags[i].flags,
+			.max_procs = a->tt.tags[i].max_procs,
 		};
+		if (!store_acct(&a->st, id, &ac)) {
+			lt->state |= BG_LIST_ACCT;
+			lt->born = ac.born;
+			lt->exited = ac.exited;
+			lt->live = ac.live;
+			lt->peak = ac.peak;
+			lt->cpu_exited_ns = ac.cpu_ns;
+		}
 		if (a->tt.tags[i].state == BG_TAG_DOOMED) {
-			lt->state = BG_LIST_KILLING;
+			lt->state |= BG_LIST_KILLING;
 			if (!store_death(&a->st, id, &d) && (d.flags & BG_DEATH_ROOT_EXITED)) {
 				lt->state |= BG_LIST_ROOT_EXITED;
 				lt->root_status = d.status;

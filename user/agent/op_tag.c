@@ -21,7 +21,8 @@ static void retag(struct agent *a, struct request *rq, const struct az_target *t
 	uint32_t sig = req->signal ? req->signal : SIGKILL;
 	uint32_t flags = (own->flags & ~BG_TAG_F_BREAKAWAY) |
 			 (req->flags & BG_REQ_F_ALLOW_BREAKAWAY ? BG_TAG_F_BREAKAWAY : 0);
-	bool same = sig == own->signal && req->grace_ns == own->grace_ns && flags == own->flags;
+	bool same = sig == own->signal && req->grace_ns == own->grace_ns && flags == own->flags &&
+		    (uint32_t)req->pid2 == own->max_procs;
 	struct az_tag at = tag_facts(a, rq->c, cur, own);
 	enum az_verdict v = az_check(AZ_RETAG, rq->c, tf, &at);
 
@@ -32,6 +33,7 @@ static void retag(struct agent *a, struct request *rq, const struct az_target *t
 	own->signal = sig;
 	own->grace_ns = req->grace_ns;
 	own->flags = flags;
+	own->max_procs = (uint32_t)req->pid2;
 	store_put_tag(&a->st, cur, own);
 	note_tag(a, cur, own, rq->c, true);
 	reply(a, rq, 0, NULL, 0, "pid %d is already tagged (tag %u)", req->pid, cur);
@@ -77,10 +79,14 @@ static bool new_tag(struct agent *a, struct request *rq, pid_t pid, uint32_t par
 		.owner_ruid = c->ruid,
 		.flags = (c->priv ? BG_TAG_F_PRIV : 0) |
 			 (rq->req->flags & BG_REQ_F_ALLOW_BREAKAWAY ? BG_TAG_F_BREAKAWAY : 0),
+		.max_procs = (uint32_t)rq->req->pid2,
 	};
 	err = store_put_tag(&a->st, *id, t);
 	if (err == -E2BIG && gc_tags(a))
 		err = store_put_tag(&a->st, *id, t);
+	/* counted from its first member on (a failure leaves it uncounted) */
+	if (!err && store_acct_create(&a->st, *id))
+		log_warn("tag %u: no accounting record (acct map full)", *id);
 	if (err == -E2BIG) {
 		log_err("tags map full (%u): refused to tag pid %d", a->st.l.max_tags, pid);
 		reply(a, rq, ENOSPC, NULL, 0, "tags map full (%u tags): raise --max-tags",
@@ -173,8 +179,9 @@ bool op_tag(struct agent *a, struct request *rq)
 	pid_t pid;
 
 	/* The CLI validated these; a hand-made request is checked again. */
-	if (req->signal > 64 || req->grace_ns > BG_GRACE_MAX_NS) {
-		reply(a, rq, EINVAL, NULL, 0, "invalid signal or grace");
+	if (req->signal > 64 || req->grace_ns > BG_GRACE_MAX_NS || req->pid2 < 0 ||
+	    req->pid2 > BG_TAG_MAX_PROCS) {
+		reply(a, rq, EINVAL, NULL, 0, "invalid signal, grace or max-procs");
 		return false;
 	}
 	pid = request_target_tags(a, rq, req->pid, rq->pidfd[0], &tf);

@@ -23,6 +23,7 @@ int store_open(struct store *s)
 	s->quota_fd = bpf_map__fd(skel->maps.quota);
 	s->events_fd = bpf_map__fd(skel->maps.events);
 	s->ended_fd = bpf_map__fd(skel->maps.ended);
+	s->acct_fd = bpf_map__fd(skel->maps.acct);
 	return 0;
 }
 
@@ -62,7 +63,22 @@ int store_put_tag(struct store *s, uint32_t id, const struct bg_tag *t)
 
 int store_del_tag(struct store *s, uint32_t id)
 {
+	bpf_map_delete_elem(s->acct_fd, &id); /* the accounting goes with the record */
 	return bpf_map_delete_elem(s->tags_fd, &id) ? -errno : 0;
+}
+
+int store_acct_create(struct store *s, uint32_t id)
+{
+	struct bg_acct zero = { 0 };
+
+	/* written once, before anything counts into it (a record a crashed
+	 * agent left for a reused id is reset): the BPF side adds */
+	return bpf_map_update_elem(s->acct_fd, &id, &zero, BPF_ANY) ? -errno : 0;
+}
+
+int store_acct(struct store *s, uint32_t id, struct bg_acct *out)
+{
+	return bpf_map_lookup_elem(s->acct_fd, &id, out) ? -errno : 0;
 }
 
 /*

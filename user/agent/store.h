@@ -19,7 +19,7 @@
 
 struct store {
 	struct loader l;
-	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd, quota_fd, events_fd, ended_fd;
+	int procs_fd, tags_fd, deaths_fd, stats_fd, meta_fd, quota_fd, events_fd, ended_fd, acct_fd;
 	int ncpus;
 	/* store_scan_procs's batch, allocated at its first call */
 	uint32_t *scan_keys;
@@ -34,8 +34,13 @@ void store_close(struct store *s);
 /* The tags map into @tt (tt_reset first). Returns 0 or -errno. */
 int store_load_tags(struct store *s, struct tag_table *tt);
 int store_put_tag(struct store *s, uint32_t id, const struct bg_tag *t);
-/* Returns 0 or -errno (-ENOENT: there was no such record). */
+/* Returns 0 or -errno (-ENOENT: there was no such record). Its
+ * accounting goes with it. */
 int store_del_tag(struct store *s, uint32_t id);
+/* A zeroed accounting record for new tag @id (bg_acct), before it enrols
+ * anything; @id's as it is now. Return 0 or -errno. */
+int store_acct_create(struct store *s, uint32_t id);
+int store_acct(struct store *s, uint32_t id, struct bg_acct *out);
 
 typedef int (*proc_cb)(void *ctx, uint32_t pid, const struct bg_proc *p);
 /* Visit every entry of `procs`; stops at the first non-zero @cb return,

@@ -263,7 +263,7 @@ quick_status() {
 # into LROOT[pid]=tag, LPARENT[pid]=parent tag, LDESC[pid]=" pid pid ... ".
 list_roots() {
 	local s why
-	local re='\{"pid":([0-9]+),"tag":([0-9]+),"parent_tag":([0-9]+),[^{}]*"comm":"[^"]*","descendants":\[([0-9,]*)\][^{}]*\{[^{}]*\},"state":"[a-z]+"(,"root_exit":\{[^{}]*\})?\}'
+	local re='\{"pid":([0-9]+),"tag":([0-9]+),"parent_tag":([0-9]+),[^{}]*"comm":"[^"]*","descendants":\[([0-9,]*)\][^{}]*\{[^{}]*\},"state":"[a-z]+"(,"root_exit":\{[^{}]*\})?,"max_procs":[0-9]+(,"acct":\{[^{}]*\})?\}'
 	LROOT=() LPARENT=() LDESC=()
 	cli list --json --pin-dir "$1"
 	[[ $RC == 0 ]] || { fail "list --json: exit $RC: $ERR"; return 1; }
