@@ -816,11 +816,13 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 		}
 	}
 	{
-		__u32 charge = e->charge, tag = resolve_tag(e->tag);
+		__u32 charge = e->charge, tag = e->tag;
 
-		/* two exiting threads may both get here: one delete wins */
+		/* two exiting threads may both get here: one delete wins, and
+		 * only it resolves the tag to count the exit in */
 		if (!bpf_map_delete_elem(&procs, &tgid)) {
 			charge_release(charge);
+			tag = resolve_tag(tag);
 			if (tag)
 				acct_leave(tag, group_cpu_ns(p), 1);
 		}
