@@ -154,7 +154,8 @@ static void test_parse_bad_sizes(void **state)
 	struct payload p = { 0 };
 	struct list_view v;
 	uint32_t hdr[2];
-	char big[8 + 16 * 2 + 32 * 3 + 64];
+	/* the payload below (2 tags, 3 procs) and room for one record too many */
+	char big[8 + sizeof(struct bg_list_tag) * 3 + sizeof(struct bg_list_proc) * 4];
 
 	(void)state;
 	tag(&p, 1, 100, 0);
@@ -164,6 +165,7 @@ static void test_parse_bad_sizes(void **state)
 	proc(&p, 102, 101, 2, 1, "cc");
 	seal(&p);
 	memset(big, 0, sizeof(big));
+	assert_true(p.len + sizeof(struct bg_list_proc) <= sizeof(big));
 	memcpy(big, p.buf, p.len);
 
 	/* shorter than the header */
@@ -172,9 +174,9 @@ static void test_parse_bad_sizes(void **state)
 	assert_int_equal(list_view_parse(big, 7, &v), -EPROTO);
 	/* one byte short, one record short, one byte long, one record long */
 	assert_int_equal(list_view_parse(big, p.len - 1, &v), -EPROTO);
-	assert_int_equal(list_view_parse(big, p.len - 32, &v), -EPROTO);
+	assert_int_equal(list_view_parse(big, p.len - sizeof(struct bg_list_proc), &v), -EPROTO);
 	assert_int_equal(list_view_parse(big, p.len + 1, &v), -EPROTO);
-	assert_int_equal(list_view_parse(big, p.len + 32, &v), -EPROTO);
+	assert_int_equal(list_view_parse(big, p.len + sizeof(struct bg_list_proc), &v), -EPROTO);
 	/* a failed parse leaves an empty view, never a half-filled one */
 	assert_int_equal(v.ntags, 0);
 	assert_int_equal(v.nprocs, 0);
