@@ -106,8 +106,10 @@ struct {
 	__type(value, __u64);
 } fence SEC(".maps");
 
-/* Set by the agent before load. */
+/* Set by the agent before load: the fork program signals in-kernel, and
+ * the exit program does too (not before Linux 6.16, see exit_kill_ok()). */
 const volatile bool kernel_kill = false;
+const volatile bool exit_kill = false;
 const volatile __u32 agent_tgid = 0;
 /* Processes one unprivileged owner, and all of them together, may have
  * recorded (--user-max-procs, and procs minus the privileged reserve). */
@@ -459,6 +461,37 @@ static __always_inline void send_kernel(struct task_struct *t, __u32 sig)
 		stat_inc(BG_STAT_KERNEL_KILLS);
 }
 
+#define PF_EXITING 0x00000004 /* a #define in the kernel: not in vmlinux.h */
+
+/*
+ * Signal the process @t leads. bpf_send_signal_task refuses an exiting task
+ * (-EPERM), and the leader of a process whose main thread has exited while
+ * other threads run is one: send it through a live thread instead (with
+ * PIDTYPE_TGID the signal is the process's either way). 0 or -errno.
+ */
+static __always_inline int signal_group(struct task_struct *t, __u32 sig)
+{
+	struct bpf_iter_task it;
+	struct task_struct *th;
+	int err = -1;
+
+	if (!(t->flags & PF_EXITING))
+		return bpf_send_signal_task(t, (int)sig, PIDTYPE_TGID, 0);
+	bpf_iter_task_new(&it, t, BPF_TASK_ITER_PROC_THREADS);
+	while ((th = bpf_iter_task_next(&it))) {
+		if (th->flags & PF_EXITING)
+			continue;
+		th = bpf_task_acquire(th);
+		if (!th)
+			continue;
+		err = bpf_send_signal_task(th, (int)sig, PIDTYPE_TGID, 0);
+		bpf_task_release(th);
+		break;
+	}
+	bpf_iter_task_destroy(&it);
+	return err;
+}
+
 /*
  * A child born beyond its owner's quota (BG_EV_LIMIT), or beyond its
  * lineage's --max-procs (BG_EV_MAX_PROCS): it is recorded (it never leaves
@@ -697,10 +730,14 @@ __noinline int enrol_move(__u32 tgid, __u64 start)
 }
 
 /*
- * A descendant of the root being enrolled is dying: its children are about
- * to be reparented (to init or a subreaper) out of the real_parent chain the
- * iterator follows. Record them now, under the new tag, while they are still
- * its children. Runs only while an enrolment is in progress.
+ * A thread of a descendant of the root being enrolled is exiting: its
+ * children may be about to be reparented (to init or a subreaper) out of the
+ * real_parent chain the iterator follows. Record them now, under the new tag,
+ * while they are still its children. Every exiting thread, not only the
+ * last: a thread's children go to a live sibling thread only if one is not
+ * exiting yet, and under exit_group() all of them may be, so those of an
+ * earlier thread leave before the last one gets here. Runs only while an
+ * enrolment is in progress.
  */
 static __always_inline void enroll_children(struct task_struct *p)
 {
@@ -760,7 +797,10 @@ static __always_inline void kill_lineage_in_kernel(__u32 tag, const struct bg_ta
 		t = bpf_task_acquire(t);
 		if (!t)
 			continue;
-		send_kernel(t, sig);
+		if (signal_group(t, sig))
+			stat_inc(BG_STAT_KERNEL_KILL_FAILED);
+		else
+			stat_inc(BG_STAT_KERNEL_KILLS);
 		bpf_task_release(t);
 	}
 	bpf_iter_task_destroy(&it);
@@ -783,14 +823,14 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	e = find_proc(tgid);
 	if (!e) {
 		/* outside the few ms of an enrolment: one global read */
-		if (enroll_root && bg_group_dead(p) && enrol_descends(p))
+		if (enroll_root && enrol_descends(p))
 			enroll_children(p);
 		return 0;
 	}
-	if (!bg_group_dead(p))
-		return 0;
 	if (enroll_root && e->tag == enroll_tag)
 		enroll_children(p);
+	if (!bg_group_dead(p))
+		return 0;
 
 	if ((e->flags & BG_PROC_ROOT) && e->start == bg_start_time(p)) {
 		__u32 tag = e->tag;
@@ -807,7 +847,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			 * through irq_work, and the victims' should not wait
 			 * behind the agent's */
 			if (ts) {
-				if (can_kill_in_kernel()) {
+				if (exit_kill && can_kill_in_kernel()) {
 					full_fence(); /* the death, then the entries */
 					kill_lineage_in_kernel(tag, t, tgid, sig);
 				}
@@ -1009,9 +1049,9 @@ int bg_members(struct bpf_iter__task *ctx)
 	t = bpf_map_lookup_elem(&tags, &sweep_tag);
 	if (!owner_may_signal(t, task))
 		m.flags = BG_MEMBER_REFUSED;
-	else if (sweep_sig && bpf_send_signal_task && m.pid != agent_tgid &&
+	else if (sweep_sig && bg_can_signal_in_kernel() && m.pid != agent_tgid &&
 		 !(sweep_spare_root && t && t->root_pid == m.pid && t->root_start == m.start)) {
-		if (bpf_send_signal_task(task, (int)sweep_sig, PIDTYPE_TGID, 0))
+		if (signal_group(task, sweep_sig))
 			m.flags = BG_MEMBER_SIGNAL_FAILED;
 		else
 			m.flags = BG_MEMBER_SIGNALLED;

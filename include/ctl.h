@@ -113,6 +113,20 @@ enum bg_feature {
 	BG_FEAT_GROUP_DEAD_ARG = 1u << 5, /* sched_process_exit has group_dead */
 };
 
+/*
+ * Does the exit program signal a dying root's lineage itself? In kernel mode,
+ * where sched_process_exit fires before exit_mm(): Linux 6.16 moved it there
+ * and gave it group_dead, so the argument tells. Before, bpf_send_signal_task
+ * refuses (-EPERM) from that hook (nmi_uaccess_okay() fails for a task that
+ * has dropped its mm), and the agent's sweep signals the lineage in-kernel
+ * from its task iterator instead, in process context.
+ */
+static inline int bg_exit_hook_kills(uint32_t mode, uint32_t features)
+{
+	return mode == BG_MODE_KERNEL && (features & BG_FEAT_SEND_SIGNAL_TASK) &&
+	       (features & BG_FEAT_GROUP_DEAD_ARG);
+}
+
 struct bg_status {
 	uint32_t mode;	     /* enum bg_mode in force */
 	uint32_t agent_pid;

@@ -183,6 +183,11 @@ int cmd_status(int argc, char **argv)
 		return render_status_json(stdout, &st, c.pin_dir) ? EXIT_RUNTIME : 0;
 	printf("agent:   enforcing (pid %u), mode %s, pin dir %s\n", st.agent_pid,
 	       st.mode == BG_MODE_KERNEL ? "kernel" : "user", c.pin_dir);
+	if (st.mode == BG_MODE_KERNEL)
+		printf("kill:    %s\n", bg_exit_hook_kills(st.mode, st.features) ?
+		       "the exit program signals a dying root's lineage; the agent sweeps behind" :
+		       "the agent's task iterator signals in the kernel (the exit program "
+		       "cannot before Linux 6.16)");
 	printf("kernel:  %s, features:%s%s%s%s%s%s\n", st.kernel,
 	       st.features & BG_FEAT_BTF ? " btf" : "",
 	       st.features & BG_FEAT_RINGBUF ? " ringbuf" : "",

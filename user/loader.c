@@ -268,6 +268,7 @@ int loader_load(struct loader *l, const struct loader_opts *o)
 		return err;
 
 	l->skel->rodata->kernel_kill = o->kernel_kill;
+	l->skel->rodata->exit_kill = o->kernel_kill && o->exit_kill;
 	l->skel->rodata->agent_tgid = (uint32_t)getpid();
 	quota_resolve(&l->q, l->max_procs, l->max_tags, o->user_max_procs, o->user_max_tags);
 	l->skel->rodata->quota_user_procs = l->q.user_procs;

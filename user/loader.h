@@ -36,7 +36,8 @@ struct loader_opts {
 	uint32_t ring_size; /* bytes */
 	/* --user-max-procs/--user-max-tags (0: the defaults, quota.c) */
 	uint32_t user_max_procs, user_max_tags;
-	bool kernel_kill; /* the exit program signals the lineage itself */
+	bool kernel_kill; /* the fork program signals in-kernel (mode kernel) */
+	bool exit_kill;	  /* and the exit program signals the lineage itself */
 	bool verbose;	  /* libbpf's messages, the verifier log on failure */
 };
 

@@ -150,6 +150,43 @@ test_threads() {
 		fail "still alive $BOUND_MS ms after the tagged process exited: $(desc "${ALIVE[@]}")"
 }
 
+# A member whose main thread has exited while another thread runs: its leader
+# is PF_EXITING, which bpf_send_signal_task refuses. The kernel signals it
+# through a live thread: where the exit program kills (kernel mode, Linux >=
+# 6.16), no kernel kill fails; in either mode the member and its children die.
+test_leader_exited_member() {
+	local out sh t st state before
+	SEQ=$((SEQ + 1))
+	out=$TMP/lem$SEQ
+	# sh (the root) -> tree (the member; its main thread exits, the process
+	# ends 19 s later) -> 2 children
+	sh -c '"$0" --life 300 "$1" threads 2 19000 & echo $! >"$1.p" && mv "$1.p" "$1.pid"; wait' \
+		"$HELPERS/tree" "$out" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	sh=$!
+	disown "$sh" 2>/dev/null
+	track "$sh"
+	wait_file "$out.pid" 10000 || { fail "setup: the shell did not start the helper"; return; }
+	read -r t <"$out.pid"
+	track_group "$t"
+	wait_tree "$out" || return
+	{ read -r st <"/proc/$t/task/$t/stat"; } 2>/dev/null
+	state=${st##*) }
+	[[ ${state:0:1} == Z ]] || { fail "setup: the member's main thread has not exited (state ${state:0:1})"; return; }
+	group_alive "$t" || { fail "setup: the member's thread group ended"; return; }
+	tag "$sh" --pin-dir "$PIN" || return
+	cli status --pin-dir "$PIN"
+	counter kernel_kills_failed || { fail "no kernel_kills_failed=N in status: $(oneline "$OUT")"; return; }
+	before=$COUNTER
+	kill_root_expect_dead "$sh" "${TREE_PIDS[@]}" || return
+	wait_group_dead "$BOUND_MS" "$t" ||
+		{ fail "the member whose main thread had exited is alive $BOUND_MS ms after its root was killed"; return; }
+	[[ $AGENT_MODE == kernel ]] && has_feature exit_group_dead || return 0
+	cli status --pin-dir "$PIN"
+	counter kernel_kills_failed || { fail "no kernel_kills_failed=N in status: $(oneline "$OUT")"; return; }
+	((COUNTER == before)) ||
+		fail "kernel_kills_failed $before -> $COUNTER: the exit program could not signal the member whose main thread had exited"
+}
+
 test_untagged() {
 	start_tree children 3
 	wait_tree || return

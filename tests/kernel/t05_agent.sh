@@ -79,6 +79,17 @@ kernel_mode_run() {
 	cli status --pin-dir "$kpin"
 	[[ $RC == 0 ]] || { fail "status of the kernel-mode agent: exit $RC: $ERR"; return; }
 	[[ $OUT =~ mode\ kernel ]] || { fail "agent --mode kernel: status does not say mode kernel: $(oneline "$OUT")"; return; }
+	# the exit program signals where its tracepoint runs before exit_mm()
+	# (Linux 6.16, which gave it group_dead); before, the agent's iterator
+	local hook=0
+	[[ $OUT =~ features:.*\ exit_group_dead ]] && hook=1
+	if ((hook)); then
+		[[ $OUT == *"kill:    the exit program signals"* ]] ||
+			{ fail "kernel mode with exit_group_dead: status does not say the exit program signals: $(oneline "$OUT")"; return; }
+	else
+		[[ $OUT == *"kill:    the agent's task iterator signals"* ]] ||
+			{ fail "kernel mode without exit_group_dead: status does not say the agent's iterator signals: $(oneline "$OUT")"; return; }
+	fi
 	start_tree --go children 3
 	tag "$ROOT" --pin-dir "$kpin" || return
 	: >"$TREE_GO"
@@ -89,6 +100,10 @@ kernel_mode_run() {
 	cli status --pin-dir "$kpin"
 	[[ $RC == 0 ]] || { fail "status of the kernel-mode agent after the kill: exit $RC: $ERR"; return; }
 	counter kernel_kills || { fail "kernel mode: no kernel_kills=N in status: $(oneline "$OUT")"; return; }
+	if ((!hook)); then
+		((COUNTER == 0)) || fail "kernel mode before Linux 6.16: kernel_kills=$COUNTER, but the exit program must not signal there"
+		return
+	fi
 	((COUNTER > 0)) || {
 		counter kernel_kills_failed
 		fail "kernel mode: kernel_kills=0 after a tagged root with 3 children died (kernel_kills_failed=$COUNTER): the kernel killed nothing"

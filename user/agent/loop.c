@@ -224,9 +224,12 @@ static int probe_kernel(struct agent *a, const struct agent_opts *o)
 	/* either mode: the agent's sweeps signal from its task
 	 * iterator where the kfunc exists, else through pidfds */
 	a->iter_kill = a->features & BG_FEAT_SEND_SIGNAL_TASK;
-	log_info("mode %s%s; the agent signals through %s",
+	log_info("mode %s%s; %sthe agent signals through %s",
 		 a->mode == BG_MODE_KERNEL ? "kernel" : "user",
 		 o->mode == BG_MODE_AUTO ? " (auto)" : "",
+		 bg_exit_hook_kills(a->mode, a->features) ? "the exit program signals a dying "
+		 "root's lineage, " : a->mode == BG_MODE_KERNEL ? "the exit program cannot signal "
+		 "on this kernel (its tracepoint runs after exit_mm() before Linux 6.16), " : "",
 		 a->iter_kill ? "its task iterator" : "pidfds");
 	return 0;
 }
@@ -269,6 +272,7 @@ int agent_run(const struct agent_opts *o)
 					.user_max_procs = o->user_max_procs,
 					.user_max_tags = o->user_max_tags,
 					.kernel_kill = a.mode == BG_MODE_KERNEL,
+					.exit_kill = bg_exit_hook_kills(a.mode, a.features),
 					.verbose = o->verbose,
 				});
 	if (err)

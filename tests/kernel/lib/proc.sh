@@ -71,6 +71,28 @@ track() {
 	PIDS+=("$@")
 }
 
+# track_group PID: track, for a process whose main thread may have exited
+# already (its /proc/PID/stat shows Z while other threads run).
+track_group() {
+	if read_stat "$1" && group_alive_now "$1"; then
+		START[$1]=$S_START
+	else
+		START[$1]=dead
+	fi
+	PIDS+=("$1")
+}
+
+# group_alive_now PID: does a thread of PID run (not Z or X)?
+group_alive_now() {
+	local t line
+	for t in /proc/"$1"/task/*/stat; do
+		{ read -r line <"$t"; } 2>/dev/null || continue
+		line=${line##*) }
+		[[ ${line:0:1} == Z || ${line:0:1} == X ]] || return 0
+	done
+	return 1
+}
+
 # The process that was recorded exists, is not a zombie and has the same start time.
 is_alive() {
 	local s=${START[$1]:-dead}
@@ -82,16 +104,11 @@ is_alive() {
 # Like is_alive, but a process whose main thread exited while another thread
 # lives is alive (its /proc/PID/stat shows Z).
 group_alive() {
-	local s=${START[$1]:-dead} t line
+	local s=${START[$1]:-dead}
 	[[ $s != dead ]] || return 1
 	read_stat "$1" || return 1
 	[[ $S_START == "$s" ]] || return 1
-	for t in /proc/"$1"/task/*/stat; do
-		{ read -r line <"$t"; } 2>/dev/null || continue
-		line=${line##*) }
-		[[ ${line:0:1} == Z || ${line:0:1} == X ]] || return 0
-	done
-	return 1
+	group_alive_now "$1"
 }
 
 # check_alive PIDS...: 0 if all alive; else DEAD = the dead ones.
