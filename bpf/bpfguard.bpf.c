@@ -107,7 +107,7 @@ struct {
 } fence SEC(".maps");
 
 /* Set by the agent before load: the fork program signals in-kernel, and
- * the exit program does too (not before Linux 6.16, see exit_kill_ok()). */
+ * the exit program does too (not before Linux 6.16: bg_exit_hook_kills()). */
 const volatile bool kernel_kill = false;
 const volatile bool exit_kill = false;
 const volatile __u32 agent_tgid = 0;
@@ -774,36 +774,91 @@ static __always_inline void enroll_children(struct task_struct *p)
 	}
 }
 
+/* Signals one exiting thread sends at most (see kill_children()). */
+#define BG_HOOK_SIGNALS 64
+
 /*
- * Signal every live member of @tag's lineage, from the root's exit hook.
- * Walk the processes (a few hundred on a node), not the procs map: a hash
- * map walk visits every preallocated bucket, 131072 of them by default,
- * which cost ~2.5 ms per root death whatever the tree size. Identity is as
- * strict as the agent's: the task must be the one recorded (start time).
+ * One child of an exiting process, by pid: signal it if it is the process
+ * recorded (start time), a live member of @tag's lineage, and one @tag's
+ * owner may signal, as the agent checks. 1 if a signal was sent. A global
+ * function, verified once, for kill_children()'s loop.
  */
-static __always_inline void kill_lineage_in_kernel(__u32 tag, const struct bg_tag *tg,
-						   __u32 root, __u32 sig)
+__noinline int kill_child(__u32 pid, __u32 tag, __u32 sig)
 {
-	struct bpf_iter_task it;
+	const struct bg_tag *tg;
 	struct task_struct *t;
+	int sent = 0;
 
-	bpf_iter_task_new(&it, NULL, BPF_TASK_ITER_ALL_PROCS);
-	while ((t = bpf_iter_task_next(&it))) {
-		__u32 pid = t->tgid;
-
-		if (pid == root || pid == agent_tgid || !live_member(t, tag) ||
-		    !owner_may_signal(tg, t))
-			continue;
-		t = bpf_task_acquire(t);
-		if (!t)
-			continue;
-		if (signal_group(t, sig))
+	if (!bg_can_signal_in_kernel() || pid == agent_tgid || !find_proc(pid))
+		return 0;
+	t = bpf_task_from_pid((s32)pid);
+	if (!t)
+		return 0;
+	tg = tag_lookup(tag);
+	if (live_member(t, tag) && owner_may_signal(tg, t)) {
+		if (signal_group(t, sig)) {
 			stat_inc(BG_STAT_KERNEL_KILL_FAILED);
-		else
+		} else {
 			stat_inc(BG_STAT_KERNEL_KILLS);
-		bpf_task_release(t);
+			sent = 1;
+		}
 	}
-	bpf_iter_task_destroy(&it);
+	bpf_task_release(t);
+	return sent;
+}
+
+/*
+ * Signal the live members of @tag's lineage among the children of an
+ * exiting thread (@head: the address of its children list): from a dying
+ * root's exit hook, then from each member's as it dies of the signal, so the
+ * kill spreads down the tree level by level, PR_SET_PDEATHSIG-like but for
+ * the whole lineage. The work is what the thread's children are, never what
+ * the machine runs: with preemption off (a tracepoint) one exiting thread
+ * walks at most BG_MAX_CHILDREN_WALK children and sends at most
+ * BG_HOOK_SIGNALS signals (one irq_work each, ~15 us apiece in a VM). What
+ * that leaves, and members reparented away from the tree (a daemon), are
+ * the agent's sweep's: it signals them from process context when the ring
+ * buffer wakes it. Scalars only, so this is verified once too.
+ */
+__noinline int kill_children(__u64 head, __u32 tag, __u32 sig)
+{
+	__u64 pos = 0, sib = bpf_core_field_offset(struct task_struct, sibling),
+	      tgid = bpf_core_field_offset(struct task_struct, tgid);
+	int sent = 0;
+	__u32 pid;
+
+	if (bpf_probe_read_kernel(&pos, sizeof(pos), (void *)head))
+		return 0;
+	for (int i = 0; i < BG_MAX_CHILDREN_WALK && pos && pos != head; i++) {
+		if (bpf_probe_read_kernel(&pid, sizeof(pid), (void *)(pos - sib + tgid)))
+			break;
+		sent += kill_child(pid, tag, sig);
+		if (sent >= BG_HOOK_SIGNALS ||
+		    bpf_probe_read_kernel(&pos, sizeof(pos), (void *)pos))
+			break;
+	}
+	return sent;
+}
+
+/* The address of @p's children list, as a scalar (for kill_children()):
+ * read through the list, since a BTF pointer cannot be passed as one. */
+static __always_inline __u64 children_head(struct task_struct *p)
+{
+	return (__u64)BPF_CORE_READ(p, children.next, prev);
+}
+
+/* A thread of member @e of a lineage being killed exits: the kill goes on to
+ * its children (the death's tag and signal, as the fork program uses). */
+static __always_inline void pass_kill_on(struct task_struct *p, const struct bg_proc *e)
+{
+	__u32 doomed = doomed_by(resolve_tag(e->tag));
+	const struct bg_tag *t;
+
+	if (!doomed)
+		return;
+	t = tag_lookup(doomed);
+	full_fence(); /* their entries, after the death this read saw */
+	kill_children(children_head(p), doomed, t && t->signal ? t->signal : 9 /* SIGKILL */);
 }
 
 /*
@@ -829,6 +884,9 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	}
 	if (enroll_root && e->tag == enroll_tag)
 		enroll_children(p);
+	/* any thread that has children: each thread has its own */
+	if (exit_kill && can_kill_in_kernel() && p->children.next != &p->children)
+		pass_kill_on(p, e);
 	if (!bg_group_dead(p))
 		return 0;
 
@@ -849,7 +907,7 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 			if (ts) {
 				if (exit_kill && can_kill_in_kernel()) {
 					full_fence(); /* the death, then the entries */
-					kill_lineage_in_kernel(tag, t, tgid, sig);
+					kill_children(children_head(p), tag, sig);
 				}
 				wake_agent(tag, tgid, ts);
 			}

@@ -44,6 +44,7 @@ static __always_inline __u64 bg_start_time(struct task_struct *p)
  * dead, the verifier drops it, and the same object loads (6.1, 6.12 tested).
  *   bpf_send_signal_task           Linux 6.13
  *   bpf_task_acquire/release       Linux 6.2
+ *   bpf_task_from_pid              Linux 6.2
  *   bpf_iter_task_new/next/destroy Linux 6.7 (open-coded task iterator)
  * Kernels without them get the agent's user-space kill (--mode user).
  */
@@ -52,6 +53,8 @@ extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type
 /* bpf_send_signal_task wants a referenced task; the iterator hands out RCU ones. */
 extern struct task_struct *bpf_task_acquire(struct task_struct *p) __ksym __weak;
 extern void bpf_task_release(struct task_struct *p) __ksym __weak;
+/* A referenced task by its (host) pid, Linux >= 6.2. */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym __weak;
 /* Open-coded task iterator (Linux >= 6.7; every kernel with the kfunc above). */
 extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task,
 			     unsigned int flags) __ksym __weak;
@@ -60,7 +63,7 @@ extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym __weak;
 
 static __always_inline bool bg_can_signal_in_kernel(void)
 {
-	return bpf_send_signal_task && bpf_task_acquire && bpf_task_release &&
+	return bpf_send_signal_task && bpf_task_acquire && bpf_task_release && bpf_task_from_pid &&
 	       bpf_iter_task_new && bpf_iter_task_next && bpf_iter_task_destroy;
 }
 

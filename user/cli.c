@@ -185,7 +185,8 @@ int cmd_status(int argc, char **argv)
 	       st.mode == BG_MODE_KERNEL ? "kernel" : "user", c.pin_dir);
 	if (st.mode == BG_MODE_KERNEL)
 		printf("kill:    %s\n", bg_exit_hook_kills(st.mode, st.features) ?
-		       "the exit program signals a dying root's lineage; the agent sweeps behind" :
+		       "the exit program signals a dying root's children, and each member's "
+		       "as it dies; the agent sweeps behind" :
 		       "the agent's task iterator signals in the kernel (the exit program "
 		       "cannot before Linux 6.16)");
 	printf("kernel:  %s, features:%s%s%s%s%s%s\n", st.kernel,

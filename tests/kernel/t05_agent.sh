@@ -111,6 +111,73 @@ kernel_mode_run() {
 	}
 }
 
+# What the kernel kills by itself, with the agent stopped (SIGSTOP), on an
+# agent of its own: where the exit program signals (kernel mode, Linux >=
+# 6.16), a chain dies to its end (each member's exit signals its child), and
+# of a root's 128 children exactly 64 die, the bound per exiting thread; the
+# rest die once the agent runs again. Elsewhere nothing dies until then.
+test_kernel_down_tree() {
+	local kpin=$PIN-down klog=$TMP/down.log hook=0 mode=user n dead ok=1
+	local -a chain flat
+	rm -rf "$kpin" 2>/dev/null
+	cli status --pin-dir "$PIN"
+	parse_status || { fail "setup: no status from the suite's agent: exit $RC: $ERR"; return; }
+	if has_feature send_signal_task && has_feature task_from_pid; then
+		mode=kernel
+		has_feature exit_group_dead && hook=1
+	fi
+	launch_agent "$kpin" "$klog" --mode "$mode" || { fail "a --mode $mode agent did not start: $AGENT_WHY"; return; }
+	local apid=$L_PID
+	start_tree --go chain 6
+	local croot=$ROOT cgo=$TREE_GO cout=$TREE_OUT
+	tag "$croot" --pin-dir "$kpin" || ok=0
+	start_tree --go children 128
+	local froot=$ROOT
+	((ok)) && tag "$froot" --pin-dir "$kpin" || ok=0
+	if ((ok)); then
+		: >"$cgo"
+		: >"$TREE_GO"
+		wait_tree && flat=("${TREE_PIDS[@]}") && wait_tree "$cout" && chain=("${TREE_PIDS[@]}") || ok=0
+	fi
+	((ok)) && { ((${#chain[@]} == 6 && ${#flat[@]} == 128)) ||
+		{ fail "setup: expected 6 and 128 descendants, got ${#chain[@]} and ${#flat[@]}"; ok=0; }; }
+	if ((ok)); then
+		kill -STOP "$apid"
+		safe_kill KILL "$croot" "$froot"
+		if ((hook)); then
+			wait_dead "$BOUND_MS" "${chain[@]}" ||
+				{ fail "agent stopped: the exit programs left the chain's members alive: $(desc "${ALIVE[@]}")"; ok=0; }
+			# the root's exit signals 64; wait for them, then nobody else dies
+			now
+			local deadline=$((NOW + BOUND_MS))
+			while :; do
+				n=0
+				for p in "${flat[@]}"; do is_alive "$p" || n=$((n + 1)); done
+				now
+				((n >= 64 || NOW >= deadline)) && break
+				msleep 0.01
+			done
+			msleep 0.3
+			dead=0
+			for p in "${flat[@]}"; do is_alive "$p" || dead=$((dead + 1)); done
+			((ok && dead != 64)) && { fail "agent stopped: $dead of the root's 128 children died, expected the bound, 64"; ok=0; }
+		else
+			msleep 0.5
+			check_alive "${chain[@]}" "${flat[@]}" ||
+				{ fail "agent stopped, --mode $mode: members died, but only the agent kills here: $(desc "${DEAD[@]}")"; ok=0; }
+		fi
+		kill -CONT "$apid"
+		((ok)) && { wait_dead "$BOUND_MS" "${chain[@]}" "${flat[@]}" ||
+			{ fail "agent running again: still alive: $(desc "${ALIVE[@]}")"; ok=0; }; }
+	fi
+	kill -CONT "$apid" 2>/dev/null
+	cli unload --pin-dir "$kpin"
+	[[ $RC == 0 ]] || { ((ok)) && fail "unload of the test's agent: exit $RC: $ERR"; ok=0; }
+	wait_dead $((5000 * BOUND)) "$apid" || halt_agent "$apid"
+	[[ -e $kpin ]] && { bounded 15 "$BPFGUARD" unload --pin-dir "$kpin" >/dev/null 2>&1; rm -rf "$kpin" 2>/dev/null; }
+	((ok)) || { [[ -s $klog ]] && tail -n 5 "$klog" | sed 's/^/  | /' >&2; return 1; }
+}
+
 test_second_agent() {
 	local a2 rc
 	tagged_tree children 2 || return

@@ -228,7 +228,7 @@ static int probe_kernel(struct agent *a, const struct agent_opts *o)
 		 a->mode == BG_MODE_KERNEL ? "kernel" : "user",
 		 o->mode == BG_MODE_AUTO ? " (auto)" : "",
 		 bg_exit_hook_kills(a->mode, a->features) ? "the exit program signals a dying "
-		 "root's lineage, " : a->mode == BG_MODE_KERNEL ? "the exit program cannot signal "
+		 "root's children, and each member's as it dies, " : a->mode == BG_MODE_KERNEL ? "the exit program cannot signal "
 		 "on this kernel (its tracepoint runs after exit_mm() before Linux 6.16), " : "",
 		 a->iter_kill ? "its task iterator" : "pidfds");
 	return 0;
