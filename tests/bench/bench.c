@@ -23,6 +23,10 @@
  *      descendants, and their kill
  *   5. sec_dispatch.c: dispatch: root's exit -> last SIGKILL generated, per
  *      descendant
+ *   6. sec_scale.c: section 1's latency with 0, 10,000 and 30,000 unrelated
+ *      idle processes on the machine, each mode against its reference with
+ *      no agent loaded, in interleaved blocks; the exit program's run time
+ *      per trial at each count
  *
  * Environment:
  *   BPFGUARD        the bpfguard binary (default: ../bpfguard next to this one)
@@ -35,6 +39,11 @@
  *                   (default 20000, 10000, 3000)
  *   BENCH_FAN_TRIALS  section 4's kill trials per mode (default 3)
  *   BENCH_DISP_TRIALS_1/_100/_1000  section 5's traced trials (default 20/20/5)
+ *   BENCH_SCALE     section 6's counts of unrelated processes (default
+ *                   "0,10000,30000", quick "0,5000")
+ *   BENCH_SCALE_TRIALS_1/_100/_1000  its trials per column and count
+ *                   (default 60/24/8, quick 12/6/2), in BENCH_SCALE_BLOCKS
+ *                   blocks (default 4, quick 2)
  *   BENCH_SECTIONS  e.g. "1,3": run only those sections
  *   BENCH_NO_FTRACE=1  section 5 without tracefs (the agent's log only)
  *   BENCH_KEEP=1    keep the temp dir (agent logs)
@@ -48,7 +57,8 @@
  * die on their own after 30 minutes (alarm), should this harness be SIGKILLed.
  * Section 5 mounts tracefs on a private directory under the temp dir and uses
  * its own ftrace instance; both go at the end. kernel.bpf_stats_enabled is
- * set during sections 2a and 5 and restored.
+ * set during sections 2a, 5 and 6 and restored; kernel.pid_max is raised for
+ * section 6 if its processes would not fit, and restored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,10 +80,11 @@
 #include "lib/bpfobj.h"
 #include "lib/cgroup.h"
 #include "lib/ftrace.h"
+#include "lib/pidmax.h"
 #include "lib/util.h"
 
 static const struct bench_section *const sections[] = {
-	&sec_latency, &sec_hooks, &sec_memory, &sec_fanout, &sec_dispatch,
+	&sec_latency, &sec_hooks, &sec_memory, &sec_fanout, &sec_dispatch, &sec_scale,
 };
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -82,7 +93,7 @@ static const struct bench_section *const sections[] = {
  * signal handler and from die(); everything else gets it as an argument.
  */
 static struct bench_ctx the_ctx = {
-	.stats_old = -1, .agent.fd = -1, .cg_all_fd = -1, .devnull = -1,
+	.stats_old = -1, .pid_max_old = -1, .agent.fd = -1, .cg_all_fd = -1, .devnull = -1,
 };
 
 static bool section_on(const struct bench_ctx *ctx, int s)
@@ -111,6 +122,12 @@ static void read_knobs(struct bench_knobs *k)
 	k->disp_trials[0] = env_int("BENCH_DISP_TRIALS_1", k->quick ? 5 : 20);
 	k->disp_trials[1] = env_int("BENCH_DISP_TRIALS_100", k->quick ? 5 : 20);
 	k->disp_trials[2] = env_int("BENCH_DISP_TRIALS_1000", k->quick ? 2 : 5);
+	snprintf(k->scale, sizeof(k->scale), "%s",
+		 getenv("BENCH_SCALE") ? getenv("BENCH_SCALE") : k->quick ? "0,5000" : "0,10000,30000");
+	k->scale_trials[0] = env_int("BENCH_SCALE_TRIALS_1", k->quick ? 12 : 60);
+	k->scale_trials[1] = env_int("BENCH_SCALE_TRIALS_100", k->quick ? 6 : 24);
+	k->scale_trials[2] = env_int("BENCH_SCALE_TRIALS_1000", k->quick ? 2 : 8);
+	k->scale_blocks = env_int("BENCH_SCALE_BLOCKS", k->quick ? 2 : 4);
 	snprintf(k->sections, sizeof(k->sections), "%s",
 		 getenv("BENCH_SECTIONS") ? getenv("BENCH_SECTIONS") : "");
 	k->no_ftrace = env_int("BENCH_NO_FTRACE", 0) != 0;
@@ -247,6 +264,7 @@ static void cleanup(struct bench_ctx *ctx)
 	agent_stop(ctx);
 	/* 4. sysctl */
 	bpf_stats_restore(ctx);
+	pid_max_restore(ctx);
 	/* 5. ftrace */
 	trace_teardown(ctx);
 	/* 6. reap, then the cgroups (empty once their processes are gone) */

@@ -24,5 +24,6 @@ extern const struct bench_section sec_hooks;	/* 2 */
 extern const struct bench_section sec_memory;	/* 3 */
 extern const struct bench_section sec_fanout;	/* 4 */
 extern const struct bench_section sec_dispatch;	/* 5 */
+extern const struct bench_section sec_scale;	/* 6 */
 
 #endif /* BENCH_BENCH_H */

@@ -25,8 +25,7 @@
 #define MAX_FRESH 4096
 
 struct series {
-	double *v;
-	int n, cap;
+	struct samples lat; /* ms, the trials that did not time out */
 	long survivors; /* summed over trials */
 	int timeouts, trials, failed;
 	double *cov; /* (d) 100/1000: latency of the covered ones */
@@ -43,20 +42,9 @@ struct latency {
 	uint64_t kstats_before[NSIZES][BG_STAT_MAX], kstats_after[NSIZES][BG_STAT_MAX];
 };
 
-static void series_add(struct series *s, double v)
-{
-	if (s->n == s->cap) {
-		s->cap = s->cap ? s->cap * 2 : 64;
-		s->v = realloc(s->v, sizeof(double) * (size_t)s->cap);
-		if (!s->v)
-			die("out of memory");
-	}
-	s->v[s->n++] = v;
-}
-
 static void series_free(struct series *s)
 {
-	free(s->v);
+	free(s->lat.v);
 	free(s->cov);
 }
 
@@ -78,7 +66,7 @@ static void record_in(struct series *s, enum mech m, int si, int rc, const struc
 		return;
 	}
 	if (!r->timeout)
-		series_add(s, r->lat_ms);
+		samples_add(&s->lat, r->lat_ms);
 }
 
 static int ntrials(const struct bench_ctx *ctx, int si, enum mech m)
@@ -246,10 +234,10 @@ static void print_row_hdr(void)
 static void print_row(enum mech m, const struct series *s, double ref50, double ref99,
 		      double floor50, const char *notes)
 {
-	double p50 = pct_of(s->v, s->n, 0.5), p99 = pct_of(s->v, s->n, 0.99),
-	       mx = pct_of(s->v, s->n, 1.0);
+	double p50 = pct_of(s->lat.v, s->lat.n, 0.5), p99 = pct_of(s->lat.v, s->lat.n, 0.99),
+	       mx = pct_of(s->lat.v, s->lat.n, 1.0);
 
-	printf("  %-32s %6d %9.3f %9.3f %9.3f  %8.2f %8.2f %10.2f  %s\n", mech_name[m], s->n, p50,
+	printf("  %-32s %6d %9.3f %9.3f %9.3f  %8.2f %8.2f %10.2f  %s\n", mech_name[m], s->lat.n, p50,
 	       p99, mx, p50 / ref50, p99 / ref99, p50 / floor50, notes);
 }
 
@@ -288,8 +276,8 @@ static void print_size(const struct latency *L, int si)
 {
 	enum mech ref = si == 0 ? M_PDEATH : M_CGROUP;
 	const struct series *rs = &L->s[ref][si], *fs = &L->s[M_FLOOR][si];
-	double r50 = pct_of(rs->v, rs->n, 0.50), r99 = pct_of(rs->v, rs->n, 0.99);
-	double f50 = pct_of(fs->v, fs->n, 0.50);
+	double r50 = pct_of(rs->lat.v, rs->lat.n, 0.50), r99 = pct_of(rs->lat.v, rs->lat.n, 0.99);
+	double f50 = pct_of(fs->lat.v, fs->lat.n, 0.50);
 
 	printf("\n %d descendant%s (ref: %s)\n", sizes[si], si ? "s" : "",
 	       si == 0 ? "PR_SET_PDEATHSIG" : "cgroup.kill");
@@ -319,10 +307,10 @@ static void print_size(const struct latency *L, int si)
 		if (m == M_KERNEL || m == M_USER) {
 			/* against the reference trials paired with these */
 			const struct series *ps = &L->paired[m][si];
-			double q50 = pct_of(ps->v, ps->n, 0.5), q99 = pct_of(ps->v, ps->n, 0.99);
+			double q50 = pct_of(ps->lat.v, ps->lat.n, 0.5), q99 = pct_of(ps->lat.v, ps->lat.n, 0.99);
 
 			append(notes, sizeof(notes), "paired ref p50 %.3f p99 %.3f ms (%d)", q50, q99,
-			       ps->n);
+			       ps->lat.n);
 			print_row((enum mech)m, s, q50, q99, f50, notes);
 			continue;
 		}

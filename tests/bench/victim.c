@@ -23,6 +23,11 @@
  *   victim nsinit N DPCT RFD           pid 1 of that namespace: report itself,
  *                                      fork N `victim sleep` (DPCT% daemonized),
  *                                      reap forever
+ *   victim idle N GOFD RFD             wait for GOFD, fork N children that
+ *                                      pause() (with PR_SET_PDEATHSIG SIGKILL:
+ *                                      they die with it), report itself once
+ *                                      all exist; then pause(): the unrelated
+ *                                      processes of the scale section
  *   victim forkloop N GOFD RFD         wait for GOFD, N x (fork, _exit, wait),
  *   victim execloop N GOFD RFD         or N x (fork, execve `victim exit`, wait);
  *                                      report CPU (self + children) and wall time
@@ -144,6 +149,17 @@ static int is_daemon(int i, int dpct)
 	return (i + 1) * dpct / 100 != i * dpct / 100;
 }
 
+/* fork(), retried for a second while the kernel says EAGAIN (pids, memory) */
+static pid_t fork_retry(void)
+{
+	pid_t pid;
+	int tries = 0;
+
+	while ((pid = fork()) < 0 && errno == EAGAIN && tries++ < 100)
+		usleep(10000);
+	return pid;
+}
+
 /* Fork n children; each becomes `victim MODE` (after daemonizing, for the
  * DPCT% picked), then reap the daemonizing ones' first fork. */
 static void fork_children(int n, int dpct, const char *mode, int pdeathsig, int rfd)
@@ -154,11 +170,8 @@ static void fork_children(int n, int dpct, const char *mode, int pdeathsig, int 
 
 	for (int i = 0; i < n; i++) {
 		int daemon = dpct > 0 && is_daemon(i, dpct);
-		pid_t pid;
-		int tries = 0;
+		pid_t pid = fork_retry();
 
-		while ((pid = fork()) < 0 && errno == EAGAIN && tries++ < 100)
-			usleep(10000);
 		if (pid < 0) {
 			report(rfd, -errno, VF_ERROR);
 			continue;
@@ -190,6 +203,31 @@ static void on_alarm(int sig)
 {
 	(void)sig;
 	_exit(0);
+}
+
+/* `victim idle N`: N idle children, no exec (copies of this small binary) */
+static void idle_children(int n, int rfd)
+{
+	pid_t me = getpid();
+
+	for (int i = 0; i < n; i++) {
+		pid_t pid = fork_retry();
+
+		if (pid < 0) {
+			report(rfd, -errno, VF_ERROR);
+			return;
+		}
+		if (pid == 0) {
+			close(rfd);
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != me)
+				_exit(1);
+			alarm(LIFETIME_S); /* alarms are not inherited by fork */
+			for (;;)
+				pause();
+		}
+	}
+	report(rfd, host_pid(), 0);
 }
 
 static int loop(int n, int gofd, int rfd, int do_exec)
@@ -309,6 +347,15 @@ int main(int argc, char **argv)
 			if (waitpid(-1, NULL, 0) < 0 && errno == ECHILD)
 				pause();
 		}
+	}
+	if (!strcmp(mode, "idle") && argc == 5) {
+		int rfd = num(argv[4]);
+
+		wait_go(num(argv[3]));
+		idle_children(num(argv[2]), rfd);
+		close(rfd);
+		for (;;)
+			pause();
 	}
 	if (!strcmp(mode, "forkloop") && argc == 5)
 		return loop(num(argv[2]), num(argv[3]), num(argv[4]), 0);

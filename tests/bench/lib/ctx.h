@@ -37,6 +37,9 @@ struct bench_knobs {
 	int fan_trials;		/* BENCH_FAN_TRIALS */
 	int disp_trials[NSIZES]; /* BENCH_DISP_TRIALS_1/_100/_1000 */
 	char sections[32];	/* BENCH_SECTIONS, "" for all */
+	char scale[64];		/* BENCH_SCALE: section 6's process counts */
+	int scale_trials[NSIZES]; /* BENCH_SCALE_TRIALS_1/_100/_1000 */
+	int scale_blocks;	/* BENCH_SCALE_BLOCKS */
 	bool no_ftrace;		/* BENCH_NO_FTRACE */
 	bool keep;		/* BENCH_KEEP */
 };
@@ -83,6 +86,7 @@ struct bench_ctx {
 	int trace_mounted, trace_inst_ok;
 	bool trace_ok;		/* section 5's set-up: the instance is usable */
 	int stats_old;		/* kernel.bpf_stats_enabled before us, -1: untouched */
+	int pid_max_old;	/* kernel.pid_max before us, -1: untouched */
 	volatile sig_atomic_t cleaning;
 	unsigned char ours[MAXFD]; /* pidfds of processes we created */
 	struct bench_shared shared;

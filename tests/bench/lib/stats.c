@@ -5,6 +5,18 @@
 #include <string.h>
 
 #include "stats.h"
+#include "util.h"
+
+void samples_add(struct samples *s, double x)
+{
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = realloc(s->v, sizeof(double) * (size_t)s->cap);
+		if (!s->v)
+			die("out of memory");
+	}
+	s->v[s->n++] = x;
+}
 
 static int cmp_dbl(const void *a, const void *b)
 {

@@ -7,6 +7,15 @@
 #ifndef BENCH_STATS_H
 #define BENCH_STATS_H
 
+/* a growing array of samples */
+struct samples {
+	double *v;
+	int n, cap;
+};
+
+/* append @x (dies "out of memory" if it cannot grow); free with free(s->v) */
+void samples_add(struct samples *s, double x);
+
 /* nearest-rank percentile @q of v[0..n); NAN when n <= 0 */
 double pct(double *v, int n, double q);
 double median(double *v, int n);
