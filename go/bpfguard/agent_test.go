@@ -206,6 +206,40 @@ func TestAgentRelease(t *testing.T) {
 	}
 }
 
+// MaxProcs goes with the tag and comes back in List with the lineage's
+// accounting: the parent helper and its two children, live when tagged
+// (counted live, not born); a cap beyond MaxProcsMax is refused before any
+// request; the root's death kills the children.
+func TestAgentMaxProcs(t *testing.T) {
+	c := agentClient(t)
+	p, kids := startParent(t, c)
+	mc := *c
+	mc.MaxProcs = MaxProcsMax + 1
+	_, err := mc.Tag(p.pid)
+	wantErrno(t, "Tag with MaxProcs beyond MaxProcsMax", err, syscall.EINVAL, "max_procs")
+	mc.MaxProcs = 7
+	if _, err := mc.Tag(p.pid); err != nil {
+		t.Fatalf("Tag(%d) with MaxProcs 7: %v", p.pid, err)
+	}
+	l, err := c.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := findProc(l, p.pid)
+	if r == nil || findTag(l, r.Tag) == nil {
+		t.Fatalf("List: no tag for %d", p.pid)
+	}
+	tg := findTag(l, r.Tag)
+	want := uint64(1 + len(kids))
+	if tg.MaxProcs != 7 || tg.State&ListAcct == 0 || tg.Acct.Live != want || tg.Acct.Born != 0 ||
+		tg.Acct.Exited != 0 || tg.Acct.Peak < want {
+		t.Errorf("List: tag %d has MaxProcs %d, State %#x, Acct %+v; want 7, ListAcct, %d live, none born or exited",
+			tg.Tag, tg.MaxProcs, tg.State, tg.Acct, want)
+	}
+	pidfdSignal(p.fd, syscall.SIGKILL)
+	waitDead(t, killBound(), "the root of a capped lineage killed", kids...)
+}
+
 // waitStopped: is pid's state (/proc/PID/stat) 'T' (stopped) or not, within bound?
 func waitStopped(pid int, stopped bool, bound time.Duration) bool {
 	end := time.Now().Add(bound)

@@ -140,7 +140,7 @@ go_example_case() {
 # and none may outlive them (checked here, by our own means).
 GO_CLIENT_TESTS=(TestAgentTagListStatusUntag TestAgentTagPidfd TestAgentAdopt
 	TestAgentCommandParentKilled TestAgentSelfTagParentKilled TestAgentCommandStatus TestAgentKillWait
-	TestAgentSignalLineage TestAgentRelease)
+	TestAgentSignalLineage TestAgentRelease TestAgentMaxProcs)
 test_go_client() {
 	local out pids t p st
 	local -a left=() missing=()
