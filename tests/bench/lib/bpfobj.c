@@ -109,22 +109,11 @@ int count_other_bg_progs(void)
 
 void bpf_stats_enable(struct bench_ctx *ctx)
 {
-	char old[16] = "";
-
-	if (read_str(BPF_STATS_SYSCTL, old, sizeof(old)) < 0)
-		die("cannot read kernel.bpf_stats_enabled");
-	ctx->stats_old = atoi(old);
-	if (write_str(BPF_STATS_SYSCTL, "1"))
+	if (sysctl_set(BPF_STATS_SYSCTL, 1, &ctx->stats_old))
 		die("cannot enable kernel.bpf_stats_enabled");
 }
 
 void bpf_stats_restore(struct bench_ctx *ctx)
 {
-	char v[16];
-
-	if (ctx->stats_old < 0)
-		return;
-	fmt_int(v, ctx->stats_old);
-	write_str(BPF_STATS_SYSCTL, v);
-	ctx->stats_old = -1;
+	sysctl_restore(BPF_STATS_SYSCTL, &ctx->stats_old);
 }

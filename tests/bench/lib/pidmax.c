@@ -16,26 +16,10 @@ int pid_max_now(void)
 
 int pid_max_raise(struct bench_ctx *ctx, int want)
 {
-	int old = pid_max_now();
-	char v[24];
-
-	if (want <= old)
-		return 0;
-	fmt_int(v, want);
-	if (write_str(PID_MAX_SYSCTL, v))
-		return -1;
-	if (ctx->pid_max_old < 0)
-		ctx->pid_max_old = old;
-	return 0;
+	return want <= pid_max_now() ? 0 : sysctl_set(PID_MAX_SYSCTL, want, &ctx->pid_max_old);
 }
 
 void pid_max_restore(struct bench_ctx *ctx)
 {
-	char v[24];
-
-	if (ctx->pid_max_old < 0)
-		return;
-	fmt_int(v, ctx->pid_max_old);
-	write_str(PID_MAX_SYSCTL, v);
-	ctx->pid_max_old = -1;
+	sysctl_restore(PID_MAX_SYSCTL, &ctx->pid_max_old);
 }

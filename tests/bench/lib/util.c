@@ -99,6 +99,29 @@ int env_int(const char *name, int def)
 }
 
 /* no snprintf: cleanup formats numbers from a signal handler */
+int sysctl_set(const char *path, long v, int *old)
+{
+	char b[24];
+
+	if (read_str(path, b, sizeof(b)) < 0)
+		return -1;
+	if (*old < 0)
+		*old = atoi(b);
+	fmt_int(b, v);
+	return write_str(path, b) ? -1 : 0;
+}
+
+void sysctl_restore(const char *path, int *old)
+{
+	char b[24];
+
+	if (*old < 0)
+		return;
+	fmt_int(b, *old);
+	write_str(path, b);
+	*old = -1;
+}
+
 void fmt_int(char *out, long x)
 {
 	char tmp[24];

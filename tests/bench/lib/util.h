@@ -23,6 +23,13 @@ void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void die_hook(void (*cleanup)(void));
 /* write @s to an existing file (sysfs, cgroupfs, tracefs): 0 or -errno */
 int write_str(const char *path, const char *s);
+/*
+ * Write @v to the sysctl file @path, its value before kept in *@old unless
+ * *@old holds one already (>= 0): 0, or -1 if it could not be read or set.
+ */
+int sysctl_set(const char *path, long v, int *old);
+/* put *@old back if sysctl_set() changed it, then *@old = -1. Async-signal-safe. */
+void sysctl_restore(const char *path, int *old);
 /* read at most @len - 1 bytes, NUL-terminated: the length, or -1 */
 ssize_t read_str(const char *path, char *buf, size_t len);
 /* calloc(@n, @size), or die "out of memory" */
