@@ -729,6 +729,42 @@ __noinline int enrol_move(__u32 tgid, __u64 start)
 	return 1;
 }
 
+/* One child (@pos: its sibling list node) of exiting @ptgid during an
+ * enrolment: recorded under the new tag, or moved to it (enrol_move).
+ * Returns the next node. */
+__noinline __u64 enrol_child(__u64 pos, __u32 ptgid)
+{
+	struct task_struct *c =
+		(void *)(pos - bpf_core_field_offset(struct task_struct, sibling));
+	struct bg_proc n = {
+		.start = BPF_CORE_READ(c, start_boottime),
+		.tag = enroll_tag,
+		.ppid = ptgid,
+		.flags = BG_PROC_ENROLLED,
+	};
+	__u32 ctgid = BPF_CORE_READ(c, tgid);
+	__u64 next = 0;
+
+	if (bpf_probe_read_kernel(&next, sizeof(next), (void *)pos))
+		next = 0;
+	if (enroll_charge) {
+		n.charge = charge_take(enroll_charge - 1);
+		if (!n.charge) {
+			enroll_over = 1; /* the agent refuses the tag */
+			return next;
+		}
+	}
+	if (record_proc(ctgid, &n, BPF_NOEXIST) == 0) {
+		stat_inc(BG_STAT_ENROLLED);
+		enroll_count();
+		acct_move(0, enroll_tag);
+	} else {
+		charge_release(n.charge);
+		enrol_move(ctgid, n.start);
+	}
+	return next;
+}
+
 /*
  * A thread of a descendant of the root being enrolled is exiting: its
  * children may be about to be reparented (to init or a subreaper) out of the
@@ -737,41 +773,19 @@ __noinline int enrol_move(__u32 tgid, __u64 start)
  * last: a thread's children go to a live sibling thread only if one is not
  * exiting yet, and under exit_group() all of them may be, so those of an
  * earlier thread leave before the last one gets here. Runs only while an
- * enrolment is in progress.
+ * enrolment is in progress. @head: the address of the thread's children
+ * list; scalars, and each child's work in enrol_child(), so that the
+ * verifier walks the loop once, not once per call site and child.
  */
-static __always_inline void enroll_children(struct task_struct *p)
+__noinline int enroll_children(__u64 head, __u32 ptgid)
 {
-	struct list_head *head = &p->children, *pos;
-	__u32 ptgid = p->tgid;
+	__u64 pos = 0;
 
-	pos = BPF_CORE_READ(p, children.next);
-	for (int i = 0; i < BG_MAX_CHILDREN_WALK && pos && pos != head; i++) {
-		struct task_struct *c = container_of(pos, struct task_struct, sibling);
-		struct bg_proc n = {
-			.start = BPF_CORE_READ(c, start_boottime),
-			.tag = enroll_tag,
-			.ppid = ptgid,
-			.flags = BG_PROC_ENROLLED,
-		};
-		__u32 ctgid = BPF_CORE_READ(c, tgid);
-
-		pos = BPF_CORE_READ(pos, next);
-		if (enroll_charge) {
-			n.charge = charge_take(enroll_charge - 1);
-			if (!n.charge) {
-				enroll_over = 1; /* the agent refuses the tag */
-				continue;
-			}
-		}
-		if (record_proc(ctgid, &n, BPF_NOEXIST) == 0) {
-			stat_inc(BG_STAT_ENROLLED);
-			enroll_count();
-			acct_move(0, enroll_tag);
-		} else {
-			charge_release(n.charge);
-			enrol_move(ctgid, n.start);
-		}
-	}
+	if (bpf_probe_read_kernel(&pos, sizeof(pos), (void *)head))
+		return 0;
+	for (int i = 0; i < BG_MAX_CHILDREN_WALK && pos && pos != head; i++)
+		pos = enrol_child(pos, ptgid);
+	return 0;
 }
 
 /* Signals one exiting thread sends at most (see kill_children()). */
@@ -879,11 +893,11 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	if (!e) {
 		/* outside the few ms of an enrolment: one global read */
 		if (enroll_root && enrol_descends(p))
-			enroll_children(p);
+			enroll_children(children_head(p), tgid);
 		return 0;
 	}
 	if (enroll_root && e->tag == enroll_tag)
-		enroll_children(p);
+		enroll_children(children_head(p), tgid);
 	/* any thread that has children: each thread has its own */
 	if (exit_kill && can_kill_in_kernel() && p->children.next != &p->children)
 		pass_kill_on(p, e);
