@@ -12,7 +12,8 @@
  * share with user space are in include/ (the layouts, the tag rules). In
  * order: the maps and globals, small helpers, the fork program, the death
  * record and the in-kernel kill, the exit program, then the iterators
- * (enrol, unenrol, adopt, sweep).
+ * (enrol, unenrol, adopt) and the sweep (a syscall program; a task iterator
+ * where the kernel has no bpf_task_from_pid).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -123,6 +124,16 @@ const volatile __u32 quota_unpriv_procs = 0;
 __u32 sweep_tag;
 __u32 sweep_sig;
 __u32 sweep_spare_root;
+/* The syscall sweep (bg_sweep) reads pidmap words [sweep_cursor,
+ * sweep_words) and lists the members it found in sweep_out[0, sweep_n). */
+__u32 sweep_words;
+__u32 sweep_cursor;
+__u32 sweep_n;
+struct bg_member sweep_out[BG_SWEEP_OUT];
+/* Every pid ever given a pidmap bit, OR-ed together: at least the highest
+ * tracked pid, so the sweep reads no word above it. Only ever grows; the
+ * agent seeds it from the pinned pidmap when it attaches. */
+__u64 pid_hi;
 
 /* Enrolment request, set by the agent before it runs the iterator. */
 __u32 enroll_root;   /* host tgid of the process being tagged */
@@ -246,6 +257,8 @@ static __always_inline void pid_set(__u32 pid)
 
 	if (b)
 		__sync_fetch_and_or(b, 1ULL << (pid % 64));
+	if ((pid_hi | pid) != pid_hi)
+		__sync_fetch_and_or(&pid_hi, pid);
 }
 
 /* After the entry is deleted, in the process's own exit hook (the pid
@@ -729,6 +742,16 @@ __noinline int enrol_move(__u32 tgid, __u64 start)
 	return 1;
 }
 
+/*
+ * A thread of a descendant of the root being enrolled is exiting: its
+ * children may be about to be reparented (to init or a subreaper) out of the
+ * real_parent chain the iterator follows. Record them now, under the new tag,
+ * while they are still its children. Every exiting thread, not only the
+ * last: a thread's children go to a live sibling thread only if one is not
+ * exiting yet, and under exit_group() all of them may be, so those of an
+ * earlier thread leave before the last one gets here. Runs only while an
+ * enrolment is in progress.
+ */
 /* One child (@pos: its sibling list node) of exiting @ptgid during an
  * enrolment: recorded under the new tag, or moved to it (enrol_move).
  * Returns the next node. */
@@ -1095,39 +1118,120 @@ int bg_enroll(struct bpf_iter__task *ctx)
  * context where the signal is sent on the spot (no irq_work, unlike the
  * hooks). The agent pidfd-signals what the record says was not signalled.
  */
+/*
+ * The sweep's work on one recorded process @task (entry @e): is it the
+ * recorded process and a member of sweep_tag's lineage? Then it is listed
+ * (@m) and, where asked and allowed, signalled.
+ */
+static __always_inline bool sweep_one(struct task_struct *task, const struct bg_proc *e,
+				      struct bg_member *m)
+{
+	struct bg_tag *t;
+
+	if (e->start != task->start_boottime || !tag_within(e->tag, sweep_tag))
+		return false;
+	m->pid = task->tgid;
+	m->start = e->start;
+	m->flags = 0;
+	bpf_probe_read_kernel_str(m->comm, sizeof(m->comm), task->comm);
+	if (bg_group_dead(task)) {
+		/* exiting: nothing to signal, but not gone yet */
+		m->flags = BG_MEMBER_DYING;
+		return true;
+	}
+	t = bpf_map_lookup_elem(&tags, &sweep_tag);
+	if (!owner_may_signal(t, task))
+		m->flags = BG_MEMBER_REFUSED;
+	else if (sweep_sig && bg_can_signal_in_kernel() && m->pid != agent_tgid &&
+		 !(sweep_spare_root && t && t->root_pid == m->pid && t->root_start == m->start)) {
+		if (signal_group(task, sweep_sig))
+			m->flags = BG_MEMBER_SIGNAL_FAILED;
+		else
+			m->flags = BG_MEMBER_SIGNALLED;
+	}
+	return true;
+}
+
+/*
+ * The sweep where the kernel has bpf_task_from_pid (Linux >= 6.2): a
+ * BPF_PROG_TYPE_SYSCALL program the agent runs (BPF_PROG_TEST_RUN), in its
+ * own context, so bpf_send_signal_task signals on the spot. It reads the
+ * pidmap words [sweep_cursor, sweep_words), one bit per tracked pid, and
+ * looks up only the pids whose bit is set: its cost is the tracked processes
+ * plus one word load per 64 pids up to the highest tracked pid (pid_hi),
+ * never the machine's untracked processes. Members go to sweep_out; when it
+ * could not hold another word's worth, the program stops and the agent runs
+ * it again from sweep_cursor (loader_sweep).
+ */
+__noinline int sweep_pid(__u32 pid)
+{
+	struct bg_member *m;
+	struct task_struct *task;
+	struct bg_proc *v, e;
+	__u32 n = sweep_n;
+	bool listed = false;
+
+	if (n >= BG_SWEEP_OUT || !bpf_task_from_pid || !bpf_task_release || !bpf_rcu_read_lock ||
+	    !bpf_rcu_read_unlock)
+		return 0;
+	v = bpf_map_lookup_elem(&procs, &pid);
+	if (!v)
+		return 0;
+	e = *v;
+	if (!tag_within(e.tag, sweep_tag))
+		return 0;
+	task = bpf_task_from_pid((s32)pid);
+	if (!task)
+		return 0;
+	m = &sweep_out[n];
+	bpf_rcu_read_lock(); /* signal_group's open-coded iterator wants it */
+	if (task->pid == task->tgid)
+		listed = sweep_one(task, &e, m);
+	bpf_rcu_read_unlock();
+	bpf_task_release(task);
+	if (listed)
+		sweep_n = n + 1;
+	return 0;
+}
+
+static long sweep_word(__u64 i, void *unused)
+{
+	__u32 w = sweep_cursor;
+	__u64 *b, bits;
+
+	if (w >= sweep_words || w >= BG_PIDMAP_WORDS || sweep_n + 64 > BG_SWEEP_OUT)
+		return 1;
+	sweep_cursor = w + 1;
+	b = bpf_map_lookup_elem(&pidmap, &w);
+	if (!b || !(bits = *b))
+		return 0;
+	for (int j = 0; j < 64; j++)
+		if (bits & (1ULL << j))
+			sweep_pid(w * 64 + j);
+	return 0;
+}
+
+SEC("syscall")
+int bg_sweep(void *ctx)
+{
+	if (sweep_tag)
+		bpf_loop(BG_PIDMAP_WORDS, sweep_word, NULL, 0);
+	return 0;
+}
+
+/* The same sweep as a task iterator over every task, where the kernel has
+ * no bpf_task_from_pid (6.1): it costs what the machine runs. */
 SEC("iter/task")
 int bg_members(struct bpf_iter__task *ctx)
 {
-	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *task = ctx->task;
 	struct bg_member m = {};
 	struct bg_proc *e;
-	struct bg_tag *t;
 
 	if (!task || !sweep_tag || task->pid != task->tgid)
 		return 0;
 	e = find_proc(task->tgid);
-	if (!e || e->start != task->start_boottime || !tag_within(e->tag, sweep_tag))
-		return 0;
-	m.pid = task->tgid;
-	m.start = e->start;
-	bpf_probe_read_kernel_str(m.comm, sizeof(m.comm), task->comm);
-	if (bg_group_dead(task)) {
-		/* exiting: nothing to signal, but not gone yet */
-		m.flags = BG_MEMBER_DYING;
-		bpf_seq_write(seq, &m, sizeof(m));
-		return 0;
-	}
-	t = bpf_map_lookup_elem(&tags, &sweep_tag);
-	if (!owner_may_signal(t, task))
-		m.flags = BG_MEMBER_REFUSED;
-	else if (sweep_sig && bg_can_signal_in_kernel() && m.pid != agent_tgid &&
-		 !(sweep_spare_root && t && t->root_pid == m.pid && t->root_start == m.start)) {
-		if (signal_group(task, sweep_sig))
-			m.flags = BG_MEMBER_SIGNAL_FAILED;
-		else
-			m.flags = BG_MEMBER_SIGNALLED;
-	}
-	bpf_seq_write(seq, &m, sizeof(m));
+	if (e && sweep_one(task, e, &m))
+		bpf_seq_write(ctx->meta->seq, &m, sizeof(m));
 	return 0;
 }

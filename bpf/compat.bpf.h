@@ -46,6 +46,7 @@ static __always_inline __u64 bg_start_time(struct task_struct *p)
  *   bpf_task_acquire/release       Linux 6.2
  *   bpf_task_from_pid              Linux 6.2
  *   bpf_iter_task_new/next/destroy Linux 6.7 (open-coded task iterator)
+ *   bpf_rcu_read_lock/unlock       Linux 6.2
  * Kernels without them get the agent's user-space kill (--mode user).
  */
 extern int bpf_send_signal_task(struct task_struct *task, int sig, enum pid_type type,
@@ -60,6 +61,9 @@ extern int bpf_iter_task_new(struct bpf_iter_task *it, struct task_struct *task,
 			     unsigned int flags) __ksym __weak;
 extern struct task_struct *bpf_iter_task_next(struct bpf_iter_task *it) __ksym __weak;
 extern void bpf_iter_task_destroy(struct bpf_iter_task *it) __ksym __weak;
+/* An RCU read section in a sleepable program (the syscall sweep), Linux >= 6.2. */
+extern void bpf_rcu_read_lock(void) __ksym __weak;
+extern void bpf_rcu_read_unlock(void) __ksym __weak;
 
 static __always_inline bool bg_can_signal_in_kernel(void)
 {

@@ -237,6 +237,7 @@ int loader_load(struct loader *l, const struct loader_opts *o)
 
 	libbpf_set_print(o->verbose ? libbpf_log : libbpf_quiet);
 	snprintf(l->pin_dir, sizeof(l->pin_dir), "%s", pin_dir);
+	l->sweep_sys = o->sweep_sys;
 
 	l->skel = bpfguard__open();
 	if (!l->skel) {
@@ -343,6 +344,32 @@ static int attach_one(struct loader *l, struct bpf_program *prog, const char *na
 	return 0;
 }
 
+/*
+ * The syscall sweep reads pidmap up to pid_hi, which this object's programs
+ * raise for the bits they set: raise it over the bits already set (by an
+ * older agent's programs, in the pinned map). After the attach, so that no
+ * bit falls between the two. Where the map cannot be read, every word.
+ */
+static void seed_pid_hi(struct loader *l)
+{
+	uint32_t *keys = malloc(BG_PIDMAP_WORDS * sizeof(*keys)), count = BG_PIDMAP_WORDS, next;
+	uint64_t *words = malloc(BG_PIDMAP_WORDS * sizeof(*words));
+	uint64_t hi = BG_PID_LIMIT - 1;
+	LIBBPF_OPTS(bpf_map_batch_opts, bo);
+
+	if (keys && words && (!bpf_map_lookup_batch(bpf_map__fd(l->skel->maps.pidmap), NULL, &next,
+						     keys, words, &count, &bo) ||
+			      errno == ENOENT)) {
+		hi = 0;
+		for (uint32_t i = 0; i < count; i++)
+			if (words[i])
+				hi = (uint64_t)keys[i] * 64 + 63;
+	}
+	__atomic_fetch_or(&l->skel->bss->pid_hi, hi, __ATOMIC_SEQ_CST);
+	free(keys);
+	free(words);
+}
+
 int loader_attach(struct loader *l)
 {
 	int err;
@@ -353,12 +380,15 @@ int loader_attach(struct loader *l)
 	if (err)
 		return err;
 	l->enroll = bpf_program__attach_iter(l->skel->progs.bg_enroll, NULL);
-	l->members = bpf_program__attach_iter(l->skel->progs.bg_members, NULL);
-	if (!l->enroll || !l->members) {
+	if (!l->sweep_sys)
+		l->members = bpf_program__attach_iter(l->skel->progs.bg_members, NULL);
+	if (!l->enroll || (!l->sweep_sys && !l->members)) {
 		err = -errno;
 		log_err("cannot create the task iterator: %s", strerror(errno));
 		return err;
 	}
+	if (l->sweep_sys)
+		seed_pid_hi(l);
 	return 0;
 }
 
@@ -543,6 +573,56 @@ int loader_unenrol(struct loader *l, uint32_t tag)
 	return err;
 }
 
+/* The syscall sweep, run until it has read every word up to pid_hi; what
+ * it lists, appended to a buffer as the task iterator's read() gives it. */
+static int run_sweep(struct loader *l, char **buf, size_t *len)
+{
+	struct bpfguard__bss *b = l->skel->bss;
+	int fd = bpf_program__fd(l->skel->progs.bg_sweep), err = 0;
+	uint64_t hi = __atomic_load_n(&b->pid_hi, __ATOMIC_SEQ_CST);
+	size_t n = 0, cap = 0;
+	char *p = NULL;
+
+	b->sweep_words = hi / 64 + 1 < BG_PIDMAP_WORDS ? hi / 64 + 1 : BG_PIDMAP_WORDS;
+	b->sweep_cursor = 0;
+	do {
+		LIBBPF_OPTS(bpf_test_run_opts, ro);
+		uint32_t from = b->sweep_cursor;
+		size_t add;
+
+		b->sweep_n = 0;
+		if (bpf_prog_test_run_opts(fd, &ro)) {
+			err = -errno;
+			break;
+		}
+		if (b->sweep_cursor <= from) {
+			err = -EIO; /* no word read: never loop on it */
+			break;
+		}
+		add = (size_t)(b->sweep_n < BG_SWEEP_OUT ? b->sweep_n : BG_SWEEP_OUT) *
+		      sizeof(struct bg_member);
+		if (n + add > cap) {
+			char *q = realloc(p, (cap = 2 * (n + add)));
+
+			if (!q) {
+				err = -ENOMEM;
+				break;
+			}
+			p = q;
+		}
+		memcpy(p + n, b->sweep_out, add);
+		n += add;
+	} while (b->sweep_cursor < b->sweep_words);
+	b->sweep_words = b->sweep_cursor = b->sweep_n = 0;
+	if (err) {
+		free(p);
+		return err;
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
 int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, bool spare_root, char **buf,
 		 size_t *len)
 {
@@ -551,7 +631,7 @@ int loader_sweep(struct loader *l, uint32_t tag, uint32_t sig, bool spare_root, 
 	l->skel->bss->sweep_tag = tag;
 	l->skel->bss->sweep_sig = sig;
 	l->skel->bss->sweep_spare_root = spare_root;
-	err = loader_read_iter(l->members, buf, len);
+	err = l->sweep_sys ? run_sweep(l, buf, len) : loader_read_iter(l->members, buf, len);
 	l->skel->bss->sweep_tag = 0;
 	l->skel->bss->sweep_sig = 0;
 	l->skel->bss->sweep_spare_root = 0;

@@ -22,6 +22,7 @@ struct loader {
 	struct bpfguard *skel;
 	struct bpf_link *enroll;  /* task iterator: enrol a root's descendants */
 	struct bpf_link *members; /* task iterator: list a lineage's members */
+	bool sweep_sys;		  /* ... or the syscall sweep (bg_sweep) instead */
 	char pin_dir[256];
 	uint32_t max_procs, max_tags;
 	uint32_t ring_size; /* bytes */
@@ -38,6 +39,9 @@ struct loader_opts {
 	uint32_t user_max_procs, user_max_tags;
 	bool kernel_kill; /* the fork program signals in-kernel (mode kernel) */
 	bool exit_kill;	  /* and the exit program signals the lineage itself */
+	/* the sweep reads the tracked pids (bg_sweep: bpf_task_from_pid,
+	 * 6.2), not every task of the machine (bg_members) */
+	bool sweep_sys;
 	bool verbose;	  /* libbpf's messages, the verifier log on failure */
 };
 

@@ -87,6 +87,29 @@ test_many_preexisting() {
 	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
 }
 
+# The syscall sweep lists at most 1024 members per run (BG_SWEEP_OUT) and
+# runs again from where it stopped: a lineage of more than twice that dies
+# whole, and in one sweep (the agent's log says in how many), not one
+# batch per sweep. In kernel mode the exit program signals 64 of them
+# (BG_HOOK_SIGNALS) and the sweep the rest.
+test_sweep_batches() {
+	local n=2100 line
+	start_tree --go children "$n"
+	tag "$ROOT" --pin-dir "$PIN" || return
+	tag_id || return
+	: >"$TREE_GO"
+	wait_tree "" 60000 || return
+	((${#TREE_PIDS[@]} == n)) || { fail "setup: expected $n children, got ${#TREE_PIDS[@]}"; return; }
+	log_mark
+	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}" || return
+	wait_log "tag $TAGID: root died, killed" 10000 ||
+		{ fail "no 'tag $TAGID: root died, killed' line in the agent's log"; return; }
+	line=$(log_since | grep -F "tag $TAGID: root died, killed")
+	msg "agent: ${line#*bpfguard: }"
+	[[ $line == *" in 1 sweep(s)"* ]] ||
+		fail "the lineage took more than one sweep: ${line#*bpfguard: }"
+}
+
 test_exec() {
 	local f go shpid c rc n deadline
 	local -a sleeps=()

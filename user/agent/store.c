@@ -6,6 +6,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpfguard.h" /* the skeleton names its types */
 #include "bpfguard.skel.h"
 #include "store.h"
 
