@@ -352,8 +352,9 @@ static int attach_one(struct loader *l, struct bpf_program *prog, const char *na
  */
 static void seed_pid_hi(struct loader *l)
 {
-	uint32_t *keys = malloc(BG_PIDMAP_WORDS * sizeof(*keys)), count = BG_PIDMAP_WORDS, next;
-	uint64_t *words = malloc(BG_PIDMAP_WORDS * sizeof(*words));
+	/* zeroed: valgrind does not know what the batch lookup writes */
+	uint32_t *keys = calloc(BG_PIDMAP_WORDS, sizeof(*keys)), count = BG_PIDMAP_WORDS, next = 0;
+	uint64_t *words = calloc(BG_PIDMAP_WORDS, sizeof(*words));
 	uint64_t hi = BG_PID_LIMIT - 1;
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 
