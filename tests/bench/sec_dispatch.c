@@ -286,9 +286,10 @@ static void print_traced(struct dispatch_sum disp[M_MAX][NSIZES])
 static void print_agent_log(const struct bench_ctx *ctx)
 {
 	printf("\nWhat: the agent's own log line `tag N: root died, killed K descendant(s) in S\n"
-	       "sweep(s), X ms after the root's exit`, for section 1's trials: X / K. X runs from\n"
-	       "the exit hook's bpf_ktime_get_ns() to after the last sweep, so it includes waking\n"
-	       "the agent, reading deaths and tags, every sweep (each a task iterator pass that\n"
+	       "sweep(s) (F found new ones), X ms after the root's exit`, for section 1's trials:\n"
+	       "X / K. X runs from the exit hook's bpf_ktime_get_ns() to after the last sweep, so\n"
+	       "it includes waking the agent, reading deaths and tags, every sweep (each a pass of\n"
+	       "the sweep program, or of the task iterator on 6.1, that\n"
 	       "signals the members where the kernel has bpf_send_signal_task; else pidfd_open\n"
 	       "+ map re-check + pidfd_send_signal per victim), a pidfd per victim to wait on,\n"
 	       "waiting (poll) for every victim to die, and the final empty sweep: an upper bound\n"

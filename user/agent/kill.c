@@ -302,14 +302,15 @@ static void report_stuck(struct agent *a, struct pkill *k, uint64_t now)
 static void lineage_done(struct agent *a, struct sweep *s, struct pkill *k, uint64_t death_ts)
 {
 	uint64_t kills = k ? k->kills : 0;
-	int sweeps = k ? k->sweeps : 0;
+	int sweeps = k ? k->sweeps : 0, fresh = k ? k->fresh_sweeps : 0;
 
 	report_self(a, s);
 	report_refused(a, s);
 	note_lineage_dead(a, s->tag, kills, sweeps, death_ts);
-	log_info("tag %u: %s, killed %llu descendant(s) in %d sweep(s), %.3f ms after %s",
+	log_info("tag %u: %s, killed %llu descendant(s) in %d sweep(s) (%d found new ones), "
+		 "%.3f ms after %s",
 		 s->tag, requested(a, s->tag) ? "killed on request" : "root died",
-		 (unsigned long long)kills, sweeps,
+		 (unsigned long long)kills, sweeps, fresh,
 		 death_ts ? (double)(int64_t)(now_ns() - death_ts) / 1e6 : 0.0,
 		 requested(a, s->tag) ? "the request" : "the root's exit");
 	reaper_drop(&a->rp, s->tag);
@@ -402,6 +403,7 @@ int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t de
 	store_stat_add(&a->st, BG_STAT_KILLS, s.fresh);
 	k->kills += s.fresh;
 	k->sweeps++;
+	k->fresh_sweeps += s.fresh > 0;
 	k->last_sweep = now;
 	err = pending_update(a, k, &s, now);
 	sweep_free(&s);

@@ -39,6 +39,7 @@ struct pkill {
 	size_t n, cap;
 	uint64_t kills;	     /* first signals sent (re-signals not counted) */
 	int sweeps;
+	int fresh_sweeps;    /* ... of them, those that found members not signalled before */
 	int idle;	     /* sweeps in a row that could signal nobody */
 	uint64_t last_sweep; /* CLOCK_MONOTONIC ns */
 	size_t live;	     /* members whose pidfd did not report death */

@@ -123,7 +123,7 @@ int parse_agent_log(const char *path, struct logkill *out, int cap)
 		char *p = strstr(line, "bpfguard: tag ");
 
 		if (p && sscanf(p, "bpfguard: tag %u: root died, killed %lf descendant(s) in %lf "
-				"sweep(s), %lf ms", &tag, &k, &s, &ms) == 4)
+				"sweep(s) (%*d found new ones), %lf ms", &tag, &k, &s, &ms) == 4)
 			out[n++] = (struct logkill){ .tag = tag, .k = k, .sweeps = s, .ms = ms };
 	}
 	fclose(f);

@@ -12,7 +12,8 @@
 
 #include "ctx.h"
 
-/* one "tag N: root died, killed K descendant(s) in S sweep(s), X ms" line */
+/* one "tag N: root died, killed K descendant(s) in S sweep(s) (F found new
+ * ones), X ms" line */
 struct logkill {
 	uint32_t tag;
 	double k, sweeps, ms;
