@@ -260,8 +260,8 @@ struct bg_member {
 	__u32 flags; /* BG_MEMBER_* */
 	char comm[16]; /* task->comm when listed (a dying one has no /proc left) */
 };
-/* Members the syscall sweep lists per run (in its .bss, 32 KiB). */
-#define BG_SWEEP_OUT 1024
+/* Members the syscall sweep lists per run (in its .bss, 8 KiB). */
+#define BG_SWEEP_OUT 256
 /* The tag's owner may not signal it (kill(2) rule): report, do not kill. */
 #define BG_MEMBER_REFUSED 0x1
 /* The iterator sent it sweep_sig itself (bpf_send_signal_task)... */

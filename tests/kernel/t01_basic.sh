@@ -87,14 +87,14 @@ test_many_preexisting() {
 	kill_root_expect_dead "$ROOT" "${TREE_PIDS[@]}"
 }
 
-# The syscall sweep lists at most 1024 members per run (BG_SWEEP_OUT) and
+# The syscall sweep lists at most 256 members per run (BG_SWEEP_OUT) and
 # runs again from where it stopped: a lineage of more than twice that dies
 # whole, and its first sweep finds every member (the agent's log says how
 # many sweeps found members not signalled before: one; each later sweep
 # only signals again those still dying). In kernel mode the exit program
 # signals 64 of them (BG_HOOK_SIGNALS) and the sweep the rest.
 test_sweep_batches() {
-	local n=2100 line
+	local n=600 line
 	start_tree --go children "$n"
 	tag "$ROOT" --pin-dir "$PIN" || return
 	tag_id || return
