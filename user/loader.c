@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <linux/membarrier.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -15,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpfguard.h"
+#include "btfscan.h"
 #include "ctl.h"
 #include "bpfguard.skel.h"
 #include "loader.h"
@@ -31,47 +35,103 @@ static bool btf_has(const struct btf *btf, const char *name, int kind)
 	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
 }
 
-/* Does the exit tracepoint carry `group_dead` (added in Linux 6.x)? Its
- * btf_trace_ typedef points to a function prototype: count the params. */
-static bool exit_tp_has_group_dead(const struct btf *btf)
+/* The arguments of the exit tracepoint's hook (3 where it carries
+ * `group_dead`, Linux 6.x): its btf_trace_ typedef points to a function
+ * prototype. -1 where it is not found. */
+static int exit_tp_params(const struct btf *btf)
 {
 	const struct btf_type *t;
 	int id;
 
-	if (!btf)
-		return false;
 	id = btf__find_by_name_kind(btf, "btf_trace_sched_process_exit", BTF_KIND_TYPEDEF);
 	if (id <= 0)
-		return false;
+		return -1;
 	t = btf__type_by_id(btf, btf__type_by_id(btf, id)->type); /* pointer */
 	if (!t || !btf_is_ptr(t))
-		return false;
+		return -1;
 	t = btf__type_by_id(btf, t->type);
-	return t && btf_is_func_proto(t) && btf_vlen(t) >= 3;
+	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
+}
+
+/* The kernel's raw BTF, read whole (a few MiB): NULL where it cannot be. */
+static void *read_vmlinux_btf(size_t *len)
+{
+	size_t cap = 8u << 20, n = 0;
+	char *buf = NULL;
+	ssize_t r;
+	int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	for (;;) {
+		if (!buf || n == cap) {
+			char *p = realloc(buf, buf ? (cap *= 2) : cap);
+
+			if (!p)
+				break;
+			buf = p;
+		}
+		r = read(fd, buf + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			close(fd);
+			if (r == 0) {
+				*len = n;
+				return buf;
+			}
+			free(buf);
+			return NULL;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+/* The probe's facts from the raw BTF (btfscan.c); from libbpf's parse where
+ * the scanner does not read it. False: no kernel BTF. */
+static bool probe_btf(struct btf_facts *bf)
+{
+	size_t len = 0;
+	void *raw = read_vmlinux_btf(&len);
+	struct btf *btf;
+	bool ok = raw && !btfscan(raw, len, bf);
+
+	free(raw);
+	if (ok)
+		return true;
+	btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return false;
+	bf->iter_task = btf_has(btf, "bpf_iter_task", BTF_KIND_FUNC) ||
+			btf_has(btf, "bpf_iter__task", BTF_KIND_STRUCT);
+	bf->task_from_pid = btf_has(btf, "bpf_task_from_pid", BTF_KIND_FUNC);
+	bf->send_signal_task = btf_has(btf, "bpf_send_signal_task", BTF_KIND_FUNC);
+	bf->exit_tp_params = exit_tp_params(btf);
+	btf__free(btf);
+	return true;
 }
 
 uint32_t loader_probe_features(char *desc, size_t len)
 {
-	struct btf *btf = NULL;
+	struct btf_facts bf = { .exit_tp_params = -1 };
 	uint32_t f = 0;
 
-	if (!access("/sys/kernel/btf/vmlinux", R_OK)) {
-		btf = btf__load_vmlinux_btf();
-		if (btf)
-			f |= BG_FEAT_BTF;
-	}
+	if (!access("/sys/kernel/btf/vmlinux", R_OK) && probe_btf(&bf))
+		f |= BG_FEAT_BTF;
 	if (libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL) == 1)
 		f |= BG_FEAT_RINGBUF;
-	if (btf_has(btf, "bpf_iter_task", BTF_KIND_FUNC) ||
-	    btf_has(btf, "bpf_iter__task", BTF_KIND_STRUCT))
+	if (bf.iter_task)
 		f |= BG_FEAT_TASK_ITER;
-	if (btf_has(btf, "bpf_task_from_pid", BTF_KIND_FUNC))
+	if (bf.task_from_pid)
 		f |= BG_FEAT_TASK_FROM_PID;
-	if (btf_has(btf, "bpf_send_signal_task", BTF_KIND_FUNC))
+	if (bf.send_signal_task)
 		f |= BG_FEAT_SEND_SIGNAL_TASK;
-	if (exit_tp_has_group_dead(btf))
+	/* the hook's context, the task, group_dead */
+	if (bf.exit_tp_params >= 3)
 		f |= BG_FEAT_GROUP_DEAD_ARG;
-	btf__free(btf);
 	snprintf(desc, len, "BTF %s, ring buffer %s, task iterator %s, bpf_task_from_pid %s, "
 		 "bpf_send_signal_task %s, exit group_dead arg %s",
 		 f & BG_FEAT_BTF ? "yes" : "NO", f & BG_FEAT_RINGBUF ? "yes" : "NO",
@@ -275,6 +335,11 @@ int loader_load(struct loader *l, const struct loader_opts *o)
 	l->skel->rodata->quota_user_procs = l->q.user_procs;
 	l->skel->rodata->quota_unpriv_procs = l->q.unpriv_procs;
 
+	/* one sweep of the two is loaded: the syscall program (it uses
+	 * bpf_loop, Linux 5.17) or, without bpf_task_from_pid, the task
+	 * iterator */
+	bpf_program__set_autoload(l->skel->progs.bg_sweep, l->sweep_sys);
+	bpf_program__set_autoload(l->skel->progs.bg_members, !l->sweep_sys);
 	err = bpfguard__load(l->skel);
 	if (err) {
 		log_err("cannot load the BPF programs: %s%s", strerror(-err),
@@ -347,8 +412,10 @@ static int attach_one(struct loader *l, struct bpf_program *prog, const char *na
 /*
  * The syscall sweep reads pidmap up to pid_hi, which this object's programs
  * raise for the bits they set: raise it over the bits already set (by an
- * older agent's programs, in the pinned map). After the attach, so that no
- * bit falls between the two. Where the map cannot be read, every word.
+ * older agent's programs, in the pinned map). After the attach, and after an
+ * RCU grace period (membarrier's global command waits for one), so that an
+ * older program still running when its link went has set its bit by the time
+ * the map is read. Where the map cannot be read, every word.
  */
 static void seed_pid_hi(struct loader *l)
 {
@@ -358,6 +425,9 @@ static void seed_pid_hi(struct loader *l)
 	uint64_t hi = BG_PID_LIMIT - 1;
 	LIBBPF_OPTS(bpf_map_batch_opts, bo);
 
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0))
+		log_warn("membarrier: %s (an exit program of the previous agent may still be running)",
+			 strerror(errno));
 	if (keys && words && (!bpf_map_lookup_batch(bpf_map__fd(l->skel->maps.pidmap), NULL, &next,
 						     keys, words, &count, &bo) ||
 			      errno == ENOENT)) {
@@ -602,6 +672,8 @@ static int run_sweep(struct loader *l, char **buf, size_t *len)
 		}
 		add = (size_t)(b->sweep_n < BG_SWEEP_OUT ? b->sweep_n : BG_SWEEP_OUT) *
 		      sizeof(struct bg_member);
+		if (!add)
+			continue;
 		if (n + add > cap) {
 			char *q = realloc(p, (cap = 2 * (n + add)));
 
