@@ -88,17 +88,23 @@ all: $(OUT)/bpfguard lib
 $(OUT) $(OUT)/obj $(OUT)/tests:
 	$(Q)mkdir -p $@
 
-# BPF object -> linked object -> skeleton header (generated, never committed)
-$(OUT)/%.bpf.o: bpf/%.bpf.c vmlinux/vmlinux.h | $(OUT)
+# BPF sources -> objects -> one linked object -> its skeleton header
+# (generated, never committed). One object: libbpf reads the kernel's BTF
+# once per object it loads, which is most of an agent's start under valgrind.
+$(OUT)/bpf/%.o: bpf/%.bpf.c vmlinux/vmlinux.h
 	$(call msg,BPF,$@)
-	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(OUT)/$*.bpf.d -MT $@ -c $< -o $@.tmp
-	$(Q)$(BPFTOOL) gen object $@ $@.tmp && rm -f $@.tmp
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -MMD -MP -MF $(OUT)/bpf/$*.d -MT $@ -c $< -o $@
 
-$(OUT)/%.skel.h: $(OUT)/%.bpf.o
+$(OUT)/bpfguard.bpf.o: $(patsubst bpf/%.bpf.c,$(OUT)/bpf/%.o,$(BPF_SRCS)) | $(OUT)
+	$(call msg,LINK-BPF,$@)
+	$(Q)$(BPFTOOL) gen object $@ $^
+
+$(OUT)/bpfguard.skel.h: $(OUT)/bpfguard.bpf.o
 	$(call msg,GEN-SKEL,$@)
-	$(Q)$(BPFTOOL) gen skeleton $< name $* > $@
+	$(Q)$(BPFTOOL) gen skeleton $< name bpfguard > $@
 
-SKELS := $(patsubst bpf/%.bpf.c,$(OUT)/%.skel.h,$(BPF_SRCS))
+SKELS := $(OUT)/bpfguard.skel.h
 $(USER_OBJS): $(SKELS)
 
 $(OUT)/obj/%.o: user/%.c | $(OUT)/obj
@@ -425,6 +431,6 @@ vmlinux:
 clean:
 	rm -rf $(OUT)
 
--include $(wildcard $(OUT)/*.d $(OUT)/obj/*.d $(OUT)/obj/agent/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d \
+-include $(wildcard $(OUT)/*.d $(OUT)/bpf/*.d $(OUT)/obj/*.d $(OUT)/obj/agent/*.d $(OUT)/tests/*.d $(OUT)/lib/*.d \
   $(FUZZ_OUT)/*.d $(FUZZ_OUT)/obj/*.d $(FUZZ_OUT)/obj/agent/*.d \
   $(OUT)/bench/obj/*.d $(OUT)/bench/obj/lib/*.d)

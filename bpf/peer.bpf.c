@@ -18,7 +18,8 @@
 #include <bpf/bpf_core_read.h>
 #include "peer.h"
 
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
+/* Linked into bpfguard.bpf.o (the Makefile), whose license section is this
+ * file's too. */
 
 /* bg_view's request, set by the agent before it reads the iterator. */
 __u64 view_ns;

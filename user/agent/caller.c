@@ -16,28 +16,20 @@
 #include "loader.h"
 #include "log.h"
 #include "parse.h"
-#include "peer.skel.h"
+#include "bpfguard.h" /* the skeleton names its types */
+#include "bpfguard.skel.h"
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77 /* Linux 6.5 */
 #endif
 
-int peer_probe_open(struct peer_probe *pp)
+void peer_probe_open(struct peer_probe *pp, struct bpfguard *skel)
 {
-	int err;
-
-	pp->skel = peer__open_and_load();
-	if (!pp->skel) {
-		err = -errno;
-		log_err("cannot load the caller-identity iterators: %s", strerror(errno));
-		return err;
-	}
-	return 0;
+	pp->skel = skel;
 }
 
 void peer_probe_close(struct peer_probe *pp)
 {
-	peer__destroy(pp->skel);
 	pp->skel = NULL;
 }
 

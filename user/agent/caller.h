@@ -14,15 +14,15 @@
 
 #include "peer.h"
 
-struct peer;
+struct bpfguard;
 
-/* The loaded peer iterators. */
+/* The peer iterators (bpf/peer.bpf.c), loaded with the agent's programs. */
 struct peer_probe {
-	struct peer *skel;
+	struct bpfguard *skel;
 };
 
-/* Load bpf/peer.bpf.c. Returns 0 or -errno (logged). */
-int peer_probe_open(struct peer_probe *pp);
+/* Use the iterators of the loaded skeleton @skel. */
+void peer_probe_open(struct peer_probe *pp, struct bpfguard *skel);
 void peer_probe_close(struct peer_probe *pp);
 
 /*

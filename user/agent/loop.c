@@ -283,10 +283,9 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	store_open(&a.st);
 	err = loader_attach(&a.st.l);
-	if (!err)
-		err = peer_probe_open(&a.pp);
 	if (err)
 		goto out;
+	peer_probe_open(&a.pp, a.st.l.skel);
 	repair_tags(&a);
 
 	a.rb = ring_buffer__new(a.st.events_fd, on_event, &a, NULL);
