@@ -60,16 +60,6 @@ fuse_stop() {
 # the FUSE mount (NAME "-": no such child). ROOT, TAGID; roles root, normal,
 # stuck (ROLEP).
 stuck_tree() {
-	stuck_tree_start "$@"
-	tag "$ROOT" --pin-dir "$PIN" || return 1
-	tag_id || return 1
-	: >"$TREE_OUT.go"
-	wait_tree "$TREE_OUT"
-}
-
-# stuck_tree_start NAME NORMAL: that lineage's root, started, not tagged,
-# waiting for "$TREE_OUT.go" (ROOT, TREE_OUT).
-stuck_tree_start() {
 	local path=-
 	[[ $1 == - ]] || path=/proc/$FSRV/root$FDIR/mnt/$1
 	SEQ=$((SEQ + 1))
@@ -78,6 +68,10 @@ stuck_tree_start() {
 	ROOT=$!
 	disown "$ROOT" 2>/dev/null
 	track "$ROOT"
+	tag "$ROOT" --pin-dir "$PIN" || return 1
+	tag_id || return 1
+	: >"$TREE_OUT.go"
+	wait_tree "$TREE_OUT"
 }
 
 # Two lineages die, one with a stuck member: the others die within the
@@ -266,29 +260,11 @@ many_deaths_case() {
 	done
 	((${#stuck[@]} == 3)) || { fail "setup: ${#stuck[@]} stuck members, expected 3"; return; }
 	fuse_held 3 || return
-	# the plain lineages 64 at a time: started, then tagged, then let
-	# fork (the same lineages as one after another, in a fraction of the
-	# time under TCG; 64 at a time, as the waiting helpers poll)
-	local -a outs
-	local j b
-	for ((b = 0; b < many; b += 64)); do
-		outs=()
-		for ((j = b; j < many && j < b + 64; j++)); do
-			stuck_tree_start - 1
-			roots+=("$ROOT")
-			outs+=("$TREE_OUT")
-		done
-		for ((j = b; j < many && j < b + 64; j++)); do
-			tag "${roots[j + 3]}" --pin-dir "$PIN" || return
-		done
-		for j in "${outs[@]}"; do
-			: >"$j.go"
-		done
-		for j in "${outs[@]}"; do
-			wait_tree "$j" || return
-			role normal
-			kids+=("${ROLE_PIDS[@]}")
-		done
+	for ((i = 0; i < many; i++)); do
+		stuck_tree - 1 || return
+		roots+=("$ROOT")
+		role normal
+		kids+=("${ROLE_PIDS[@]}")
 	done
 	((${#kids[@]} == many + 3)) || { fail "setup: ${#kids[@]} members, expected $((many + 3))"; return; }
 	check_alive "${kids[@]}" "${stuck[@]}" || { fail "setup: died before the roots were killed: $(desc "${DEAD[@]}")"; return; }
