@@ -53,41 +53,55 @@ static int exit_tp_params(const struct btf *btf)
 	return t && btf_is_func_proto(t) ? btf_vlen(t) : -1;
 }
 
+/* Everything @fd reads until its end, in a malloc'd buffer that starts at
+ * @cap bytes (at least 4 KiB) and doubles: 0 or -errno. */
+static int read_all(int fd, size_t cap, char **buf, size_t *len)
+{
+	size_t n = 0;
+	char *p = malloc(cap);
+	ssize_t r;
+
+	if (!p)
+		return -ENOMEM;
+	for (;;) {
+		if (cap - n < 4096) {
+			char *q = realloc(p, cap * 2);
+
+			if (!q) {
+				free(p);
+				return -ENOMEM;
+			}
+			p = q;
+			cap *= 2;
+		}
+		r = read(fd, p + n, cap - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			r = -errno;
+			free(p);
+			return (int)r;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
 /* The kernel's raw BTF, read whole (a few MiB): NULL where it cannot be. */
 static void *read_vmlinux_btf(size_t *len)
 {
-	size_t cap = 8u << 20, n = 0;
 	char *buf = NULL;
-	ssize_t r;
-	int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC);
+	int fd = open("/sys/kernel/btf/vmlinux", O_RDONLY | O_CLOEXEC), err;
 
 	if (fd < 0)
 		return NULL;
-	for (;;) {
-		if (!buf || n == cap) {
-			char *p = realloc(buf, buf ? (cap *= 2) : cap);
-
-			if (!p)
-				break;
-			buf = p;
-		}
-		r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			close(fd);
-			if (r == 0) {
-				*len = n;
-				return buf;
-			}
-			free(buf);
-			return NULL;
-		}
-		n += (size_t)r;
-	}
+	err = read_all(fd, 8u << 20, &buf, len);
 	close(fd);
-	free(buf);
-	return NULL;
+	return err ? NULL : buf;
 }
 
 /* The probe's facts from the raw BTF (btfscan.c); from libbpf's parse where
@@ -465,48 +479,13 @@ int loader_attach(struct loader *l)
 
 int loader_read_iter(struct bpf_link *link, char **buf, size_t *len)
 {
-	size_t cap = 4096, n = 0;
-	char *p = malloc(cap);
-	ssize_t r;
-	int fd, err = 0;
+	int fd = bpf_iter_create(bpf_link__fd(link)), err;
 
-	if (!p)
-		return -ENOMEM;
-	fd = bpf_iter_create(bpf_link__fd(link));
-	if (fd < 0) {
-		free(p);
+	if (fd < 0)
 		return -errno;
-	}
-	for (;;) {
-		if (cap - n < 4096) {
-			char *q = realloc(p, cap * 2);
-
-			if (!q) {
-				err = -ENOMEM;
-				break;
-			}
-			p = q;
-			cap *= 2;
-		}
-		r = read(fd, p + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err = -errno;
-			break;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-	}
+	err = read_all(fd, 4096, buf, len);
 	close(fd);
-	if (err) {
-		free(p);
-		return err;
-	}
-	*buf = p;
-	*len = n;
-	return 0;
+	return err;
 }
 
 void loader_close(struct loader *l)

@@ -81,7 +81,7 @@ struct agent {
 	pid_t self;
 	int mode;
 	uint32_t features;
-	bool iter_kill; /* sweeps signal from the bg_members iterator (kfunc) */
+	bool iter_kill; /* sweeps signal in-kernel, as they list (kfunc) */
 	char kernel[64];
 	uint64_t start_time;
 	bool stop;

@@ -230,7 +230,7 @@ static int probe_kernel(struct agent *a, const struct agent_opts *o)
 		 bg_exit_hook_kills(a->mode, a->features) ? "the exit program signals a dying "
 		 "root's children, and each member's as it dies, " : a->mode == BG_MODE_KERNEL ? "the exit program cannot signal "
 		 "on this kernel (its tracepoint runs after exit_mm() before Linux 6.16), " : "",
-		 a->iter_kill ? "its sweep iterator" : "pidfds");
+		 a->iter_kill ? "its sweep" : "pidfds");
 	log_info("sweeps read %s", a->features & BG_FEAT_TASK_FROM_PID ?
 		 "the tracked pids alone (a syscall program over pidmap)" :
 		 "every task of the machine (no bpf_task_from_pid before Linux 6.2)");
