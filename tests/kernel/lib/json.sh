@@ -20,3 +20,18 @@ json_mentions() {
 	j=${j//[[:space:]]/}
 	[[ $j =~ \"pid\":$2[,}] || $j =~ [[,]$2[],] ]]
 }
+
+# unlisted PID MS: 0 once list --json (in $TMP/cli.out) no longer names PID,
+# polled for MS ms (like wait_dead, unscaled: pass BOUND_MS); 1 if it still does.
+unlisted() {
+	local deadline
+	now
+	deadline=$((NOW + $2))
+	while :; do
+		cli list --json --pin-dir "$PIN"
+		[[ $RC == 0 ]] && ! json_mentions "$TMP/cli.out" "$1" && return 0
+		now
+		((NOW >= deadline)) && return 1
+		msleep 0.05
+	done
+}
