@@ -54,7 +54,12 @@ static int exit_tp_params(const struct btf *btf)
 }
 
 /* Everything @fd reads until its end, in a malloc'd buffer that starts at
- * @cap bytes (at least 4 KiB) and doubles: 0 or -errno. */
+ * @cap bytes (at least 4 KiB) and doubles: 0 or -errno. Each read() asks
+ * for READ_CHUNK at most: sysfs and iterators hand out a page per call
+ * anyway, and a tool that checks the whole span a read() may write
+ * (valgrind) would otherwise check megabytes per page read, 11 s of the
+ * agent's start under memcheck for the kernel's BTF. */
+#define READ_CHUNK (64u << 10)
 static int read_all(int fd, size_t cap, char **buf, size_t *len)
 {
 	size_t n = 0;
@@ -74,7 +79,7 @@ static int read_all(int fd, size_t cap, char **buf, size_t *len)
 			p = q;
 			cap *= 2;
 		}
-		r = read(fd, p + n, cap - n);
+		r = read(fd, p + n, cap - n < READ_CHUNK ? cap - n : READ_CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
