@@ -260,12 +260,21 @@ many_deaths_case() {
 	done
 	((${#stuck[@]} == 3)) || { fail "setup: ${#stuck[@]} stuck members, expected 3"; return; }
 	fuse_held 3 || return
-	for ((i = 0; i < many; i++)); do
-		stuck_tree - 1 || return
-		roots+=("$ROOT")
-		role normal
-		kids+=("${ROLE_PIDS[@]}")
-	done
+	# the plain lineages from one helper (a root, tagged, then its child):
+	# three programs per lineage took minutes in the qemu guests
+	SEQ=$((SEQ + 1))
+	"$HELPERS/forest" --life 300 "$TMP/forest$SEQ" "$many" "$PIN" >>"$TMP/helpers.log" 2>&1 {SLEEPFD}>&- &
+	i=$!
+	disown "$i" 2>/dev/null
+	track "$i"
+	wait_file "$TMP/forest$SEQ" 60000 ||
+		{ fail "setup: forest did not start $many tagged lineages within $((60 * BOUND)) s: $(tail -n 1 "$TMP/helpers.log")"; return; }
+	while read -r r c; do
+		track "$r"
+		track "$c"
+		roots+=("$r")
+		kids+=("$c")
+	done <"$TMP/forest$SEQ"
 	((${#kids[@]} == many + 3)) || { fail "setup: ${#kids[@]} members, expected $((many + 3))"; return; }
 	check_alive "${kids[@]}" "${stuck[@]}" || { fail "setup: died before the roots were killed: $(desc "${DEAD[@]}")"; return; }
 
