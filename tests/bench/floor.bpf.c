@@ -10,6 +10,9 @@
  *   insert into a preallocated hash map (bpfguard's procs layout and size)
  *   per fork of the loop process, one lookup and delete per exit. No tags,
  *   no identity check, no ordering: the floor of a tracked fork and exit.
+ * tls_*: the same bookkeeping in BPF task local storage instead of the hash
+ *   (created on the child at fork, read and deleted at exit), the other way
+ *   bpfguard could keep its records.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -28,6 +31,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ref_proc);
 } ref_procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct ref_proc);
+} ref_tls SEC(".maps");
 
 __u32 loop_tgid; /* set by the harness: the fork loop's process */
 
@@ -64,5 +74,26 @@ int BPF_PROG(ref_exit, struct task_struct *p)
 
 	if (bpf_map_lookup_elem(&ref_procs, &pid))
 		bpf_map_delete_elem(&ref_procs, &pid);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(tls_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct ref_proc *v;
+
+	if (child->pid != child->tgid || (__u32)parent->tgid != loop_tgid)
+		return 0;
+	v = bpf_task_storage_get(&ref_tls, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (v)
+		v->start = child->start_boottime;
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(tls_exit, struct task_struct *p)
+{
+	if (bpf_task_storage_get(&ref_tls, p, 0, 0))
+		bpf_task_storage_delete(&ref_tls, p);
 	return 0;
 }

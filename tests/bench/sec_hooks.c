@@ -32,7 +32,7 @@ struct hookcost {
 };
 
 struct hooks {
-	struct hookcost hc[2], hc_floor, hc_ref; /* hc[0] untracked, hc[1] tracked */
+	struct hookcost hc[2], hc_floor, hc_ref, hc_tls; /* hc[0] untracked, hc[1] tracked */
 	uint64_t forks_tracked;
 	/* [fork loop, exec loop][B, A][round] */
 	double ratio[2][MAX_ROUNDS], cpu[2][2][MAX_ROUNDS], wall[2][2][MAX_ROUNDS];
@@ -130,14 +130,18 @@ static void measure_hooks(struct bench_ctx *ctx, bool tracked, int iters, struct
 	close(efd);
 }
 
+enum floor_kind { FLOOR_EMPTY, FLOOR_HASH, FLOOR_TLS };
+
 /*
  * The references (tests/bench/floor.bpf.c), alone on the same two
- * tracepoints (no agent), over the same loop: empty programs (@ref false:
- * what bpf_stats charges a program that does nothing), or the least
- * bookkeeping of a tracked process (@ref true: one insert per fork of the
- * loop process, one lookup + delete per exit).
+ * tracepoints (no agent), over the same loop: empty programs (what
+ * bpf_stats charges a program that does nothing), or the least bookkeeping
+ * of a tracked process (one insert per fork of the loop process, one
+ * lookup + delete per exit), in a hash map like procs or in task local
+ * storage.
  */
-static void measure_floor(struct bench_ctx *ctx, bool ref, int iters, struct hookcost *h)
+static void measure_floor(struct bench_ctx *ctx, enum floor_kind kind, int iters,
+			  struct hookcost *h)
 {
 	struct floor *fl = floor__open_and_load();
 	struct bpf_program *pf, *pe;
@@ -149,15 +153,19 @@ static void measure_floor(struct bench_ctx *ctx, bool ref, int iters, struct hoo
 		note("2: the reference programs could not be loaded: no floor figures");
 		return;
 	}
-	pf = ref ? fl->progs.ref_fork : fl->progs.floor_fork;
-	pe = ref ? fl->progs.ref_exit : fl->progs.floor_exit;
+	pf = kind == FLOOR_HASH ? fl->progs.ref_fork :
+	     kind == FLOOR_TLS	? fl->progs.tls_fork :
+				  fl->progs.floor_fork;
+	pe = kind == FLOOR_HASH ? fl->progs.ref_exit :
+	     kind == FLOOR_TLS	? fl->progs.tls_exit :
+				  fl->progs.floor_exit;
 	lf = bpf_program__attach(pf);
 	le = bpf_program__attach(pe);
 	if (!lf || !le)
 		note("2: the reference programs could not be attached: no floor figures");
 	else
 		measure_progs(ctx, bpf_program__fd(pf), bpf_program__fd(pe), false, iters,
-			      ref ? &fl->bss->loop_tgid : NULL, h);
+			      kind == FLOOR_EMPTY ? NULL : &fl->bss->loop_tgid, h);
 	bpf_link__destroy(lf);
 	bpf_link__destroy(le);
 	floor__destroy(fl);
@@ -172,8 +180,9 @@ static void measure_runtime(struct bench_ctx *ctx, struct hooks *H)
 	bpf_stats_enable(ctx);
 	note("2: BPF run time per call: empty programs, then bpfguard's, untracked then "
 	     "tracked fork loop (%d iterations)", iters);
-	measure_floor(ctx, false, iters, &H->hc_floor);
-	measure_floor(ctx, true, iters, &H->hc_ref);
+	measure_floor(ctx, FLOOR_EMPTY, iters, &H->hc_floor);
+	measure_floor(ctx, FLOOR_HASH, iters, &H->hc_ref);
+	measure_floor(ctx, FLOOR_TLS, iters, &H->hc_tls);
 	agent_start(ctx, "kernel", 0);
 	measure_hooks(ctx, false, iters, &H->hc[0]);
 	read_stats(ctx, st0);
@@ -235,10 +244,12 @@ static void measure_cpu(struct bench_ctx *ctx, struct hooks *H)
 
 static void print_runtime(const struct bench_ctx *ctx, const struct hooks *H)
 {
-	const struct hookcost *row[4] = { &H->hc_floor, &H->hc_ref, &H->hc[0], &H->hc[1] };
-	static const char *const name[4] = {
+	const struct hookcost *row[5] = { &H->hc_floor, &H->hc_ref, &H->hc_tls, &H->hc[0],
+					  &H->hc[1] };
+	static const char *const name[5] = {
 		"floor: empty programs",
 		"reference: insert / lookup+delete",
+		"task local storage: create / get+del",
 		"bpfguard, untracked (pidmap miss)",
 		"bpfguard, tracked (insert / delete)",
 	};
@@ -257,10 +268,11 @@ static void print_runtime(const struct bench_ctx *ctx, const struct hooks *H)
 	       "every call its own accounting: what a program that does nothing costs; net =\n"
 	       "measured - that floor), and the least bookkeeping of a tracked process: one\n"
 	       "insert into a preallocated hash map like procs per fork of the loop, one lookup\n"
-	       "and delete per exit, nothing else.\n");
+	       "and delete per exit, nothing else; and the same in BPF task local storage\n"
+	       "(created on the child, read and deleted at its exit).\n");
 	printf("  %-36s %9s %7s %10s %9s %7s %10s\n", "", "fork ns", "net", "calls", "exit ns",
 	       "net", "calls");
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		printf("  %-36s %9.0f %7.0f %10llu %9.0f %7.0f %10llu\n", name[i], row[i]->fork_ns,
 		       row[i]->fork_ns - H->hc_floor.fork_ns, (unsigned long long)row[i]->fork_cnt,
 		       row[i]->exit_ns, row[i]->exit_ns - H->hc_floor.exit_ns,
