@@ -10,6 +10,8 @@
  *   insert into a preallocated hash map (bpfguard's procs layout and size)
  *   per fork of the loop process, one lookup and delete per exit. No tags,
  *   no identity check, no ordering: the floor of a tracked fork and exit.
+ * bit_*: the untracked path alone: one bit of a pid bitmap like bpfguard's
+ *   pidmap (an array of 65536 words) tested, one global read.
  * tls_*: the same bookkeeping in BPF task local storage instead of the hash
  *   (created on the child at fork, read and deleted at exit), the other way
  *   bpfguard could keep its records.
@@ -39,7 +41,37 @@ struct {
 	__type(value, struct ref_proc);
 } ref_tls SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, __u64);
+} ref_bits SEC(".maps");
+
 __u32 loop_tgid; /* set by the harness: the fork loop's process */
+__u32 ref_global;
+
+static __always_inline int bit_test(__u32 pid)
+{
+	__u32 w = pid / 64;
+	__u64 *b = bpf_map_lookup_elem(&ref_bits, &w);
+
+	if (b && (*b & (1ULL << (pid % 64))))
+		return 1;
+	return ref_global ? 2 : 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(bit_fork, struct task_struct *parent, struct task_struct *child)
+{
+	return bit_test(parent->tgid);
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(bit_exit, struct task_struct *p)
+{
+	return bit_test(p->tgid);
+}
 
 SEC("tp_btf/sched_process_fork")
 int BPF_PROG(floor_fork, struct task_struct *parent, struct task_struct *child)

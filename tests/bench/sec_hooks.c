@@ -29,10 +29,13 @@
 struct hookcost {
 	double fork_ns, exit_ns;
 	uint64_t fork_cnt, exit_cnt;
+	/* the empty programs' cost per call over the same loop, attached
+	 * beside the measured ones (bpfguard's rows), NAN where not */
+	double floor_fork_ns, floor_exit_ns;
 };
 
 struct hooks {
-	struct hookcost hc[2], hc_floor, hc_ref, hc_tls; /* hc[0] untracked, hc[1] tracked */
+	struct hookcost hc[2], hc_floor, hc_bit, hc_ref, hc_tls; /* hc[0] untracked, hc[1] tracked */
 	uint64_t forks_tracked;
 	/* [fork loop, exec loop][B, A][round] */
 	double ratio[2][MAX_ROUNDS], cpu[2][2][MAX_ROUNDS], wall[2][2][MAX_ROUNDS];
@@ -101,36 +104,63 @@ static double per_call(int fd, uint64_t r0, uint64_t c0, uint64_t *calls)
 	return *calls ? (double)(r1 - r0) / (double)*calls : NAN;
 }
 
-/* BPF run time per call of the programs @ffd, @efd over one fork loop */
+/* BPF run time per call of the programs @ffd, @efd over one fork loop;
+ * with @fl, of its empty programs too, attached beside them meanwhile */
 static void measure_progs(struct bench_ctx *ctx, int ffd, int efd, bool tracked, int iters,
-			  uint32_t *loop_pid, struct hookcost *h)
+			  uint32_t *loop_pid, struct floor *fl, struct hookcost *h)
 {
-	uint64_t fr0, fc0, er0, ec0;
+	uint64_t fr0, fc0, er0, ec0, zr0[2], zc0[2], n;
+	int zfd[2] = { -1, -1 };
+	struct bpf_link *zl[2] = { NULL, NULL };
 	struct vloop lp;
 
 	memset(h, 0, sizeof(*h));
+	h->floor_fork_ns = h->floor_exit_ns = NAN;
+	if (fl) {
+		zl[0] = bpf_program__attach(fl->progs.floor_fork);
+		zl[1] = bpf_program__attach(fl->progs.floor_exit);
+		if (zl[0] && zl[1]) {
+			zfd[0] = bpf_program__fd(fl->progs.floor_fork);
+			zfd[1] = bpf_program__fd(fl->progs.floor_exit);
+			for (int i = 0; i < 2; i++)
+				prog_run(zfd[i], &zr0[i], &zc0[i], NULL);
+		} else {
+			note("2: the empty programs could not be attached beside bpfguard's");
+		}
+	}
 	prog_run(ffd, &fr0, &fc0, NULL);
 	prog_run(efd, &er0, &ec0, NULL);
 	if (run_loop(ctx, "forkloop", iters, tracked, loop_pid, &lp))
 		note("fork loop failed");
 	h->fork_ns = per_call(ffd, fr0, fc0, &h->fork_cnt);
 	h->exit_ns = per_call(efd, er0, ec0, &h->exit_cnt);
+	if (zfd[0] >= 0) {
+		h->floor_fork_ns = per_call(zfd[0], zr0[0], zc0[0], &n);
+		h->floor_exit_ns = per_call(zfd[1], zr0[1], zc0[1], &n);
+	}
+	bpf_link__destroy(zl[0]);
+	bpf_link__destroy(zl[1]);
 }
 
-/* bpfguard's programs, behind the agent's pinned links */
+/* bpfguard's programs, behind the agent's pinned links, with the empty
+ * programs beside them (the floor of the same calls) */
 static void measure_hooks(struct bench_ctx *ctx, bool tracked, int iters, struct hookcost *h)
 {
 	int ffd = link_prog_fd(ctx->pin_link_fork), efd = link_prog_fd(ctx->pin_link_exit);
+	struct floor *fl = floor__open_and_load();
 
 	if (ffd < 0 || efd < 0)
 		die("cannot open the programs behind %s, %s", ctx->pin_link_fork,
 		    ctx->pin_link_exit);
-	measure_progs(ctx, ffd, efd, tracked, iters, NULL, h);
+	if (!fl)
+		note("2: the empty programs could not be loaded beside bpfguard's");
+	measure_progs(ctx, ffd, efd, tracked, iters, NULL, fl, h);
+	floor__destroy(fl);
 	close(ffd);
 	close(efd);
 }
 
-enum floor_kind { FLOOR_EMPTY, FLOOR_HASH, FLOOR_TLS };
+enum floor_kind { FLOOR_EMPTY, FLOOR_BIT, FLOOR_HASH, FLOOR_TLS };
 
 /*
  * The references (tests/bench/floor.bpf.c), alone on the same two
@@ -155,9 +185,11 @@ static void measure_floor(struct bench_ctx *ctx, enum floor_kind kind, int iters
 	}
 	pf = kind == FLOOR_HASH ? fl->progs.ref_fork :
 	     kind == FLOOR_TLS	? fl->progs.tls_fork :
+	     kind == FLOOR_BIT	? fl->progs.bit_fork :
 				  fl->progs.floor_fork;
 	pe = kind == FLOOR_HASH ? fl->progs.ref_exit :
 	     kind == FLOOR_TLS	? fl->progs.tls_exit :
+	     kind == FLOOR_BIT	? fl->progs.bit_exit :
 				  fl->progs.floor_exit;
 	lf = bpf_program__attach(pf);
 	le = bpf_program__attach(pe);
@@ -165,7 +197,7 @@ static void measure_floor(struct bench_ctx *ctx, enum floor_kind kind, int iters
 		note("2: the reference programs could not be attached: no floor figures");
 	else
 		measure_progs(ctx, bpf_program__fd(pf), bpf_program__fd(pe), false, iters,
-			      kind == FLOOR_EMPTY ? NULL : &fl->bss->loop_tgid, h);
+			      kind == FLOOR_EMPTY ? NULL : &fl->bss->loop_tgid, NULL, h);
 	bpf_link__destroy(lf);
 	bpf_link__destroy(le);
 	floor__destroy(fl);
@@ -181,6 +213,7 @@ static void measure_runtime(struct bench_ctx *ctx, struct hooks *H)
 	note("2: BPF run time per call: empty programs, then bpfguard's, untracked then "
 	     "tracked fork loop (%d iterations)", iters);
 	measure_floor(ctx, FLOOR_EMPTY, iters, &H->hc_floor);
+	measure_floor(ctx, FLOOR_BIT, iters, &H->hc_bit);
 	measure_floor(ctx, FLOOR_HASH, iters, &H->hc_ref);
 	measure_floor(ctx, FLOOR_TLS, iters, &H->hc_tls);
 	agent_start(ctx, "kernel", 0);
@@ -244,10 +277,11 @@ static void measure_cpu(struct bench_ctx *ctx, struct hooks *H)
 
 static void print_runtime(const struct bench_ctx *ctx, const struct hooks *H)
 {
-	const struct hookcost *row[5] = { &H->hc_floor, &H->hc_ref, &H->hc_tls, &H->hc[0],
-					  &H->hc[1] };
-	static const char *const name[5] = {
+	const struct hookcost *row[6] = { &H->hc_floor, &H->hc_bit, &H->hc_ref, &H->hc_tls,
+					  &H->hc[0], &H->hc[1] };
+	static const char *const name[6] = {
 		"floor: empty programs",
+		"a pidmap bit alone (untracked path)",
 		"reference: insert / lookup+delete",
 		"task local storage: create / get+del",
 		"bpfguard, untracked (pidmap miss)",
@@ -270,13 +304,20 @@ static void print_runtime(const struct bench_ctx *ctx, const struct hooks *H)
 	       "insert into a preallocated hash map like procs per fork of the loop, one lookup\n"
 	       "and delete per exit, nothing else; and the same in BPF task local storage\n"
 	       "(created on the child, read and deleted at its exit).\n");
-	printf("  %-36s %9s %7s %10s %9s %7s %10s\n", "", "fork ns", "net", "calls", "exit ns",
-	       "net", "calls");
-	for (int i = 0; i < 5; i++)
-		printf("  %-36s %9.0f %7.0f %10llu %9.0f %7.0f %10llu\n", name[i], row[i]->fork_ns,
-		       row[i]->fork_ns - H->hc_floor.fork_ns, (unsigned long long)row[i]->fork_cnt,
-		       row[i]->exit_ns, row[i]->exit_ns - H->hc_floor.exit_ns,
-		       (unsigned long long)row[i]->exit_cnt);
+	printf("bpfguard's rows: the empty programs run beside bpfguard's during the same loop\n"
+	       "(the floor column, per call), and net = bpfguard's - that floor: the two are\n"
+	       "measured at the same moment, so the VM's drift between phases cancels.\n");
+	printf("  %-36s %9s %7s %7s %10s %9s %7s %7s %10s\n", "", "fork ns", "floor", "net", "calls",
+	       "exit ns", "floor", "net", "calls");
+	for (int i = 0; i < 6; i++) {
+		double zf = i < 4 ? H->hc_floor.fork_ns : row[i]->floor_fork_ns;
+		double ze = i < 4 ? H->hc_floor.exit_ns : row[i]->floor_exit_ns;
+
+		printf("  %-36s %9.0f %7.0f %7.0f %10llu %9.0f %7.0f %7.0f %10llu\n", name[i],
+		       row[i]->fork_ns, zf, row[i]->fork_ns - zf,
+		       (unsigned long long)row[i]->fork_cnt, row[i]->exit_ns, ze,
+		       row[i]->exit_ns - ze, (unsigned long long)row[i]->exit_cnt);
+	}
 	printf("  (forks_tracked grew by %llu during the tracked loop)\n",
 	       (unsigned long long)H->forks_tracked);
 }
