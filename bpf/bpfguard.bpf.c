@@ -537,27 +537,24 @@ static __always_inline void limit_child(struct task_struct *child, const struct 
  * unrecorded: a tag-time walk that lists children after the root's entry is
  * written cannot miss a concurrent fork.
  */
-SEC("tp_btf/sched_process_fork")
-int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
+/* The fork of a process that may be tracked (@pp: its entry, NULL while
+ * an enrolment runs): out of line, so that the untracked fork's path in
+ * bg_fork stays a few instructions in a few cache lines. */
+static __noinline int fork_tracked(struct task_struct *parent, struct task_struct *child,
+				   struct bg_proc *pp)
 {
-	__u32 ptgid, ctgid, tag, doomed, owner = 0, capped = 0;
-	struct bg_proc *pp, c = {};
+	__u32 ptgid = parent->tgid, ctgid, tag, doomed, owner = 0, capped = 0;
+	struct bg_proc c = {};
 	struct bg_tag *t;
 	bool over = false;
 	long err;
 
-	/* A new thread joins its creator's thread group: not a descendant. */
-	if (child->pid != child->tgid)
-		return 0;
-
-	ptgid = parent->tgid;
-	pp = find_proc(ptgid);
 	if (!pp) {
 		/* While a tag is being enrolled, a descendant the iterator has
 		 * not reached yet may fork and exit before the iterator's next
 		 * pass: its child would be reparented away unseen. Record such a
 		 * child now. Costs nothing outside the few ms of an enrolment. */
-		if (!enroll_root || !enrol_descends(parent))
+		if (!enrol_descends(parent))
 			return 0;
 		tag = enroll_tag;
 		goto record;
@@ -638,6 +635,21 @@ record:
 			limit_child(child, ct, capped, ctgid, ct->owner_uid, BG_EV_MAX_PROCS);
 	}
 	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(bg_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct bg_proc *pp;
+
+	/* A new thread joins its creator's thread group: not a descendant. */
+	if (child->pid != child->tgid)
+		return 0;
+	pp = find_proc(parent->tgid);
+	/* outside the few ms of an enrolment: one global read */
+	if (!pp && !enroll_root)
+		return 0;
+	return fork_tracked(parent, child, pp);
 }
 
 /* SIGNAL_GROUP_EXIT (linux/sched/signal.h): group_exit_code holds the status */
@@ -905,17 +917,13 @@ static __always_inline void pass_kill_on(struct task_struct *p, const struct bg_
  * exit_notify() reparents the children and before the pid is freed, so the
  * entry is gone before the pid can be reused.
  */
-SEC("tp_btf/sched_process_exit")
-int BPF_PROG(bg_exit, struct task_struct *p)
+static __noinline int exit_tracked(struct task_struct *p, struct bg_proc *e)
 {
 	__u32 tgid = p->tgid;
-	struct bg_proc *e;
 	struct bg_tag *t;
 
-	e = find_proc(tgid);
 	if (!e) {
-		/* outside the few ms of an enrolment: one global read */
-		if (enroll_root && enrol_descends(p))
+		if (enrol_descends(p))
 			enroll_children(children_head(p), tgid);
 		return 0;
 	}
@@ -965,6 +973,19 @@ int BPF_PROG(bg_exit, struct task_struct *p)
 	pid_clear(tgid);
 	stat_inc(BG_STAT_EXIT_TRACKED);
 	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(bg_exit, struct task_struct *p)
+{
+	struct bg_proc *e = find_proc(p->tgid);
+
+	/* untracked, outside the few ms of an enrolment: one global read;
+	 * the rest is out of line (exit_tracked), so that this path stays a
+	 * few instructions in a few cache lines */
+	if (!e && !enroll_root)
+		return 0;
+	return exit_tracked(p, e);
 }
 
 /*
