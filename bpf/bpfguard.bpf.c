@@ -536,10 +536,11 @@ static __always_inline void limit_child(struct task_struct *child, const struct 
  * exec or on first schedule, means no child of a tracked process ever exists
  * unrecorded: a tag-time walk that lists children after the root's entry is
  * written cannot miss a concurrent fork.
+ *
+ * This is the fork of a process that may be tracked (@pp: its entry, NULL
+ * while an enrolment runs), out of line, so that the untracked fork's path
+ * in bg_fork below stays a few instructions in a few cache lines.
  */
-/* The fork of a process that may be tracked (@pp: its entry, NULL while
- * an enrolment runs): out of line, so that the untracked fork's path in
- * bg_fork stays a few instructions in a few cache lines. */
 static __noinline int fork_tracked(struct task_struct *parent, struct task_struct *child,
 				   struct bg_proc *pp)
 {
