@@ -117,21 +117,45 @@ static void test_kill_pace(void **state)
 	uint64_t next = UINT64_MAX;
 
 	(void)state;
-	assert_false(kill_waits(0, 0, 100 * MS, 150 * MS, &next));
+	assert_false(kill_waits(0, 0, 100 * MS, TICK_NS, 150 * MS, &next));
 	assert_int_equal(next, UINT64_MAX);
-	assert_false(kill_waits(0, 1, 100 * MS, 150 * MS, &next));
-	assert_true(kill_waits(3, 0, 100 * MS, 150 * MS, &next));
+	assert_false(kill_waits(0, 1, 100 * MS, TICK_NS, 150 * MS, &next));
+	assert_true(kill_waits(3, 0, 100 * MS, TICK_NS, 150 * MS, &next));
 	assert_int_equal(next, 100 * MS + TICK_NS);
 	next = 120 * MS; /* lowered only */
-	assert_true(kill_waits(0, 2, 100 * MS, 150 * MS, &next));
+	assert_true(kill_waits(0, 2, 100 * MS, TICK_NS, 150 * MS, &next));
 	assert_int_equal(next, 120 * MS);
 	/* the tick passed: sweep again */
-	assert_false(kill_waits(3, 0, 100 * MS, 100 * MS + TICK_NS, &next));
+	assert_false(kill_waits(3, 0, 100 * MS, TICK_NS, 100 * MS + TICK_NS, &next));
+	/* unwatched members: the shorter pace; two idle sweeps: the tick */
+	next = UINT64_MAX;
+	assert_true(kill_waits(1, 0, 100 * MS, 10 * MS, 105 * MS, &next));
+	assert_int_equal(next, 110 * MS);
+	assert_false(kill_waits(1, 0, 100 * MS, 10 * MS, 110 * MS, &next));
+	next = UINT64_MAX;
+	assert_true(kill_waits(0, 2, 100 * MS, 10 * MS, 150 * MS, &next));
+	assert_int_equal(next, 100 * MS + TICK_NS);
 
-	assert_int_equal(kill_again(0, 0, 7), 7);
-	assert_int_equal(kill_again(0, 1, 7), 7);
-	assert_int_equal(kill_again(0, 2, 7), 7 + TICK_NS);
-	assert_int_equal(kill_again(1, 0, 7), 7 + TICK_NS);
+	assert_int_equal(kill_again(0, 0, TICK_NS, 7), 7);
+	assert_int_equal(kill_again(0, 1, TICK_NS, 7), 7);
+	assert_int_equal(kill_again(0, 2, 10 * MS, 7), 7 + TICK_NS);
+	assert_int_equal(kill_again(1, 0, TICK_NS, 7), 7 + TICK_NS);
+	assert_int_equal(kill_again(1, 0, 20 * MS, 7), 7 + 20 * MS);
+}
+
+/* Members no pidfd watches: swept again after 10 ms, doubling, up to a tick. */
+static void test_unwatched_pace(void **state)
+{
+	(void)state;
+	assert_int_equal(kill_pace(0, 0), TICK_NS);
+	assert_int_equal(kill_pace(0, 9), TICK_NS);
+	assert_int_equal(kill_pace(1, 0), UNWATCHED_PACE_NS);
+	assert_int_equal(kill_pace(1, 1), UNWATCHED_PACE_NS);
+	assert_int_equal(kill_pace(3, 2), 2 * UNWATCHED_PACE_NS);
+	assert_int_equal(kill_pace(3, 4), 8 * UNWATCHED_PACE_NS);
+	assert_int_equal(kill_pace(1, 7), 64 * UNWATCHED_PACE_NS);
+	assert_int_equal(kill_pace(1, 8), TICK_NS); /* 1280 ms capped */
+	assert_int_equal(kill_pace(1, 1000), TICK_NS);
 }
 
 static void test_budget(void **state)
@@ -156,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_signal_no_grace),
 		cmocka_unit_test(test_outcome),
 		cmocka_unit_test(test_kill_pace),
+		cmocka_unit_test(test_unwatched_pace),
 		cmocka_unit_test(test_budget),
 	};
 

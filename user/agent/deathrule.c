@@ -32,9 +32,21 @@ enum death_outcome death_outcome(int err)
 	return err ? DO_RETRY : DO_DONE;
 }
 
-bool kill_waits(size_t live, int idle, uint64_t last_sweep, uint64_t now, uint64_t *next)
+uint64_t kill_pace(size_t unwatched, int polls)
 {
-	uint64_t due = last_sweep + TICK_NS;
+	uint64_t pace = UNWATCHED_PACE_NS;
+
+	if (!unwatched)
+		return TICK_NS;
+	for (int i = 1; i < polls && pace < TICK_NS; i++)
+		pace *= 2;
+	return pace < TICK_NS ? pace : TICK_NS;
+}
+
+bool kill_waits(size_t live, int idle, uint64_t last_sweep, uint64_t pace, uint64_t now,
+		uint64_t *next)
+{
+	uint64_t due = last_sweep + (idle >= 2 ? TICK_NS : pace);
 
 	if (!((live || idle >= 2) && now < due))
 		return false;
@@ -43,7 +55,9 @@ bool kill_waits(size_t live, int idle, uint64_t last_sweep, uint64_t now, uint64
 	return true;
 }
 
-uint64_t kill_again(size_t live, int idle, uint64_t now)
+uint64_t kill_again(size_t live, int idle, uint64_t pace, uint64_t now)
 {
-	return !live && idle < 2 ? now : now + TICK_NS;
+	if (idle >= 2)
+		return now + TICK_NS;
+	return live ? now + pace : now;
 }

@@ -72,15 +72,31 @@ enum death_outcome {
 
 enum death_outcome death_outcome(int err);
 
+/* The first re-sweep for members no pidfd watches, and the tick it doubles up to. */
+#define UNWATCHED_PACE_NS (10 * 1000000ull)
+
+/*
+ * How long a pending kill waits between sweeps while members live on: a
+ * tick when pidfds watch them all (their deaths wake the loop; the tick
+ * only backs them up); while @unwatched live with no pidfd (pidfd_open
+ * refused: the agent at its descriptor limit, or under a valgrind without
+ * it), only a sweep tells that they died: 10 ms, doubled for each of the
+ * @polls sweeps in a row that left such members, up to a tick (a member
+ * stuck in D state costs a sweep per second, not a busy loop).
+ */
+uint64_t kill_pace(size_t unwatched, int polls);
 /*
  * Should a pending kill (@live members not yet dead, @idle sweeps in a row
  * that could watch nobody, last swept at @last_sweep) wait before its next
- * sweep? While some live on, or after two idle sweeps, it sweeps once per
- * tick. Lowers *next to when it is due, if it waits.
+ * sweep? While some live on, it sweeps once per @pace (kill_pace); after
+ * two idle sweeps, once per tick. Lowers *next to when it is due, if it
+ * waits.
  */
-bool kill_waits(size_t live, int idle, uint64_t last_sweep, uint64_t now, uint64_t *next);
+bool kill_waits(size_t live, int idle, uint64_t last_sweep, uint64_t pace, uint64_t now,
+		uint64_t *next);
 /* After a sweep: when to look again. All signalled ones dead already (or
- * none watchable yet): at once; otherwise at the next tick. */
-uint64_t kill_again(size_t live, int idle, uint64_t now);
+ * none watchable yet): at once; otherwise after @pace; after two idle
+ * sweeps, at the next tick. */
+uint64_t kill_again(size_t live, int idle, uint64_t pace, uint64_t now);
 
 #endif /* BG_AGENT_DEATHRULE_H */

@@ -324,7 +324,7 @@ static int pending_update(struct agent *a, struct pkill *k, struct sweep *s, uin
 	int err = 0;
 
 	k->m = NULL;
-	k->n = k->cap = k->live = 0;
+	k->n = k->cap = k->live = k->unwatched = 0;
 	for (size_t i = 0; i < s->n; i++) {
 		struct victim *v = &s->v[i];
 		struct pk_member m = { .pid = v->pid, .start = v->start, .fd = v->fd,
@@ -370,7 +370,8 @@ int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t de
 
 	if (k) {
 		report_stuck(a, k, now);
-		if (kill_waits(k->live, k->idle, k->last_sweep, now, next))
+		if (kill_waits(k->live, k->idle, k->last_sweep, kill_pace(k->unwatched, k->polls),
+			       now, next))
 			return -EINPROGRESS;
 	}
 	if (!budget_left(b))
@@ -414,7 +415,8 @@ int kill_step(struct agent *a, struct sweep_budget *b, uint32_t tag, uint64_t de
 		log_warn("tag %u: lineage not empty yet, retrying each second", tag);
 	/* all signalled ones dead already (or none watchable): sweep again
 	 * on the next wake-up, which comes at once */
-	again = kill_again(k->live, k->idle, now);
+	k->polls = k->unwatched ? k->polls + 1 : 0;
+	again = kill_again(k->live, k->idle, kill_pace(k->unwatched, k->polls), now);
 	if (again < *next)
 		*next = again;
 	return err ? err : -EINPROGRESS;

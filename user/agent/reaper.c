@@ -28,6 +28,7 @@ void pk_clear(struct pkill *k)
 			close(k->m[i].fd); /* which also takes it out of the epoll set */
 	k->n = 0;
 	k->live = 0;
+	k->unwatched = 0;
 }
 
 void reaper_close(struct reaper *r)
@@ -118,6 +119,7 @@ int pk_add(struct reaper *r, struct pkill *k, const struct pk_member *m, const s
 	if (r->ep_fd >= 0 && m->fd >= 0)
 		epoll_ctl(r->ep_fd, EPOLL_CTL_ADD, m->fd, &ev);
 	k->live++;
+	k->unwatched += m->fd < 0 && m->unwatched;
 	return 0;
 }
 
@@ -131,6 +133,7 @@ void pk_reap(struct pkill *k)
 	if (!p)
 		p = &one;
 	k->live = 0;
+	k->unwatched = 0;
 	for (size_t i = 0; i < k->n; i += step) {
 		size_t m = k->n - i < step ? k->n - i : step;
 
@@ -145,6 +148,7 @@ void pk_reap(struct pkill *k)
 
 			if (mb->fd < 0) {
 				k->live += mb->unwatched; /* the next sweep tells */
+				k->unwatched += mb->unwatched;
 				continue;
 			}
 			if (p[j].revents) {

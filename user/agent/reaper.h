@@ -43,6 +43,8 @@ struct pkill {
 	int idle;	     /* sweeps in a row that could signal nobody */
 	uint64_t last_sweep; /* CLOCK_MONOTONIC ns */
 	size_t live;	     /* members whose pidfd did not report death */
+	size_t unwatched;    /* ... of them, those with no pidfd (live until a sweep misses them) */
+	int polls;	     /* sweeps in a row that left unwatched members */
 };
 
 struct reaper {
