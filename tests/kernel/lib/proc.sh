@@ -41,7 +41,7 @@ msleep() { # SECONDS (fractional ok), without forking
 	fi
 }
 
-# read_stat PID: S_STATE S_PPID S_SID S_FLAGS S_START from /proc/PID/stat
+# read_stat PID: S_STATE S_PPID S_SID S_FLAGS S_THREADS S_START from /proc/PID/stat
 read_stat() {
 	local line rest
 	{ read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
@@ -50,7 +50,7 @@ read_stat() {
 	local -a f
 	read -ra f <<<"$rest"
 	((${#f[@]} >= 20)) || return 1 # not a whole stat line (never seen: a guard)
-	S_STATE=${f[0]} S_PPID=${f[1]} S_SID=${f[3]} S_FLAGS=${f[6]} S_START=${f[19]}
+	S_STATE=${f[0]} S_PPID=${f[1]} S_SID=${f[3]} S_FLAGS=${f[6]} S_THREADS=${f[17]} S_START=${f[19]}
 }
 
 # Remember a pid's start time (without adding it to the cleanup list).
@@ -74,7 +74,7 @@ track() {
 # track_group PID: track, for a process whose main thread may have exited
 # already (its /proc/PID/stat shows Z while other threads run).
 track_group() {
-	if read_stat "$1" && group_alive_now "$1"; then
+	if group_alive_now "$1"; then
 		START[$1]=$S_START
 	else
 		START[$1]=dead
@@ -82,15 +82,17 @@ track_group() {
 	PIDS+=("$1")
 }
 
-# group_alive_now PID: does a thread of PID run (not Z or X)?
+# group_alive_now PID: does a thread of PID run? (sets S_* as read_stat does)
+# One read of /proc/PID/stat: its state is the main thread's, and num_threads
+# counts the threads not yet released, a zombie main thread among them until
+# the whole group has ended. Not a listing of /proc/PID/task: a thread
+# released while that directory is read ends the listing early (next_tid()
+# stops at a dead thread) and hides the live threads after it, so a live
+# group looked dead (once in 150 runs of leader_exited_member under TCG, 6.1).
 group_alive_now() {
-	local t line
-	for t in /proc/"$1"/task/*/stat; do
-		{ read -r line <"$t"; } 2>/dev/null || continue
-		line=${line##*) }
-		[[ ${line:0:1} == Z || ${line:0:1} == X ]] || return 0
-	done
-	return 1
+	read_stat "$1" || return 1
+	[[ $S_STATE != X ]] || return 1
+	[[ $S_STATE != Z ]] || ((S_THREADS > 1))
 }
 
 # The process that was recorded exists, is not a zombie and has the same start time.
@@ -106,9 +108,7 @@ is_alive() {
 group_alive() {
 	local s=${START[$1]:-dead}
 	[[ $s != dead ]] || return 1
-	read_stat "$1" || return 1
-	[[ $S_START == "$s" ]] || return 1
-	group_alive_now "$1"
+	group_alive_now "$1" && [[ $S_START == "$s" ]]
 }
 
 # check_alive PIDS...: 0 if all alive; else DEAD = the dead ones.
